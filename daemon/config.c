@@ -1,0 +1,605 @@
+/* config.c - augurd's settings (see ag_config.h): defaults, the YAML config file and single
+ * "section.key" settings from command-line flags.
+ *
+ * Every setting is one row of k_settings below: its dotted name, its kind (string, address, size,
+ * integer, duration, log level) and where it lives in ag_config_t. ag_config_set looks the name
+ * up, parses and validates the value for that kind and stores it; nothing else writes settings.
+ *
+ * The file is read whole into memory (EIO if that fails) and parsed with libyaml's document API.
+ * The schema is two levels deep - a mapping of sections, each a mapping of settings to scalars -
+ * so the loader walks exactly that shape and hands every leaf to ag_config_set. Anything else (a
+ * list where a mapping belongs, an unknown or repeated name, a value that does not parse) is
+ * AG_EINVAL with "<path>:<line>:<column>: " in front of the message, pointing at the offending
+ * key or value. A section may be left empty ("web:" with nothing under it), and an empty or
+ * comments-only file is valid: it changes nothing. Settings are applied to a copy of the caller's
+ * configuration that replaces it only once the whole file has been applied, so a failed load
+ * (e.g. a bad reload on SIGHUP) leaves the configuration in force untouched.
+ */
+#include "ag_config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "ag_time.h"
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+#define TiB (UINT64_C(1) << 40)
+#define PiB (UINT64_C(1) << 50)
+
+/* A config file is a few hundred bytes; anything this big is not one (e.g. /dev/zero). */
+#define MAX_FILE_BYTES (1 << 20)
+
+/* ---- the settings table ------------------------------------------------------------------ */
+
+typedef enum {
+    K_LISTEN,   /* char *, "host:port" */
+    K_STRING,   /* char *, non-empty */
+    K_BYTES,    /* uint64_t, ag_parse_bytes, > 0 */
+    K_U32,      /* uint32_t, decimal integer, > 0 */
+    K_U64,      /* uint64_t, decimal integer, > 0 */
+    K_DURATION, /* int64_t milliseconds, ag_parse_duration, > 0 */
+    K_LEVEL,    /* ag_log_level_t, ag_log_parse_level */
+} kind_t;
+
+typedef struct {
+    const char *name; /* "section.key" */
+    kind_t kind;
+    size_t off;       /* offset of the field in ag_config_t */
+} setting_t;
+
+#define S(name, kind, field) {name, kind, offsetof(ag_config_t, field)}
+static const setting_t k_settings[] = {
+    S("web.listen_address", K_LISTEN, listen_address),
+    S("storage.path", K_STRING, storage_path),
+    S("storage.max_size", K_BYTES, map_size),
+    S("limits.max_request_bytes", K_BYTES, max_request_bytes),
+    S("limits.max_decoded_bytes", K_BYTES, max_decoded_bytes),
+    S("limits.max_labels_per_series", K_U32, max_labels_per_series),
+    S("limits.max_label_name_bytes", K_U32, max_label_name_bytes),
+    S("limits.max_label_value_bytes", K_U32, max_label_value_bytes),
+    S("query.lookback_delta", K_DURATION, lookback_delta_ms),
+    S("query.timeout", K_DURATION, query_timeout_ms),
+    S("query.max_samples", K_U64, query_max_samples),
+    S("log.level", K_LEVEL, log_level),
+};
+#undef S
+#define NSETTINGS (sizeof k_settings / sizeof k_settings[0])
+
+static const char *const k_sections[] = {"web", "storage", "limits", "query", "log"};
+#define NSECTIONS (sizeof k_sections / sizeof k_sections[0])
+
+static const setting_t *find_setting(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(k_settings[i].name, name) == 0) return &k_settings[i];
+    return NULL;
+}
+
+/* Writes the names of section `sec`'s settings ("timeout, max_samples") into out. */
+static void section_keys(const char *sec, size_t seclen, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *name = k_settings[i].name;
+        if (strncmp(name, sec, seclen) != 0 || name[seclen] != '.') continue;
+        int w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", name + seclen + 1);
+        if (w < 0 || (size_t)w >= outlen - n) break;
+        n += (size_t)w;
+    }
+}
+
+/* ---- value parsers ----------------------------------------------------------------------- */
+
+/* A non-empty run of decimal digits and nothing else, without overflow. */
+static int parse_u64_dec(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s) return AG_EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return AG_EINVAL;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return AG_EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return AG_OK;
+}
+
+int ag_parse_bytes(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {
+        {"B", 1},     {"KB", KiB},   {"MB", MiB},   {"GB", GiB},   {"TB", TiB}, {"PB", PiB},
+        {"KiB", KiB}, {"MiB", MiB}, {"GiB", GiB}, {"TiB", TiB},
+    };
+    if (!s) return AG_EINVAL;
+    const char *p = s;
+    uint64_t whole = 0;
+    int nwhole = 0;
+    for (; *p >= '0' && *p <= '9'; p++, nwhole++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (whole > (UINT64_MAX - d) / 10) return AG_EINVAL;
+        whole = whole * 10 + d;
+    }
+    /* An optional fraction ("1.5GiB"); only the first 18 digits count, which is far below a
+     * byte even in petabytes. */
+    uint64_t frac = 0, scale = 1;
+    int nfrac = 0;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, nfrac++) {
+            if (nfrac < 18) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                scale *= 10;
+            }
+        }
+        if (nfrac == 0) return AG_EINVAL; /* "1." */
+    }
+    if (nwhole == 0 && nfrac == 0) return AG_EINVAL;
+    uint64_t mult = 0;
+    if (*p == '\0') {
+        if (nfrac) return AG_EINVAL; /* "1.5": fractions need a unit */
+        mult = 1;
+    } else {
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strcmp(p, units[i].unit) == 0) mult = units[i].mult;
+        if (!mult) return AG_EINVAL;
+    }
+    if (whole > UINT64_MAX / mult) return AG_EINVAL;
+    uint64_t v = whole * mult;
+    if (nfrac) {
+        /* frac/scale * mult, truncated to whole bytes (as Prometheus does); exact in 128 bits. */
+        unsigned __int128 f = (unsigned __int128)frac * mult / scale;
+        if (f > UINT64_MAX - v) return AG_EINVAL;
+        v += (uint64_t)f;
+    }
+    *out = v;
+    return AG_OK;
+}
+
+/* "host:port", "[v6]:port" or ":port" (all interfaces), port 1..65535. */
+static int check_listen(const char *key, const char *v, ag_errmsg_t *e)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon)
+        return ag_errmsg_set(e, AG_EINVAL, -1, "%s: \"%.100s\" must be host:port, e.g. %s", key,
+                             v, AG_DEFAULT_LISTEN);
+    uint64_t port;
+    if (parse_u64_dec(colon + 1, &port) || port < 1 || port > 65535)
+        return ag_errmsg_set(e, AG_EINVAL, -1, "%s: \"%.100s\" needs a port from 1 to 65535 after the last ':'",
+                             key, v);
+    size_t hl = (size_t)(colon - v);
+    if (hl && v[0] == '[') {
+        if (v[hl - 1] != ']' || hl < 3)
+            return ag_errmsg_set(e, AG_EINVAL, -1, "%s: \"%.100s\": expected [IPv6-address]:port",
+                                 key, v);
+    } else if (memchr(v, ':', hl)) {
+        return ag_errmsg_set(e, AG_EINVAL, -1,
+                             "%s: \"%.100s\": write an IPv6 address in brackets, e.g. [::1]:9201",
+                             key, v);
+    }
+    return AG_OK;
+}
+
+/* ---- ag_config_t life cycle ---------------------------------------------------------------- */
+
+int ag_config_defaults(ag_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->listen_address = strdup(AG_DEFAULT_LISTEN);
+    c->storage_path = strdup("./data");
+    if (!c->listen_address || !c->storage_path) {
+        ag_config_free(c);
+        return AG_ENOMEM;
+    }
+    c->map_size = 64 * GiB;
+    c->max_request_bytes = 32 * MiB;
+    c->max_decoded_bytes = 64 * MiB;
+    c->max_labels_per_series = 64;
+    c->max_label_name_bytes = 256;
+    c->max_label_value_bytes = 4096;
+    c->lookback_delta_ms = 5 * 60 * 1000;
+    c->query_timeout_ms = 2 * 60 * 1000;
+    c->query_max_samples = 50000000;
+    c->log_level = AG_LOG_INFO;
+    return AG_OK;
+}
+
+void ag_config_free(ag_config_t *c)
+{
+    if (!c) return;
+    free(c->listen_address);
+    free(c->storage_path);
+    c->listen_address = NULL;
+    c->storage_path = NULL;
+}
+
+/* A deep copy of `src` (NULL strings stay NULL). */
+static int config_copy(ag_config_t *dst, const ag_config_t *src)
+{
+    *dst = *src;
+    dst->listen_address = NULL;
+    dst->storage_path = NULL;
+    if ((src->listen_address && !(dst->listen_address = strdup(src->listen_address))) ||
+        (src->storage_path && !(dst->storage_path = strdup(src->storage_path)))) {
+        ag_config_free(dst);
+        return AG_ENOMEM;
+    }
+    return AG_OK;
+}
+
+int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_t *e)
+{
+    const setting_t *s = key ? find_setting(key) : NULL;
+    if (!s) return ag_errmsg_set(e, AG_EINVAL, -1, "unknown setting \"%.100s\"", key ? key : "");
+    if (!value) value = "";
+    void *field = (char *)c + s->off;
+    switch (s->kind) {
+    case K_LISTEN:
+    case K_STRING: {
+        if (!*value) return ag_errmsg_set(e, AG_EINVAL, -1, "%s must not be empty", key);
+        int rc = s->kind == K_LISTEN ? check_listen(key, value, e) : AG_OK;
+        if (rc) return rc;
+        char *dup = strdup(value);
+        if (!dup) return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
+        char **dst = field;
+        free(*dst);
+        *dst = dup;
+        return AG_OK;
+    }
+    case K_BYTES: {
+        uint64_t v;
+        if (ag_parse_bytes(value, &v) || v == 0)
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "%s: \"%.64s\" is not a size above zero (bytes, or a number "
+                                 "with B KB MB GB TB PB KiB MiB GiB TiB, all powers of 1024, "
+                                 "e.g. \"64MiB\")",
+                                 key, value);
+        *(uint64_t *)field = v;
+        return AG_OK;
+    }
+    case K_U32:
+    case K_U64: {
+        uint64_t v;
+        uint64_t max = s->kind == K_U32 ? UINT32_MAX : UINT64_MAX;
+        if (parse_u64_dec(value, &v) || v == 0 || v > max)
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "%s: \"%.64s\" is not a whole number from 1 to %llu", key, value,
+                                 (unsigned long long)max);
+        if (s->kind == K_U32)
+            *(uint32_t *)field = (uint32_t)v;
+        else
+            *(uint64_t *)field = v;
+        return AG_OK;
+    }
+    case K_DURATION: {
+        int64_t ms = 0;
+        ag_errmsg_t de = {{0}, -1};
+        if (ag_parse_duration(value, &ms, &de))
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "%s: %s (write e.g. \"5m\" or \"1h30m\"; units ms s m h d w y)",
+                                 key, de.msg[0] ? de.msg : "not a valid duration");
+        if (ms <= 0)
+            return ag_errmsg_set(e, AG_EINVAL, -1, "%s: must be longer than 0s, got \"%.64s\"",
+                                 key, value);
+        *(int64_t *)field = ms;
+        return AG_OK;
+    }
+    case K_LEVEL: {
+        ag_log_level_t lvl;
+        if (ag_log_parse_level(value, &lvl))
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "%s: \"%.64s\" is not one of debug, info, warn, error", key, value);
+        *(ag_log_level_t *)field = lvl;
+        return AG_OK;
+    }
+    }
+    return ag_errmsg_set(e, AG_EINVAL, -1, "unknown setting \"%.100s\"", key);
+}
+
+/* ---- the YAML loader --------------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    yaml_document_t *doc;
+    ag_config_t *cfg;  /* the copy being filled in */
+    ag_errmsg_t *e;
+    size_t section_line[NSECTIONS]; /* 1-based line where each section was seen, 0 if not */
+    size_t setting_line[NSETTINGS]; /* likewise for settings */
+} loader_t;
+
+/* Fails with "<path>:<line>:<col>: <message>" for the position `m` (0-based in libyaml). */
+static int fail_at(const loader_t *ld, yaml_mark_t m, const char *msg)
+{
+    return ag_errmsg_set(ld->e, AG_EINVAL, -1, "%s:%zu:%zu: %s", ld->path, m.line + 1,
+                         m.column + 1, msg);
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE: return "a mapping (key: value pairs)";
+    case YAML_SEQUENCE_NODE: return "a list";
+    default: return "a single value";
+    }
+}
+
+/* YAML's null: an empty or "~"/"null" plain scalar, e.g. a section written as "web:" alone. */
+static int is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+    const char *v = (const char *)n->data.scalar.value;
+    size_t len = n->data.scalar.length;
+    return len == 0 || (len == 1 && v[0] == '~') ||
+           (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) || !memcmp(v, "NULL", 4)));
+}
+
+/* A mapping key, as a C string of at most `cap - 1` bytes; fails on non-scalar keys. */
+static int key_name(loader_t *ld, const yaml_node_t *k, char *out, size_t cap)
+{
+    if (k->type != YAML_SCALAR_NODE) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "expected a setting name here, found %s", node_kind(k));
+        return fail_at(ld, k->start_mark, msg);
+    }
+    size_t len = k->data.scalar.length;
+    if (len >= cap) len = cap - 1; /* too long to be a known name; still reported as unknown */
+    memcpy(out, k->data.scalar.value, len);
+    out[len] = '\0';
+    if (strlen(out) != len) return fail_at(ld, k->start_mark, "a setting name contains a NUL byte");
+    return AG_OK;
+}
+
+static int load_setting(loader_t *ld, const char *sec, const yaml_node_t *k, const yaml_node_t *v)
+{
+    char key[64], name[80], msg[512];
+    int rc = key_name(ld, k, key, sizeof key);
+    if (rc) return rc;
+    snprintf(name, sizeof name, "%s.%s", sec, key);
+    const setting_t *s = find_setting(name);
+    if (!s) {
+        char known[128];
+        section_keys(sec, strlen(sec), known, sizeof known);
+        snprintf(msg, sizeof msg, "unknown setting \"%s\" (%s has: %s)", name, sec, known);
+        return fail_at(ld, k->start_mark, msg);
+    }
+    size_t idx = (size_t)(s - k_settings);
+    if (ld->setting_line[idx]) {
+        snprintf(msg, sizeof msg, "setting \"%s\" given twice (first on line %zu)", name,
+                 ld->setting_line[idx]);
+        return fail_at(ld, k->start_mark, msg);
+    }
+    ld->setting_line[idx] = k->start_mark.line + 1;
+    if (v->type != YAML_SCALAR_NODE) {
+        snprintf(msg, sizeof msg, "\"%s\" takes a single value, found %s", name, node_kind(v));
+        return fail_at(ld, v->start_mark, msg);
+    }
+    if (is_null(v)) {
+        snprintf(msg, sizeof msg, "\"%s\" has no value; give one or remove the line", name);
+        return fail_at(ld, v->start_mark, msg);
+    }
+    const char *value = (const char *)v->data.scalar.value;
+    if (strlen(value) != v->data.scalar.length) {
+        snprintf(msg, sizeof msg, "the value of \"%s\" contains a NUL byte", name);
+        return fail_at(ld, v->start_mark, msg);
+    }
+    ag_errmsg_t se = {{0}, -1};
+    rc = ag_config_set(ld->cfg, name, value, &se);
+    if (rc == AG_ENOMEM) return ag_errmsg_set(ld->e, rc, -1, "out of memory");
+    if (rc) return fail_at(ld, v->start_mark, se.msg);
+    return AG_OK;
+}
+
+static int load_section(loader_t *ld, const yaml_node_t *k, const yaml_node_t *v)
+{
+    char sec[64], msg[512];
+    int rc = key_name(ld, k, sec, sizeof sec);
+    if (rc) return rc;
+    size_t idx = NSECTIONS;
+    for (size_t i = 0; i < NSECTIONS; i++)
+        if (strcmp(k_sections[i], sec) == 0) idx = i;
+    if (idx == NSECTIONS) {
+        if (strchr(sec, '.') && find_setting(sec)) {
+            /* "query.timeout: 5m" at the top: the flag spelling, not the file's. */
+            const char *dot = strchr(sec, '.');
+            snprintf(msg, sizeof msg,
+                     "unknown setting \"%s\": in the file settings are nested, write \"%.*s:\" "
+                     "and below it, indented, \"%s: ...\"",
+                     sec, (int)(dot - sec), sec, dot + 1);
+        } else {
+            snprintf(msg, sizeof msg,
+                     "unknown section \"%s\" (sections are web, storage, limits, query, log)", sec);
+        }
+        return fail_at(ld, k->start_mark, msg);
+    }
+    if (ld->section_line[idx]) {
+        snprintf(msg, sizeof msg, "section \"%s\" given twice (first on line %zu)", sec,
+                 ld->section_line[idx]);
+        return fail_at(ld, k->start_mark, msg);
+    }
+    ld->section_line[idx] = k->start_mark.line + 1;
+    if (is_null(v)) return AG_OK; /* "web:" with nothing under it */
+    if (v->type != YAML_MAPPING_NODE) {
+        snprintf(msg, sizeof msg, "section \"%s\" must be a mapping of settings, found %s", sec,
+                 node_kind(v));
+        return fail_at(ld, v->start_mark, msg);
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *pk = yaml_document_get_node(ld->doc, p->key);
+        yaml_node_t *pv = yaml_document_get_node(ld->doc, p->value);
+        if (!pk || !pv) return fail_at(ld, v->start_mark, "malformed mapping");
+        if ((rc = load_setting(ld, k_sections[idx], pk, pv))) return rc;
+    }
+    return AG_OK;
+}
+
+static int load_document(loader_t *ld)
+{
+    yaml_node_t *root = yaml_document_get_root_node(ld->doc);
+    if (!root || is_null(root)) return AG_OK; /* empty or only comments */
+    if (root->type != YAML_MAPPING_NODE) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "the file must be a mapping of sections (web:, storage:, ...), found %s",
+                 node_kind(root));
+        return fail_at(ld, root->start_mark, msg);
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
+        if (!k || !v) return fail_at(ld, root->start_mark, "malformed mapping");
+        int rc = load_section(ld, k, v);
+        if (rc) return rc;
+    }
+    return AG_OK;
+}
+
+/* Turns a libyaml parser failure into an AG_E* code and message. */
+static int parser_failure(const loader_t *ld, const yaml_parser_t *parser, const char *buf,
+                          size_t len)
+{
+    /* libyaml fails some allocations without setting an error code. */
+    if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
+        return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
+    const char *problem = parser->problem ? parser->problem : "unknown error";
+    char msg[256];
+    if (parser->error == YAML_READER_ERROR) {
+        /* Bad encoding: libyaml gives a byte offset, not a line; count lines ourselves. */
+        yaml_mark_t m = {0, 0, 0};
+        for (size_t i = 0; i < parser->problem_offset && i < len; i++) {
+            if (buf[i] == '\n') {
+                m.line++;
+                m.column = 0;
+            } else {
+                m.column++;
+            }
+        }
+        snprintf(msg, sizeof msg, "not a valid YAML file: %s", problem);
+        return fail_at(ld, m, msg);
+    }
+    if (parser->context)
+        snprintf(msg, sizeof msg, "YAML syntax error: %s (%s on line %zu)", problem,
+                 parser->context, parser->context_mark.line + 1);
+    else
+        snprintf(msg, sizeof msg, "YAML syntax error: %s", problem);
+    return fail_at(ld, parser->problem_mark, msg);
+}
+
+/* Reads all of `path` into a NUL-terminated malloc'd buffer. */
+static int read_file(const char *path, char **out, size_t *outlen, ag_errmsg_t *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int err = errno;
+        return ag_errmsg_set(e, AG_EIO, -1, "cannot read config file %s: %s", path, strerror(err));
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
+    }
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap > MAX_FILE_BYTES) {
+                free(buf);
+                fclose(f);
+                return ag_errmsg_set(e, AG_EINVAL, -1,
+                                     "config file %s is larger than %d bytes; is it the right file?",
+                                     path, MAX_FILE_BYTES);
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - 1 - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) {
+        int err = errno;
+        free(buf);
+        fclose(f);
+        return ag_errmsg_set(e, AG_EIO, -1, "cannot read config file %s: %s", path, strerror(err));
+    }
+    fclose(f);
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    return AG_OK;
+}
+
+int ag_config_load_file(const char *path, ag_config_t *c, ag_errmsg_t *e)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &buf, &len, e);
+    if (rc) return rc;
+
+    ag_config_t tmp;
+    if ((rc = config_copy(&tmp, c))) {
+        free(buf);
+        return ag_errmsg_set(e, rc, -1, "out of memory");
+    }
+
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        ag_config_free(&tmp);
+        free(buf);
+        return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+
+    loader_t ld;
+    memset(&ld, 0, sizeof ld);
+    ld.path = path;
+    ld.cfg = &tmp;
+    ld.e = e;
+
+    yaml_document_t doc;
+    if (!yaml_parser_load(&parser, &doc)) { /* libyaml frees `doc` itself on failure */
+        rc = parser_failure(&ld, &parser, buf, len);
+    } else {
+        ld.doc = &doc;
+        rc = load_document(&ld);
+        int had_root = yaml_document_get_root_node(&doc) != NULL;
+        yaml_document_delete(&doc);
+        if (!rc && had_root) {
+            /* Load the rest of the stream too, so that syntax errors after the first document
+             * are reported, and reject a second document rather than silently ignore it. */
+            if (!yaml_parser_load(&parser, &doc)) {
+                rc = parser_failure(&ld, &parser, buf, len);
+            } else {
+                yaml_node_t *r2 = yaml_document_get_root_node(&doc);
+                if (r2)
+                    rc = fail_at(&ld, r2->start_mark,
+                                 "only one YAML document is allowed (remove the second \"---\")");
+                yaml_document_delete(&doc);
+            }
+        }
+    }
+    yaml_parser_delete(&parser);
+    free(buf);
+
+    if (rc) {
+        ag_config_free(&tmp);
+        return rc;
+    }
+    ag_config_free(c);
+    *c = tmp;
+    return AG_OK;
+}

@@ -1,0 +1,63 @@
+/* ag_config.h - augurd's settings: built-in defaults, an optional YAML file, command-line flags.
+ *
+ * Precedence: defaults < config file < flags. The file is read with libyaml; unknown keys are an
+ * error (a typo should not silently fall back to a default). Durations use Prometheus' syntax
+ * ("5m", "1h30m"), sizes accept plain bytes or units B KB MB GB TB PB (powers of 1024, as
+ * Prometheus' retention.size) and KiB MiB GiB TiB. Every numeric setting must be above zero.
+ * The documented example is daemon/augur.example.yml; the settings' dotted names are the
+ * section and key there ("limits.max_request_bytes").
+ */
+#ifndef AG_CONFIG_H
+#define AG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ag_err.h"
+#include "ag_log.h"
+
+#define AG_DEFAULT_LISTEN "127.0.0.1:9201"
+
+typedef struct ag_config {
+    /* web: */
+    char *listen_address;          /* web.listen_address, "host:port" (default 127.0.0.1:9201) */
+    /* storage: */
+    char *storage_path;            /* storage.path (default ./data) */
+    uint64_t map_size;             /* storage.max_size: LMDB map size (default 64GiB) */
+    /* limits: */
+    uint64_t max_request_bytes;    /* limits.max_request_bytes: body as received (default 32MiB) */
+    uint64_t max_decoded_bytes;    /* limits.max_decoded_bytes: after snappy (default 64MiB) */
+    uint32_t max_labels_per_series;/* limits.max_labels_per_series (default 64) */
+    uint32_t max_label_name_bytes; /* limits.max_label_name_bytes (default 256) */
+    uint32_t max_label_value_bytes;/* limits.max_label_value_bytes (default 4096) */
+    /* query: */
+    int64_t lookback_delta_ms;     /* query.lookback_delta (default 5m) */
+    int64_t query_timeout_ms;      /* query.timeout (default 2m) */
+    uint64_t query_max_samples;    /* query.max_samples (default 50000000) */
+    /* log: */
+    ag_log_level_t log_level;      /* log.level (default info) */
+} ag_config_t;
+
+/* Fills `c` with the built-in defaults (allocates the strings). `c` is treated as uninitialized:
+ * whatever it held is overwritten, not freed. Returns 0 or AG_ENOMEM (then `c` holds nothing to
+ * free). */
+int ag_config_defaults(ag_config_t *c);
+/* Frees the strings and sets them to NULL; calling it twice is harmless. */
+void ag_config_free(ag_config_t *c);
+/* Reads the YAML file at `path` over `c`: settings the file names replace those in `c`, the rest
+ * stay. Returns 0, AG_EIO (cannot read; message says why), AG_EINVAL (bad YAML, unknown or
+ * repeated key, wrong shape, bad value; message is "<path>:<line>:<column>: ..." and names the
+ * key), AG_ENOMEM. On error `c` is unchanged. An empty or comments-only file changes nothing. */
+int ag_config_load_file(const char *path, ag_config_t *c, ag_errmsg_t *e);
+/* Applies one setting by its dotted name ("query.lookback_delta", "log.level"...) from a string,
+ * as the YAML loader and the flag parser both do. Returns 0, AG_EINVAL (unknown name or bad
+ * value; the message names the key), AG_ENOMEM. On error `c` is unchanged. */
+int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_t *e);
+/* Parses "32MiB", "1GB", "1024", "1.5GiB" into bytes: digits alone are bytes; with a unit
+ * (B KB MB GB TB PB KiB MiB GiB TiB, case-sensitive, no space) a fraction is allowed and the
+ * result is truncated to whole bytes. Accepts 0 (callers decide whether it is allowed); rejects
+ * signs, spaces, other units and values above UINT64_MAX. Returns 0 or AG_EINVAL. */
+int ag_parse_bytes(const char *s, uint64_t *out);
+
+#endif

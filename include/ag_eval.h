@@ -1,0 +1,60 @@
+/* ag_eval.h - evaluation of PromQL-lite trees against the store.
+ *
+ * Semantics follow Prometheus 2.42: an instant vector selector at time t yields, per series,
+ * the newest sample in (t - lookback, t] unless that sample is a stale marker; a range selector
+ * yields the samples in (t - range, t] without stale markers; `offset` shifts t; a range query
+ * is an independent instant evaluation at start, start + step, ... <= end. Results are
+ * materialised values the API layer renders as JSON.
+ */
+#ifndef AG_EVAL_H
+#define AG_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ag_err.h"
+#include "ag_promql.h"
+#include "ag_store.h"
+
+#define AG_STALE_NAN_BITS 0x7ff0000000000002ULL
+
+typedef enum { AG_VAL_SCALAR = 1, AG_VAL_STRING, AG_VAL_VECTOR, AG_VAL_MATRIX } ag_val_type_t;
+
+typedef struct ag_point {
+    int64_t t;
+    double v;
+} ag_point_t;
+
+typedef struct ag_series_val {
+    char *labels;       /* owned canonical encoding */
+    size_t labels_len;
+    ag_point_t *points; /* owned; one point for vectors */
+    size_t n;
+} ag_series_val_t;
+
+typedef struct ag_value {
+    ag_val_type_t type;
+    int64_t t;            /* evaluation time (scalar, string, vector) */
+    double scalar;
+    char *str;            /* owned (string) */
+    ag_series_val_t *series; /* owned (vector, matrix), sorted by labels */
+    size_t n;
+} ag_value_t;
+
+void ag_value_free(ag_value_t *v);
+
+typedef struct ag_eval_opts {
+    int64_t lookback_ms;  /* default 5m */
+    uint64_t max_samples; /* 0 = unlimited */
+} ag_eval_opts_t;
+
+/* Evaluates `n` at time t. Errors: AG_ELIMIT (too many samples; an `execution` error),
+ * AG_EUNSUPPORTED, AG_EIO/AG_ECORRUPT/AG_ENOMEM from the store. */
+int ag_eval_instant(ag_store_t *s, const ag_pq_node_t *n, int64_t t, const ag_eval_opts_t *o,
+                    ag_value_t *out, ag_errmsg_t *e);
+/* Evaluates `n` at start, start+step, ... <= end into a matrix. AG_EINVAL when the expression
+ * is not a scalar or instant vector ("invalid expression type ..."). */
+int ag_eval_range(ag_store_t *s, const ag_pq_node_t *n, int64_t start, int64_t end, int64_t step,
+                  const ag_eval_opts_t *o, ag_value_t *out, ag_errmsg_t *e);
+
+#endif

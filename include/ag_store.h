@@ -1,0 +1,151 @@
+/* ag_store.h - the durable series store: LMDB underneath, an in-memory head on top.
+ *
+ * One ag_store_t owns one LMDB environment in a data directory, a committer thread that performs
+ * every write (group commit), and the in-memory head of open chunks. Any number of threads may
+ * call the functions below concurrently.
+ *
+ * The contract that matters most: ag_store_write returns 0 only after the samples it accepted
+ * are durable on disk (their LMDB transaction committed with fsync). Callers answer 2xx only
+ * when it returned 0. See the numbered invariants at the top of storage/store.c.
+ */
+#ifndef AG_STORE_H
+#define AG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ag_err.h"
+#include "ag_labels.h"
+#include "ag_matcher.h"
+
+typedef struct ag_store ag_store_t;
+
+typedef struct ag_store_opts {
+    const char *path;               /* data directory; created when missing */
+    uint64_t map_size;              /* LMDB map size in bytes: the most the data file may grow to */
+    unsigned chunk_samples;         /* samples per chunk before it is sealed (default 120) */
+    uint64_t checkpoint_wal_bytes;  /* WAL bytes after which open chunks are checkpointed */
+    unsigned checkpoint_interval_s; /* ... or after this many seconds */
+} ag_store_opts_t;
+
+/* Fills `o` with the defaults (path "./data", 64 GiB map, 120 samples, 64 MiB, 300 s). */
+void ag_store_opts_default(ag_store_opts_t *o);
+
+/* Opens (creating when needed) the store, recovers the head from LMDB and replays the WAL. Fails
+ * with AG_EIO (message says why: permissions, directory locked by another process...),
+ * AG_ECORRUPT, AG_ENOMEM. */
+int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e);
+/* Stops accepting writes, lets queued writes finish, checkpoints, closes LMDB, frees all. */
+void ag_store_close(ag_store_t *s);
+
+typedef struct ag_sample {
+    int64_t t; /* milliseconds since the epoch */
+    double v;  /* stored bit-exactly: NaN payloads and the stale marker survive */
+} ag_sample_t;
+
+typedef struct ag_series_in {
+    const ag_label_t *labels; /* must pass ag_labels_validate */
+    size_t nlabels;
+    const ag_sample_t *samples;
+    size_t nsamples;
+} ag_series_in_t;
+
+typedef struct ag_metadata_in {
+    const char *family; /* metric family name */
+    const char *type;   /* "counter", "gauge", "histogram", "gaugehistogram", "summary", "info",
+                           "stateset", "unknown" */
+    const char *help;
+    const char *unit;
+} ag_metadata_in_t;
+
+typedef struct ag_write_req {
+    const ag_series_in_t *series;
+    size_t nseries;
+    const ag_metadata_in_t *meta;
+    size_t nmeta;
+} ag_write_req_t;
+
+typedef struct ag_write_res {
+    uint64_t appended;       /* new samples stored */
+    uint64_t duplicates;     /* exact resends (same series, timestamp and value bits) skipped */
+    uint64_t series_created;
+    ag_errmsg_t err;         /* set when the call fails */
+} ag_write_res_t;
+
+/* Writes a request atomically and durably. Returns:
+ *   0               every sample is stored (or was already stored exactly), durably;
+ *   AG_ECONFLICT    a sample is out of order or contradicts a stored sample at the same
+ *                   timestamp; nothing of the request was written (res->err says which);
+ *   AG_EINVAL       the same series appears twice in the request; nothing written;
+ *   AG_EFULL        the disk or LMDB map is full; nothing written; retry later;
+ *   AG_EIO, AG_ENOMEM  transient failure; nothing written;
+ *   AG_ESHUTDOWN    the store is closing; nothing written. */
+int ag_store_write(ag_store_t *s, const ag_write_req_t *r, ag_write_res_t *res);
+
+/* One series of a selection: its canonical label encoding and its samples in time order. */
+typedef struct ag_series_data {
+    char *labels; /* owned by the selection */
+    size_t labels_len;
+    ag_sample_t *samples; /* owned by the selection */
+    size_t n;
+} ag_series_data_t;
+
+typedef struct ag_selection {
+    ag_series_data_t *series; /* sorted by labels (Prometheus' order) */
+    size_t n;
+    uint64_t samples; /* total samples loaded */
+} ag_selection_t;
+
+/* Selects the series matching all matchers (nm may be 0 = every series) and loads their samples
+ * with mint <= t <= maxt, stale markers included. When with_samples is false only series that
+ * have at least one sample in the range are listed, without samples. Fails with AG_ELIMIT when
+ * more than max_samples (0 = unlimited) would be loaded, AG_EIO, AG_ECORRUPT, AG_ENOMEM. */
+int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                    bool with_samples, uint64_t max_samples, ag_selection_t *out, ag_errmsg_t *e);
+void ag_selection_free(ag_selection_t *sel);
+
+/* A sorted list of unique strings, owned by the list. */
+typedef struct ag_strlist {
+    char **items;
+    size_t n;
+} ag_strlist_t;
+void ag_strlist_free(ag_strlist_t *l);
+
+/* Label names (name == NULL) or the values of label `name`, over the series that match `m` and
+ * have samples in [mint, maxt]. */
+int ag_store_label_values(ag_store_t *s, const char *name, const ag_matcher_t *m, size_t nm,
+                          int64_t mint, int64_t maxt, ag_strlist_t *out, ag_errmsg_t *e);
+
+typedef struct ag_metadata {
+    char *family, *type, *help, *unit; /* owned by the list */
+} ag_metadata_t;
+typedef struct ag_metadata_list {
+    ag_metadata_t *items; /* sorted by family */
+    size_t n;
+} ag_metadata_list_t;
+/* All stored metric metadata, or only `metric`'s when non-NULL. */
+int ag_store_metadata(ag_store_t *s, const char *metric, ag_metadata_list_t *out);
+void ag_metadata_list_free(ag_metadata_list_t *l);
+
+typedef struct ag_store_stats {
+    uint64_t series;            /* series in the index */
+    uint64_t head_series;       /* series with samples in an open chunk */
+    uint64_t samples_appended;  /* since start */
+    uint64_t samples_duplicate;
+    uint64_t samples_out_of_order;
+    uint64_t series_created;
+    uint64_t chunks_sealed;
+    uint64_t commits;
+    uint64_t commit_failures;
+    double commit_seconds_sum;  /* time spent in mdb_txn_commit (fsync included) */
+    uint64_t checkpoints;
+    uint64_t wal_bytes;         /* WAL bytes not yet checkpointed */
+    uint64_t map_size;          /* LMDB map size */
+    uint64_t used_bytes;        /* pages in use (last page number * page size) */
+    uint64_t file_bytes;        /* size of data.mdb on disk */
+    int64_t min_time, max_time; /* oldest and newest sample (ms); 0 when empty */
+} ag_store_stats_t;
+void ag_store_stats(ag_store_t *s, ag_store_stats_t *st);
+
+#endif

@@ -1,0 +1,118 @@
+/* head.c - the in-memory series map: a chained hash table keyed by label encoding, plus a dense
+ * id -> series array. Owned by the store; the store's rwlock serialises access. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ag_err.h"
+#include "store_int.h"
+
+int head_init(head_t *h)
+{
+    memset(h, 0, sizeof *h);
+    h->nbuckets = 1024;
+    h->buckets = calloc(h->nbuckets, sizeof *h->buckets);
+    return h->buckets ? AG_OK : AG_ENOMEM;
+}
+
+static void series_free(series_t *s)
+{
+    ag_chunk_enc_free(&s->head);
+    free(s->labels);
+    free(s);
+}
+
+void head_destroy(head_t *h)
+{
+    if (!h->buckets) return;
+    for (size_t i = 0; i < h->nbuckets; i++) {
+        series_t *s = h->buckets[i];
+        while (s) {
+            series_t *n = s->next;
+            series_free(s);
+            s = n;
+        }
+    }
+    free(h->buckets);
+    free(h->by_id);
+    memset(h, 0, sizeof *h);
+}
+
+series_t *head_find(head_t *h, uint64_t hash, const char *labels, size_t len)
+{
+    for (series_t *s = h->buckets[hash & (h->nbuckets - 1)]; s; s = s->next)
+        if (s->hash == hash && s->labels_len == len && memcmp(s->labels, labels, len) == 0)
+            return s;
+    return NULL;
+}
+
+static void grow(head_t *h)
+{
+    size_t nb = h->nbuckets * 2;
+    series_t **b = calloc(nb, sizeof *b);
+    if (!b) return; /* keep the old table: chains just get longer */
+    for (size_t i = 0; i < h->nbuckets; i++) {
+        series_t *s = h->buckets[i];
+        while (s) {
+            series_t *n = s->next;
+            s->next = b[s->hash & (nb - 1)];
+            b[s->hash & (nb - 1)] = s;
+            s = n;
+        }
+    }
+    free(h->buckets);
+    h->buckets = b;
+    h->nbuckets = nb;
+}
+
+series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len)
+{
+    series_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->labels = malloc(len ? len : 1);
+    if (!s->labels) {
+        free(s);
+        return NULL;
+    }
+    memcpy(s->labels, labels, len);
+    s->labels_len = (uint32_t)len;
+    s->hash = hash;
+    s->mint = INT64_MAX;
+    s->last_t = INT64_MIN;
+    s->pending = true;
+    ag_chunk_enc_init(&s->head);
+    if (h->count >= h->nbuckets) grow(h);
+    size_t b = hash & (h->nbuckets - 1);
+    s->next = h->buckets[b];
+    h->buckets[b] = s;
+    h->count++;
+    return s;
+}
+
+void head_remove(head_t *h, series_t *s)
+{
+    series_t **pp = &h->buckets[s->hash & (h->nbuckets - 1)];
+    while (*pp && *pp != s) pp = &(*pp)->next;
+    if (*pp) {
+        *pp = s->next;
+        h->count--;
+    }
+    series_free(s);
+}
+
+int head_assign_id(head_t *h, series_t *s, uint64_t id)
+{
+    if (id > h->cap_ids) {
+        size_t cap = h->cap_ids ? h->cap_ids : 1024;
+        while (cap < id) cap *= 2;
+        series_t **n = realloc(h->by_id, cap * sizeof *n);
+        if (!n) return AG_ENOMEM;
+        memset(n + h->cap_ids, 0, (cap - h->cap_ids) * sizeof *n);
+        h->by_id = n;
+        h->cap_ids = cap;
+    }
+    h->by_id[id - 1] = s;
+    if (id > h->nids) h->nids = id;
+    s->id = id;
+    s->pending = false;
+    return AG_OK;
+}

@@ -1,0 +1,164 @@
+/* labels.c - label-set validation, canonical encoding, hashing and ordering (see ag_labels.h). */
+#include "ag_labels.h"
+
+#include <string.h>
+
+bool ag_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i < len) return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static bool name_valid(const char *s, size_t n, bool colon)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                  (colon && c == ':') || (i > 0 && c >= '0' && c <= '9');
+        if (!ok) return false;
+    }
+    return true;
+}
+
+bool ag_label_name_valid(const char *s, size_t n) { return name_valid(s, n, false); }
+bool ag_metric_name_valid(const char *s, size_t n) { return name_valid(s, n, true); }
+
+int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e)
+{
+    if (n == 0) return ag_errmsg_set(e, AG_EINVAL, -1, "series has no labels");
+    bool have_name = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = l[i].name ? l[i].name : "";
+        const char *value = l[i].value ? l[i].value : "";
+        size_t nl = strlen(name), vl = strlen(value);
+        if (!ag_utf8_valid(name, nl))
+            return ag_errmsg_set(e, AG_EINVAL, -1, "label name is not valid UTF-8");
+        if (!ag_label_name_valid(name, nl))
+            return ag_errmsg_set(e, AG_EINVAL, -1, "invalid label name \"%.100s\"", name);
+        if (i > 0 && strcmp(l[i - 1].name, name) >= 0) {
+            if (strcmp(l[i - 1].name, name) == 0)
+                return ag_errmsg_set(e, AG_EINVAL, -1, "duplicate label name \"%.100s\"", name);
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "labels are not sorted by name: \"%.100s\" after \"%.100s\"",
+                                 name, l[i - 1].name);
+        }
+        if (vl == 0)
+            return ag_errmsg_set(e, AG_EINVAL, -1, "label \"%.100s\" has an empty value", name);
+        if (!ag_utf8_valid(value, vl))
+            return ag_errmsg_set(e, AG_EINVAL, -1, "value of label \"%.100s\" is not valid UTF-8",
+                                 name);
+        if (strcmp(name, AG_METRIC_NAME) == 0) {
+            have_name = true;
+            if (!ag_metric_name_valid(value, vl))
+                return ag_errmsg_set(e, AG_EINVAL, -1, "invalid metric name \"%.100s\"", value);
+        }
+    }
+    if (!have_name) return ag_errmsg_set(e, AG_EINVAL, -1, "series has no __name__ label");
+    return AG_OK;
+}
+
+void ag_labels_encode(const ag_label_t *l, size_t n, ag_buf_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        ag_buf_append(out, l[i].name, strlen(l[i].name) + 1);
+        ag_buf_append(out, l[i].value, strlen(l[i].value) + 1);
+    }
+}
+
+int ag_labels_decode(const char *enc, size_t len, ag_label_t *out, size_t max, size_t *n)
+{
+    size_t i = 0, count = 0;
+    while (i < len) {
+        const char *name = enc + i;
+        const char *z = memchr(name, 0, len - i);
+        if (!z) return AG_ECORRUPT;
+        i = (size_t)(z - enc) + 1;
+        if (i >= len) return AG_ECORRUPT;
+        const char *value = enc + i;
+        z = memchr(value, 0, len - i);
+        if (!z) return AG_ECORRUPT;
+        i = (size_t)(z - enc) + 1;
+        if (count < max) {
+            out[count].name = name;
+            out[count].value = value;
+        }
+        count++;
+    }
+    *n = count;
+    return count > max ? AG_ELIMIT : AG_OK;
+}
+
+const char *ag_labels_get(const char *enc, size_t len, const char *name, size_t *vlen)
+{
+    size_t nl = strlen(name), i = 0;
+    while (i < len) {
+        const char *k = enc + i;
+        size_t kl = strnlen(k, len - i);
+        i += kl + 1;
+        if (i >= len) return NULL;
+        const char *v = enc + i;
+        size_t vl = strnlen(v, len - i);
+        i += vl + 1;
+        if (kl == nl && memcmp(k, name, nl) == 0) {
+            *vlen = vl;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+int ag_labels_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c) return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+uint64_t ag_labels_hash(const char *enc, size_t len)
+{
+    /* FNV-1a over the bytes with a final avalanche (splitmix64) so nearby encodings spread. */
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)enc[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}

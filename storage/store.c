@@ -1,0 +1,887 @@
+/* store.c - the write side of the series store: LMDB environment, recovery, group commit, WAL
+ * and checkpoints. Reads live in store_read.c, the series map in head.c.
+ *
+ * Layout in LMDB (one environment, one data directory):
+ *   meta      "schema" -> version
+ *   series    id (8 B BE) -> canonical label encoding
+ *   postings  "name\0value" -> ids (DUPSORT|DUPFIXED, 8 B BE); values too long for an LMDB key
+ *             are cut and tagged with a trailing "\0" + hash (readers then check the series)
+ *   chunks    id | mint (8 B BE each, sign bit flipped) -> flags, maxt, Gorilla chunk
+ *   wal       sequence (8 B BE) -> the samples a request added, by series id
+ *   metadata  family -> "type\0help\0unit\0"
+ * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
+ * the same transaction. Full chunks are sealed into `chunks`. A checkpoint copies every open
+ * chunk into `chunks` (flagged open) and empties `wal` in one transaction, so the WAL stays
+ * small; on start the head is rebuilt from the open chunks and the WAL is replayed.
+ *
+ * Invariants (each names the test that proves it):
+ *  1. ag_store_write returns 0 only after mdb_txn_commit of the transaction that holds its WAL
+ *     record and its new series returned 0; LMDB runs with full sync (no MDB_NOSYNC), so that
+ *     commit is on disk. HTTP answers 2xx only on 0.
+ *     (test_store: durable_after_write_then_reopen; integration test_crash.py: kill -9 mid-stream)
+ *  2. A request is all or nothing: it is checked completely before anything changes; if the
+ *     group's commit fails, every request in it fails and the head is rebuilt from LMDB.
+ *     (test_store: conflict_changes_nothing, map_full_fails_and_keeps_data)
+ *  3. Every acknowledged sample is in a sealed chunk, in a checkpointed open chunk or in a WAL
+ *     record newer than that checkpoint: a checkpoint writes open chunks and empties the WAL in
+ *     one transaction. (test_store: reopen_after_checkpoint, replay_without_checkpoint)
+ *  4. Values are stored bit-exactly (stale marker, NaN payloads, -0.0). (test_chunk, test_store)
+ *  5. Readers see one consistent state: they open their LMDB read transaction and copy head
+ *     chunks while holding `rw` shared; the committer holds it exclusively from applying a
+ *     group until its commit returned, so a reader never sees a sample twice or loses one that
+ *     moved from the head into a sealed chunk. (test_store: concurrent_read_write)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ag_buf.h"
+#include "ag_log.h"
+#include "store_int.h"
+
+#define SCHEMA_VERSION 1
+#define POSTING_KEY_MAX 480 /* LMDB's default maximum key size is 511 bytes */
+
+void key_put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t key_get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+int store_lmdb_err(int rc)
+{
+    switch (rc) {
+    case 0: return AG_OK;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT: return AG_EFULL;
+    case ENOMEM: return AG_ENOMEM;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH: return AG_ECORRUPT;
+    default: return AG_EIO;
+    }
+}
+
+void ag_store_opts_default(ag_store_opts_t *o)
+{
+    o->path = "./data";
+    o->map_size = 64ULL << 30;
+    o->chunk_samples = 120;
+    o->checkpoint_wal_bytes = 64ULL << 20;
+    o->checkpoint_interval_s = 300;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t vbits_of(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    return b;
+}
+
+static void put_uvarint(ag_buf_t *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    int n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (unsigned char)v;
+    ag_buf_append(b, tmp, (size_t)n);
+}
+
+static int get_uvarint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return AG_ECORRUPT;
+        unsigned char c = *(*p)++;
+        r |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = r;
+            return AG_OK;
+        }
+    }
+    return AG_ECORRUPT;
+}
+
+/* Builds the postings key for one label into `key` (at least POSTING_KEY_MAX + 16 bytes). */
+static size_t posting_key(unsigned char *key, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    memcpy(key, name, nl);
+    key[nl] = 0;
+    if (nl + 1 + vl <= POSTING_KEY_MAX) {
+        memcpy(key + nl + 1, value, vl);
+        return nl + 1 + vl;
+    }
+    /* Too long for a key: a prefix of the value, a NUL (never part of a real value) and a hash
+     * of the whole value. Readers recognise the NUL and consult the series' labels. */
+    size_t keep = nl + 1 < POSTING_KEY_MAX - 9 ? POSTING_KEY_MAX - 9 - (nl + 1) : 0;
+    memcpy(key + nl + 1, value, keep);
+    key[nl + 1 + keep] = 0;
+    key_put_u64(key + nl + 2 + keep, ag_labels_hash(value, vl));
+    return nl + 2 + keep + 8;
+}
+
+/* ---- applying samples ------------------------------------------------------------------- */
+
+static void chunk_key(unsigned char k[16], uint64_t id, int64_t t)
+{
+    key_put_u64(k, id);
+    key_put_u64(k + 8, ts_to_key(t));
+}
+
+static int put_chunk(ag_store_t *s, MDB_txn *txn, series_t *se, unsigned flags)
+{
+    size_t len;
+    const uint8_t *bytes = ag_chunk_enc_bytes(&se->head, &len);
+    unsigned char k[16];
+    chunk_key(k, se->id, se->head.first_t);
+    MDB_val key = {16, k}, val = {CHUNK_HDR + len, NULL};
+    int rc = mdb_put(txn, s->dbi_chunks, &key, &val, MDB_RESERVE);
+    if (rc) return store_lmdb_err(rc);
+    unsigned char *p = val.mv_data;
+    p[0] = (unsigned char)flags;
+    key_put_u64(p + 1, (uint64_t)se->head.last_t);
+    memcpy(p + CHUNK_HDR, bytes, len);
+    return AG_OK;
+}
+
+static int seal(ag_store_t *s, MDB_txn *txn, series_t *se)
+{
+    int rc = put_chunk(s, txn, se, 0);
+    if (rc) return rc;
+    ag_chunk_enc_free(&se->head);
+    se->dirty = false;
+    atomic_fetch_add(&s->st_sealed, 1);
+    return AG_OK;
+}
+
+/* Appends one sample that is known to be newer than the series' last one. */
+static int apply_sample(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint64_t vbits,
+                        unsigned seal_at)
+{
+    if (se->head.count >= seal_at) {
+        int rc = seal(s, txn, se);
+        if (rc) return rc;
+    }
+    double v;
+    memcpy(&v, &vbits, 8);
+    int rc = ag_chunk_enc_append(&se->head, t, v);
+    if (rc) return rc;
+    if (se->mint == INT64_MAX) se->mint = t;
+    se->last_t = t;
+    se->last_vbits = vbits;
+    se->dirty = true;
+    if (s->min_time == 0 && s->max_time == 0) s->min_time = s->max_time = t;
+    if (t < s->min_time) s->min_time = t;
+    if (t > s->max_time) s->max_time = t;
+    return AG_OK;
+}
+
+/* Is (t, vbits) already stored for the series? Looks in the head, then in LMDB chunks. */
+static bool sample_exists(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint64_t vbits)
+{
+    ag_chunk_iter_t it;
+    int64_t ct;
+    double cv;
+    if (se->head.count && t >= se->head.first_t) {
+        size_t len;
+        const uint8_t *b = ag_chunk_enc_bytes(&se->head, &len);
+        if (ag_chunk_iter_init(&it, b, len)) return false;
+    } else {
+        if (se->id == 0) return false;
+        MDB_cursor *c;
+        if (mdb_cursor_open(txn, s->dbi_chunks, &c)) return false;
+        unsigned char k[16];
+        chunk_key(k, se->id, t);
+        MDB_val key = {16, k}, val;
+        int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        if (rc == 0 && !(key_get_u64(key.mv_data) == se->id &&
+                         key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8)) == t))
+            rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+        else if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+        bool ok = rc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == se->id &&
+                  val.mv_size >= CHUNK_HDR;
+        mdb_cursor_close(c);
+        if (!ok) return false;
+        /* The value stays valid until the transaction changes; we only read it right here. */
+        if (ag_chunk_iter_init(&it, (const uint8_t *)val.mv_data + CHUNK_HDR,
+                               val.mv_size - CHUNK_HDR))
+            return false;
+    }
+    while (ag_chunk_iter_next(&it, &ct, &cv) == 1) {
+        if (ct == t) return vbits_of(cv) == vbits;
+        if (ct > t) return false;
+    }
+    return false;
+}
+
+static void describe_series(const series_t *se, char *out, size_t outlen)
+{
+    ag_label_t l[64];
+    size_t n = 0;
+    size_t used = 0;
+    out[0] = 0;
+    if (ag_labels_decode(se->labels, se->labels_len, l, 64, &n) && n <= 64) return;
+    used += (size_t)snprintf(out + used, outlen - used, "{");
+    for (size_t i = 0; i < n && used < outlen; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%s%s=\"%s\"", i ? ", " : "",
+                                 l[i].name, l[i].value);
+    if (used < outlen) snprintf(out + used, outlen - used, "}");
+}
+
+/* Phase 1: checks a request against the head without changing anything stored. New series are
+ * inserted as pending (id 0) and removed again when the request is rejected. */
+static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, series_t **ser,
+                         ag_buf_t *scratch, ag_write_res_t *res)
+{
+    int rc = AG_OK;
+    size_t i = 0;
+    uint64_t dups = 0;
+    s->gen++;
+    for (; i < r->nseries; i++) {
+        const ag_series_in_t *in = &r->series[i];
+        ag_buf_reset(scratch);
+        ag_labels_encode(in->labels, in->nlabels, scratch);
+        if (!ag_buf_ok(scratch)) {
+            rc = AG_ENOMEM;
+            break;
+        }
+        uint64_t h = ag_labels_hash(scratch->data, scratch->len);
+        series_t *se = head_find(&s->head, h, scratch->data, scratch->len);
+        if (!se && !(se = head_insert(&s->head, h, scratch->data, scratch->len))) {
+            rc = AG_ENOMEM;
+            break;
+        }
+        ser[i] = se;
+        if (se->chk_gen == s->gen) {
+            char d[256];
+            describe_series(se, d, sizeof d);
+            rc = ag_errmsg_set(&res->err, AG_EINVAL, -1, "series %s appears twice in the request",
+                               d);
+            i++;
+            break;
+        }
+        se->chk_gen = s->gen;
+        se->chk_last_t = se->last_t;
+        se->chk_last_vbits = se->last_vbits;
+        for (size_t k = 0; k < in->nsamples; k++) {
+            int64_t t = in->samples[k].t;
+            uint64_t vb = vbits_of(in->samples[k].v);
+            if (t > se->chk_last_t) {
+                se->chk_last_t = t;
+                se->chk_last_vbits = vb;
+                continue;
+            }
+            if (t == se->chk_last_t && vb == se->chk_last_vbits) {
+                dups++;
+                continue;
+            }
+            if (t <= se->last_t && sample_exists(s, txn, se, t, vb)) {
+                dups++;
+                continue;
+            }
+            char d[200];
+            describe_series(se, d, sizeof d);
+            if (t == se->chk_last_t || (t <= se->last_t && t == se->last_t))
+                rc = ag_errmsg_set(&res->err, AG_ECONFLICT, -1,
+                                   "duplicate sample for timestamp %lld with a different value "
+                                   "for series %s",
+                                   (long long)t, d);
+            else
+                rc = ag_errmsg_set(&res->err, AG_ECONFLICT, -1,
+                                   "out of order sample: timestamp %lld is not after %lld for "
+                                   "series %s",
+                                   (long long)t, (long long)se->chk_last_t, d);
+            atomic_fetch_add(&s->st_ooo, 1);
+            i++;
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        for (size_t k = 0; k < i && k < r->nseries; k++) {
+            if (ser[k] && ser[k]->pending) {
+                series_t *p = ser[k];
+                for (size_t j = k; j < i && j < r->nseries; j++)
+                    if (ser[j] == p) ser[j] = NULL;
+                head_remove(&s->head, p);
+            }
+        }
+        return rc;
+    }
+    res->duplicates = dups;
+    return AG_OK;
+}
+
+static int create_series(ag_store_t *s, MDB_txn *txn, series_t *se, const ag_series_in_t *in)
+{
+    uint64_t id = s->next_id;
+    unsigned char k[8];
+    key_put_u64(k, id);
+    MDB_val key = {8, k}, val = {se->labels_len, se->labels};
+    int rc = mdb_put(txn, s->dbi_series, &key, &val, MDB_APPEND);
+    if (rc) return store_lmdb_err(rc);
+    unsigned char pk[POSTING_KEY_MAX + 32];
+    for (size_t i = 0; i < in->nlabels; i++) {
+        MDB_val pkey = {posting_key(pk, in->labels[i].name, in->labels[i].value), pk};
+        MDB_val pval = {8, k};
+        rc = mdb_put(txn, s->dbi_postings, &pkey, &pval, 0);
+        if (rc) return store_lmdb_err(rc);
+    }
+    rc = head_assign_id(&s->head, se, id);
+    if (rc) return rc;
+    s->next_id++;
+    atomic_fetch_add(&s->st_created, 1);
+    return AG_OK;
+}
+
+static int put_metadata(ag_store_t *s, MDB_txn *txn, const ag_metadata_in_t *m, ag_buf_t *scratch)
+{
+    if (!m->family || !*m->family) return AG_OK;
+    ag_buf_reset(scratch);
+    ag_buf_append(scratch, m->type ? m->type : "unknown", strlen(m->type ? m->type : "unknown") + 1);
+    ag_buf_append(scratch, m->help ? m->help : "", strlen(m->help ? m->help : "") + 1);
+    ag_buf_append(scratch, m->unit ? m->unit : "", strlen(m->unit ? m->unit : "") + 1);
+    if (!ag_buf_ok(scratch)) return AG_ENOMEM;
+    size_t fl = strlen(m->family);
+    if (fl > POSTING_KEY_MAX) return AG_OK; /* not worth a key; metadata is best effort */
+    MDB_val key = {fl, (void *)m->family}, old;
+    if (mdb_get(txn, s->dbi_metadata, &key, &old) == 0 && old.mv_size == scratch->len &&
+        memcmp(old.mv_data, scratch->data, scratch->len) == 0)
+        return AG_OK;
+    MDB_val val = {scratch->len, scratch->data};
+    return store_lmdb_err(mdb_put(txn, s->dbi_metadata, &key, &val, 0));
+}
+
+/* Phase 2: creates pending series, appends the new samples, logs them in the WAL. */
+static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, series_t **ser,
+                         ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res)
+{
+    int rc;
+    ag_buf_reset(wal);
+    for (size_t i = 0; i < r->nseries; i++) {
+        series_t *se = ser[i];
+        const ag_series_in_t *in = &r->series[i];
+        if (se->pending) {
+            if ((rc = create_series(s, txn, se, in))) return rc;
+            res->series_created++;
+        }
+        ag_buf_reset(tmp);
+        uint64_t n = 0;
+        int64_t prev = 0;
+        for (size_t k = 0; k < in->nsamples; k++) {
+            int64_t t = in->samples[k].t;
+            if (t <= se->last_t) continue;
+            uint64_t vb = vbits_of(in->samples[k].v);
+            if ((rc = apply_sample(s, txn, se, t, vb, s->opts.chunk_samples))) return rc;
+            if (n == 0)
+                put_uvarint(tmp, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
+            else
+                put_uvarint(tmp, (uint64_t)t - (uint64_t)prev);
+            unsigned char vle[8];
+            for (int b = 0; b < 8; b++) vle[b] = (unsigned char)(vb >> (8 * b));
+            ag_buf_append(tmp, vle, 8);
+            prev = t;
+            n++;
+        }
+        if (n) {
+            put_uvarint(wal, se->id);
+            put_uvarint(wal, n);
+            ag_buf_append(wal, tmp->data, tmp->len);
+            res->appended += n;
+        }
+    }
+    if (!ag_buf_ok(wal) || !ag_buf_ok(tmp)) return AG_ENOMEM;
+    if (wal->len) {
+        unsigned char k[8];
+        key_put_u64(k, s->wal_seq + 1);
+        MDB_val key = {8, k}, val = {wal->len, wal->data};
+        rc = mdb_put(txn, s->dbi_wal, &key, &val, MDB_APPEND);
+        if (rc) return store_lmdb_err(rc);
+        s->wal_seq++;
+        s->wal_bytes += wal->len;
+    }
+    for (size_t i = 0; i < r->nmeta; i++)
+        if ((rc = put_metadata(s, txn, &r->meta[i], tmp))) return rc;
+    return AG_OK;
+}
+
+/* Replays one WAL record into the head. Series ids must exist (they were created in the same
+ * transaction as the record). */
+static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, size_t len)
+{
+    const unsigned char *end = p + len;
+    while (p < end) {
+        uint64_t id, n;
+        if (get_uvarint(&p, end, &id) || get_uvarint(&p, end, &n)) return AG_ECORRUPT;
+        series_t *se = head_by_id(&s->head, id);
+        if (!se) return AG_ECORRUPT;
+        int64_t t = 0;
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t u;
+            if (get_uvarint(&p, end, &u)) return AG_ECORRUPT;
+            t = k == 0 ? (int64_t)((u >> 1) ^ (~(u & 1) + 1)) : (int64_t)((uint64_t)t + u);
+            if (end - p < 8) return AG_ECORRUPT;
+            uint64_t vb = 0;
+            for (int b = 7; b >= 0; b--) vb = (vb << 8) | p[b];
+            p += 8;
+            if (t <= se->last_t) continue;
+            /* Seal only when a chunk is at the codec's limit so replay needs no disk space. */
+            int rc = apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES);
+            if (rc) return rc;
+        }
+    }
+    return AG_OK;
+}
+
+/* ---- recovery and checkpoints ------------------------------------------------------------ */
+
+static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
+{
+    unsigned char k[16];
+    chunk_key(k, se->id, INT64_MIN);
+    MDB_val key = {16, k}, val;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND || (rc == 0 && key_get_u64(key.mv_data) != se->id)) return AG_OK;
+    if (rc) return store_lmdb_err(rc);
+    se->mint = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
+    chunk_key(k, se->id + 1, INT64_MIN);
+    key.mv_size = 16;
+    key.mv_data = k;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(c, &key, &val, MDB_PREV)
+                 : rc == MDB_NOTFOUND ? mdb_cursor_get(c, &key, &val, MDB_LAST) : rc;
+    if (rc) return store_lmdb_err(rc);
+    if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id || val.mv_size < CHUNK_HDR)
+        return AG_ECORRUPT;
+    const unsigned char *v = val.mv_data;
+    const uint8_t *data = v + CHUNK_HDR;
+    size_t len = val.mv_size - CHUNK_HDR;
+    se->last_t = (int64_t)key_get_u64(v + 1);
+    ag_chunk_iter_t it;
+    int64_t t;
+    double d;
+    if (ag_chunk_iter_init(&it, data, len)) return AG_ECORRUPT;
+    while ((rc = ag_chunk_iter_next(&it, &t, &d)) == 1) se->last_vbits = vbits_of(d);
+    if (rc < 0) return AG_ECORRUPT;
+    if (v[0] & CHUNK_OPEN) {
+        if ((rc = ag_chunk_enc_load(&se->head, data, len))) return rc;
+    }
+    if (s->min_time == 0 && s->max_time == 0) s->min_time = s->max_time = se->mint;
+    if (se->mint < s->min_time) s->min_time = se->mint;
+    if (se->last_t > s->max_time) s->max_time = se->last_t;
+    return AG_OK;
+}
+
+/* Rebuilds the in-memory state from LMDB: series, open chunks, then the WAL. */
+static int recover(ag_store_t *s, ag_errmsg_t *e)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL, *cc = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return ag_errmsg_set(e, store_lmdb_err(rc), -1, "begin: %s", mdb_strerror(rc));
+    s->next_id = 1;
+    s->min_time = s->max_time = 0;
+    uint64_t nseries = 0, nrecords = 0;
+    if ((rc = mdb_cursor_open(txn, s->dbi_series, &c)) ||
+        (rc = mdb_cursor_open(txn, s->dbi_chunks, &cc))) {
+        rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "cursor: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    MDB_val key, val;
+    int mrc;
+    for (mrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != 8) {
+            rc = ag_errmsg_set(e, AG_ECORRUPT, -1, "series key of %zu bytes", key.mv_size);
+            goto fail;
+        }
+        uint64_t id = key_get_u64(key.mv_data);
+        uint64_t h = ag_labels_hash(val.mv_data, val.mv_size);
+        series_t *se = head_insert(&s->head, h, val.mv_data, val.mv_size);
+        if (!se || head_assign_id(&s->head, se, id)) {
+            rc = ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory loading series");
+            goto fail;
+        }
+        if ((rc = load_series_bounds(s, cc, se))) {
+            rc = ag_errmsg_set(e, rc, -1, "series %llu: chunks unreadable: %s",
+                               (unsigned long long)id, ag_strerror(rc));
+            goto fail;
+        }
+        if (id >= s->next_id) s->next_id = id + 1;
+        nseries++;
+    }
+    if (mrc != MDB_NOTFOUND) {
+        rc = ag_errmsg_set(e, store_lmdb_err(mrc), -1, "series: %s", mdb_strerror(mrc));
+        goto fail;
+    }
+    mdb_cursor_close(c);
+    c = NULL;
+    s->wal_seq = 0;
+    s->wal_bytes = 0;
+    if ((rc = mdb_cursor_open(txn, s->dbi_wal, &c))) {
+        rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "cursor: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    for (mrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != 8 || (rc = replay_record(s, txn, val.mv_data, val.mv_size))) {
+            rc = ag_errmsg_set(e, rc ? rc : AG_ECORRUPT, -1, "WAL record unreadable");
+            goto fail;
+        }
+        s->wal_seq = key_get_u64(key.mv_data);
+        s->wal_bytes += val.mv_size;
+        nrecords++;
+    }
+    mdb_cursor_close(c);
+    mdb_cursor_close(cc);
+    c = cc = NULL;
+    if ((rc = mdb_txn_commit(txn))) {
+        txn = NULL;
+        rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "commit: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    AG_INFO("\"storage recovered\" series=%llu wal_records_replayed=%llu",
+            (unsigned long long)nseries, (unsigned long long)nrecords);
+    return AG_OK;
+fail:
+    if (c) mdb_cursor_close(c);
+    if (cc) mdb_cursor_close(cc);
+    if (txn) mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Copies every dirty head chunk into `chunks` and empties the WAL, in one transaction. The
+ * caller holds `rw` exclusively. */
+static int checkpoint(ag_store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return store_lmdb_err(rc);
+    for (size_t i = 0; i < s->head.nids; i++) {
+        series_t *se = s->head.by_id[i];
+        if (se && se->dirty && se->head.count && (rc = put_chunk(s, txn, se, CHUNK_OPEN))) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
+    if ((rc = mdb_drop(txn, s->dbi_wal, 0))) {
+        mdb_txn_abort(txn);
+        return store_lmdb_err(rc);
+    }
+    if ((rc = mdb_txn_commit(txn))) return store_lmdb_err(rc);
+    for (size_t i = 0; i < s->head.nids; i++)
+        if (s->head.by_id[i]) s->head.by_id[i]->dirty = false;
+    s->wal_bytes = 0;
+    s->last_checkpoint_ms = mono_ms();
+    atomic_fetch_add(&s->st_checkpoints, 1);
+    return AG_OK;
+}
+
+/* After a failed commit the head may hold samples LMDB does not: rebuild it from disk. */
+static void reload_head(ag_store_t *s)
+{
+    head_destroy(&s->head);
+    ag_errmsg_t e = {{0}, -1};
+    int rc = head_init(&s->head);
+    if (!rc) rc = recover(s, &e);
+    if (rc) AG_ERROR("\"cannot rebuild the head after a failed commit\" err=\"%s\"", e.msg);
+}
+
+/* ---- the committer ----------------------------------------------------------------------- */
+
+static void process_group(ag_store_t *s, pending_write_t *list)
+{
+    ag_buf_t scratch = AG_BUF_INIT, wal = AG_BUF_INIT, tmp = AG_BUF_INIT;
+    MDB_txn *txn = NULL;
+    int group_rc = AG_OK;
+    pthread_rwlock_wrlock(&s->rw);
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) {
+        group_rc = store_lmdb_err(rc);
+        txn = NULL;
+    }
+    for (pending_write_t *p = list; p && !group_rc; p = p->next) {
+        const ag_write_req_t *r = p->req;
+        series_t **ser = calloc(r->nseries ? r->nseries : 1, sizeof *ser);
+        if (!ser) {
+            p->rc = AG_ENOMEM;
+            continue;
+        }
+        p->rc = check_request(s, txn, r, ser, &scratch, p->res);
+        if (p->rc == AG_OK) {
+            rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res);
+            if (rc) group_rc = rc;
+        }
+        free(ser);
+    }
+    if (txn && !group_rc) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        rc = mdb_txn_commit(txn);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        atomic_fetch_add(&s->st_commit_ns, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
+                                                      (b.tv_nsec - a.tv_nsec)));
+        if (rc) group_rc = store_lmdb_err(rc);
+    } else if (txn) {
+        mdb_txn_abort(txn);
+    }
+    if (group_rc) {
+        atomic_fetch_add(&s->st_commit_fail, 1);
+        AG_WARN("\"write failed, requests in this group are answered with a retryable error\" "
+                "err=\"%s\"",
+                ag_strerror(group_rc));
+        for (pending_write_t *p = list; p; p = p->next) {
+            if (p->rc == AG_OK) {
+                p->rc = group_rc;
+                p->res->appended = p->res->duplicates = p->res->series_created = 0;
+                ag_errmsg_set(&p->res->err, group_rc, -1, "storage write failed: %s",
+                              ag_strerror(group_rc));
+            }
+        }
+        reload_head(s);
+    } else {
+        atomic_fetch_add(&s->st_commits, 1);
+        for (pending_write_t *p = list; p; p = p->next) {
+            if (p->rc) continue;
+            atomic_fetch_add(&s->st_appended, p->res->appended);
+            atomic_fetch_add(&s->st_duplicate, p->res->duplicates);
+        }
+    }
+    pthread_rwlock_unlock(&s->rw);
+    ag_buf_free(&scratch);
+    ag_buf_free(&wal);
+    ag_buf_free(&tmp);
+}
+
+static void maybe_checkpoint(ag_store_t *s, bool force)
+{
+    int64_t now = mono_ms();
+    if (!force && s->wal_bytes < s->opts.checkpoint_wal_bytes &&
+        (s->wal_bytes == 0 ||
+         now - s->last_checkpoint_ms < (int64_t)s->opts.checkpoint_interval_s * 1000))
+        return;
+    pthread_rwlock_wrlock(&s->rw);
+    int rc = checkpoint(s);
+    pthread_rwlock_unlock(&s->rw);
+    if (rc) AG_WARN("\"checkpoint failed, will retry\" err=\"%s\"", ag_strerror(rc));
+}
+
+static void *committer_main(void *arg)
+{
+    ag_store_t *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->qlock);
+        while (!s->queue && !s->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&s->qcond, &s->qlock, &ts) == ETIMEDOUT) break;
+        }
+        pending_write_t *list = s->queue;
+        bool stop = s->stopping && !list;
+        s->queue = s->queue_tail = NULL;
+        pthread_mutex_unlock(&s->qlock);
+        if (stop) break;
+        if (list) {
+            process_group(s, list);
+            pthread_mutex_lock(&s->qlock);
+            for (pending_write_t *p = list; p; p = p->next) p->done = true;
+            pthread_cond_broadcast(&s->donecond);
+            pthread_mutex_unlock(&s->qlock);
+        }
+        maybe_checkpoint(s, false);
+    }
+    return NULL;
+}
+
+int ag_store_write(ag_store_t *s, const ag_write_req_t *r, ag_write_res_t *res)
+{
+    memset(res, 0, sizeof *res);
+    res->err.offset = -1;
+    if (r->nseries == 0 && r->nmeta == 0) return AG_OK;
+    pending_write_t pw = {r, res, AG_OK, false, NULL};
+    pthread_mutex_lock(&s->qlock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->qlock);
+        return ag_errmsg_set(&res->err, AG_ESHUTDOWN, -1, "storage is shutting down");
+    }
+    if (s->queue_tail)
+        s->queue_tail->next = &pw;
+    else
+        s->queue = &pw;
+    s->queue_tail = &pw;
+    pthread_cond_signal(&s->qcond);
+    while (!pw.done) pthread_cond_wait(&s->donecond, &s->qlock);
+    pthread_mutex_unlock(&s->qlock);
+    return pw.rc;
+}
+
+/* ---- open and close ---------------------------------------------------------------------- */
+
+static int open_dbis(ag_store_t *s, ag_errmsg_t *e)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return ag_errmsg_set(e, store_lmdb_err(rc), -1, "begin: %s", mdb_strerror(rc));
+    struct {
+        const char *name;
+        unsigned flags;
+        MDB_dbi *dbi;
+    } dbs[] = {
+        {"meta", 0, &s->dbi_meta},
+        {"series", 0, &s->dbi_series},
+        {"postings", MDB_DUPSORT | MDB_DUPFIXED, &s->dbi_postings},
+        {"chunks", 0, &s->dbi_chunks},
+        {"wal", 0, &s->dbi_wal},
+        {"metadata", 0, &s->dbi_metadata},
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | MDB_CREATE, dbs[i].dbi))) {
+            mdb_txn_abort(txn);
+            return ag_errmsg_set(e, store_lmdb_err(rc), -1, "open table %s: %s", dbs[i].name,
+                                 mdb_strerror(rc));
+        }
+    }
+    MDB_val key = {6, "schema"}, val;
+    rc = mdb_get(txn, s->dbi_meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        unsigned char v[8];
+        key_put_u64(v, SCHEMA_VERSION);
+        val.mv_size = 8;
+        val.mv_data = v;
+        rc = mdb_put(txn, s->dbi_meta, &key, &val, 0);
+    } else if (rc == 0 && (val.mv_size != 8 || key_get_u64(val.mv_data) != SCHEMA_VERSION)) {
+        mdb_txn_abort(txn);
+        return ag_errmsg_set(e, AG_ECORRUPT, -1, "unknown storage schema version");
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return ag_errmsg_set(e, store_lmdb_err(rc), -1, "schema: %s", mdb_strerror(rc));
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc) return ag_errmsg_set(e, store_lmdb_err(rc), -1, "commit: %s", mdb_strerror(rc));
+    return AG_OK;
+}
+
+int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
+{
+    *out = NULL;
+    ag_store_t *s = calloc(1, sizeof *s);
+    if (!s) return AG_ENOMEM;
+    int rc;
+    s->opts = *o;
+    if (s->opts.chunk_samples == 0) s->opts.chunk_samples = 120;
+    if (s->opts.chunk_samples > AG_CHUNK_MAX_SAMPLES) s->opts.chunk_samples = AG_CHUNK_MAX_SAMPLES;
+    s->lock_fd = -1;
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Writer preference: a stream of queries must not starve the committer. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
+    pthread_cond_init(&s->donecond, NULL);
+    if (!(s->path = strdup(o->path)) || head_init(&s->head)) {
+        rc = AG_ENOMEM;
+        goto fail;
+    }
+    if (mkdir(s->path, 0755) && errno != EEXIST) {
+        rc = ag_errmsg_set(e, AG_EIO, -1, "cannot create data directory %s: %s", s->path,
+                           strerror(errno));
+        goto fail;
+    }
+    char lockpath[4096];
+    snprintf(lockpath, sizeof lockpath, "%s/augur.lock", s->path);
+    s->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) {
+        rc = ag_errmsg_set(e, AG_EIO, -1, "cannot open %s: %s", lockpath, strerror(errno));
+        goto fail;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
+        rc = ag_errmsg_set(e, AG_EIO, -1, "data directory %s is in use by another process",
+                           s->path);
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&s->env))) {
+        s->env = NULL;
+        rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "lmdb: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    mdb_env_set_maxdbs(s->env, 16);
+    mdb_env_set_maxreaders(s->env, 1024);
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size)) ||
+        (rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0644))) {
+        rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "cannot open LMDB in %s: %s", s->path,
+                           mdb_strerror(rc));
+        goto fail;
+    }
+    if ((rc = open_dbis(s, e)) || (rc = recover(s, e))) goto fail;
+    s->last_checkpoint_ms = mono_ms();
+    if (s->wal_bytes) {
+        /* Fold the replayed WAL into open chunks now so the next start is quick. */
+        if ((rc = checkpoint(s)))
+            AG_WARN("\"checkpoint after recovery failed\" err=\"%s\"", ag_strerror(rc));
+    }
+    if ((rc = pthread_create(&s->committer, NULL, committer_main, s))) {
+        rc = ag_errmsg_set(e, AG_ENOMEM, -1, "cannot start committer thread");
+        goto fail;
+    }
+    s->committer_started = true;
+    *out = s;
+    return AG_OK;
+fail:
+    ag_store_close(s);
+    return rc;
+}
+
+void ag_store_close(ag_store_t *s)
+{
+    if (!s) return;
+    if (s->committer_started) {
+        pthread_mutex_lock(&s->qlock);
+        s->stopping = true;
+        pthread_cond_signal(&s->qcond);
+        pthread_mutex_unlock(&s->qlock);
+        pthread_join(s->committer, NULL);
+        if (s->wal_bytes) maybe_checkpoint(s, true);
+    }
+    if (s->env) mdb_env_close(s->env);
+    head_destroy(&s->head);
+    if (s->lock_fd >= 0) close(s->lock_fd);
+    pthread_rwlock_destroy(&s->rw);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
+    pthread_cond_destroy(&s->donecond);
+    free(s->path);
+    free(s);
+}

@@ -1,0 +1,111 @@
+/* store_int.h - internals shared by the store's files (store.c, store_read.c, head.c).
+ *
+ * Not a public header: only storage/ includes it. It is the one place besides the store's .c
+ * files that may mention LMDB types.
+ */
+#ifndef AG_STORE_INT_H
+#define AG_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ag_chunk.h"
+#include "ag_store.h"
+
+/* One series in memory: identity, time bounds and its open (head) chunk. */
+typedef struct series {
+    uint64_t id;        /* 0 while pending (created by a request not yet applied) */
+    uint64_t hash;
+    char *labels;       /* owned canonical encoding */
+    uint32_t labels_len;
+    struct series *next; /* hash-bucket chain */
+    int64_t mint;       /* oldest sample ever stored; INT64_MAX when none */
+    int64_t last_t;     /* newest sample; INT64_MIN when none */
+    uint64_t last_vbits;
+    ag_chunk_enc_t head; /* open chunk; empty when count == 0 */
+    bool dirty;          /* head holds samples not yet in a checkpointed open chunk */
+    bool pending;
+    uint64_t chk_gen;    /* request check state (see check_request in store.c) */
+    int64_t chk_last_t;
+    uint64_t chk_last_vbits;
+} series_t;
+
+/* The series map: hash table by label encoding plus a dense array by id. */
+typedef struct head {
+    series_t **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;    /* series in the table, pending ones included */
+    series_t **by_id; /* by_id[id - 1] */
+    size_t nids, cap_ids;
+} head_t;
+
+int head_init(head_t *h);
+void head_destroy(head_t *h); /* frees every series */
+series_t *head_find(head_t *h, uint64_t hash, const char *labels, size_t len);
+/* Creates a series (id 0, pending) and inserts it. NULL on ENOMEM. */
+series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len);
+/* Removes and frees a series that was never given an id. */
+void head_remove(head_t *h, series_t *s);
+/* Gives `s` the next id and records it in by_id. */
+int head_assign_id(head_t *h, series_t *s, uint64_t id);
+static inline series_t *head_by_id(head_t *h, uint64_t id)
+{
+    return id >= 1 && id <= h->nids ? h->by_id[id - 1] : NULL;
+}
+
+/* A write waiting for the committer. */
+typedef struct pending_write {
+    const ag_write_req_t *req;
+    ag_write_res_t *res;
+    int rc;
+    bool done;
+    struct pending_write *next;
+} pending_write_t;
+
+struct ag_store {
+    ag_store_opts_t opts;
+    char *path;
+    int lock_fd;
+    MDB_env *env;
+    MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata;
+
+    /* Readers hold `rw` shared while they open their LMDB read transaction and copy head chunks;
+     * the committer holds it exclusively from applying a group until its commit returned. */
+    pthread_rwlock_t rw;
+    head_t head;
+    uint64_t next_id;
+    uint64_t wal_seq;      /* last WAL sequence written */
+    uint64_t wal_bytes;    /* since the last checkpoint */
+    int64_t last_checkpoint_ms;
+    uint64_t gen;          /* request generation for check state */
+    int64_t min_time, max_time;
+
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;    /* signals the committer */
+    pthread_cond_t donecond; /* signals writers whose request finished */
+    pending_write_t *queue, *queue_tail;
+    bool stopping;
+    pthread_t committer;
+    bool committer_started;
+
+    _Atomic uint64_t st_appended, st_duplicate, st_ooo, st_created, st_sealed, st_commits,
+        st_commit_fail, st_checkpoints, st_head_series;
+    _Atomic uint64_t st_commit_ns;
+};
+
+/* Key helpers: 8-byte big-endian ids and timestamps with the sign bit flipped so that byte
+ * order equals numeric order. */
+void key_put_u64(unsigned char *p, uint64_t v);
+uint64_t key_get_u64(const unsigned char *p);
+static inline uint64_t ts_to_key(int64_t t) { return (uint64_t)t ^ 0x8000000000000000ULL; }
+static inline int64_t key_to_ts(uint64_t k) { return (int64_t)(k ^ 0x8000000000000000ULL); }
+
+/* Chunk values: 1 flag byte (CHUNK_OPEN when the chunk is a checkpoint of a head chunk),
+ * 8 bytes big-endian max time, then the encoded chunk. */
+#define CHUNK_OPEN 1
+#define CHUNK_HDR 9
+
+int store_lmdb_err(int rc); /* maps an LMDB/errno code to AG_E* */
+
+#endif

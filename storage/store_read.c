@@ -1,0 +1,548 @@
+/* store_read.c - the read side of the series store: matcher resolution over the postings,
+ * sample loading from sealed chunks plus the in-memory head, label names and values, metadata
+ * and statistics.
+ *
+ * A reader takes the store's rwlock shared just long enough to open an LMDB read transaction,
+ * resolve series ids and copy the head chunks it needs (invariant 5 in store.c); decoding sealed
+ * chunks happens after the lock is released, inside that read transaction's snapshot.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ag_buf.h"
+#include "store_int.h"
+
+/* ---- sorted id sets ---------------------------------------------------------------------- */
+
+typedef struct idset {
+    uint64_t *v;
+    size_t n, cap;
+} idset_t;
+
+static int idset_push(idset_t *s, uint64_t id)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        uint64_t *n = realloc(s->v, cap * sizeof *n);
+        if (!n) return AG_ENOMEM;
+        s->v = n;
+        s->cap = cap;
+    }
+    s->v[s->n++] = id;
+    return AG_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void idset_normalize(idset_t *s)
+{
+    if (s->n < 2) return;
+    qsort(s->v, s->n, sizeof *s->v, cmp_u64);
+    size_t w = 1;
+    for (size_t i = 1; i < s->n; i++)
+        if (s->v[i] != s->v[w - 1]) s->v[w++] = s->v[i];
+    s->n = w;
+}
+
+/* a = a AND b (keep) or a = a AND NOT b (!keep); both sorted. */
+static void idset_merge(idset_t *a, const idset_t *b, bool keep)
+{
+    size_t i = 0, j = 0, w = 0;
+    while (i < a->n) {
+        while (j < b->n && b->v[j] < a->v[i]) j++;
+        bool in_b = j < b->n && b->v[j] == a->v[i];
+        if (in_b == keep) a->v[w++] = a->v[i];
+        i++;
+    }
+    a->n = w;
+}
+
+/* ---- postings ---------------------------------------------------------------------------- */
+
+static int add_dups(MDB_cursor *c, idset_t *out)
+{
+    MDB_val k, v = {0, NULL};
+    /* LMDB leaves `v` untouched when the key has a single value stored inline. */
+    int rc = mdb_cursor_get(c, &k, &v, MDB_GET_MULTIPLE);
+    if (rc == 0 && v.mv_data == NULL) {
+        if ((rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT))) return store_lmdb_err(rc);
+        return v.mv_size == 8 ? idset_push(out, key_get_u64(v.mv_data)) : AG_ECORRUPT;
+    }
+    while (rc == 0) {
+        const unsigned char *p = v.mv_data;
+        for (size_t off = 0; off + 8 <= v.mv_size; off += 8)
+            if (idset_push(out, key_get_u64(p + off))) return AG_ENOMEM;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_MULTIPLE);
+    }
+    return rc == MDB_NOTFOUND ? AG_OK : store_lmdb_err(rc);
+}
+
+/* Collects the ids of series that have label m->name with a non-empty value v for which
+ * matches(m, v) == want. The store lock is held by the caller (for head_by_id). */
+static int postings_scan(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, bool want,
+                         idset_t *out)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi_postings, &c);
+    if (rc) return store_lmdb_err(rc);
+    size_t nl = strlen(m->name);
+    unsigned char prefix[512];
+    if (nl + 1 > sizeof prefix) {
+        mdb_cursor_close(c);
+        return AG_OK; /* no stored label name is that long */
+    }
+    memcpy(prefix, m->name, nl);
+    prefix[nl] = 0;
+    MDB_val k = {nl + 1, prefix}, v;
+    if (m->type == AG_MATCH_EQ && want && nl + 1 + m->value_len <= 480) {
+        /* Exact lookup. */
+        unsigned char key[512];
+        memcpy(key, prefix, nl + 1);
+        memcpy(key + nl + 1, m->value, m->value_len);
+        k.mv_size = nl + 1 + m->value_len;
+        k.mv_data = key;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+        rc = rc == MDB_NOTFOUND ? AG_OK : rc ? store_lmdb_err(rc) : add_dups(c, out);
+        mdb_cursor_close(c);
+        return rc;
+    }
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_NODUP)) {
+        if (k.mv_size < nl + 1 || memcmp(k.mv_data, prefix, nl + 1) != 0) break;
+        const char *val = (const char *)k.mv_data + nl + 1;
+        size_t vl = k.mv_size - nl - 1;
+        if (memchr(val, 0, vl)) {
+            /* A cut key: decide per series from its full labels. */
+            idset_t tmp = {0};
+            if ((rc = add_dups(c, &tmp))) {
+                free(tmp.v);
+                break;
+            }
+            for (size_t i = 0; i < tmp.n && !rc; i++) {
+                series_t *se = head_by_id(&s->head, tmp.v[i]);
+                size_t fl;
+                const char *full = se ? ag_labels_get(se->labels, se->labels_len, m->name, &fl)
+                                      : NULL;
+                if (full && ag_matcher_matches(m, full, fl) == want) rc = idset_push(out, tmp.v[i]);
+            }
+            free(tmp.v);
+            if (rc) break;
+            continue;
+        }
+        if (ag_matcher_matches(m, val, vl) == want && (rc = add_dups(c, out))) break;
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) rc = AG_OK;
+    else if (rc > 0) rc = store_lmdb_err(rc);
+    if (!rc) idset_normalize(out);
+    return rc;
+}
+
+/* Prometheus' PostingsForMatchers: intersect the matchers that need a value, subtract the
+ * series excluded by the ones that also match the empty string. */
+static int resolve(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, size_t nm, idset_t *out)
+{
+    int rc = AG_OK;
+    bool have_positive = false;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        if (ag_matcher_matches(&m[i], "", 0)) continue;
+        idset_t p = {0};
+        rc = postings_scan(s, txn, &m[i], true, &p);
+        if (!rc) {
+            if (!have_positive) {
+                free(out->v);
+                *out = p;
+                p.v = NULL;
+                have_positive = true;
+            } else {
+                idset_merge(out, &p, true);
+            }
+        }
+        free(p.v);
+    }
+    if (rc) return rc;
+    if (!have_positive) {
+        for (size_t i = 0; i < s->head.nids; i++)
+            if (s->head.by_id[i] && (rc = idset_push(out, i + 1))) return rc;
+    }
+    for (size_t i = 0; i < nm && !rc; i++) {
+        if (!ag_matcher_matches(&m[i], "", 0)) continue;
+        idset_t neg = {0};
+        rc = postings_scan(s, txn, &m[i], false, &neg);
+        if (!rc) idset_merge(out, &neg, false);
+        free(neg.v);
+    }
+    return rc;
+}
+
+/* ---- selection --------------------------------------------------------------------------- */
+
+typedef struct sel_item {
+    uint64_t id;
+    int64_t head_start; /* INT64_MAX when the head chunk is empty */
+    uint8_t *head;      /* copy of the head chunk */
+    size_t head_len;
+} sel_item_t;
+
+static int push_sample(ag_series_data_t *sd, size_t *cap, int64_t t, double v)
+{
+    if (sd->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 32;
+        ag_sample_t *n = realloc(sd->samples, nc * sizeof *n);
+        if (!n) return AG_ENOMEM;
+        sd->samples = n;
+        *cap = nc;
+    }
+    sd->samples[sd->n].t = t;
+    sd->samples[sd->n].v = v;
+    sd->n++;
+    return AG_OK;
+}
+
+static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t maxt,
+                        ag_series_data_t *sd, size_t *cap, uint64_t *total, uint64_t max)
+{
+    ag_chunk_iter_t it;
+    int64_t t;
+    double v;
+    int rc;
+    if (ag_chunk_iter_init(&it, data, len)) return AG_ECORRUPT;
+    while ((rc = ag_chunk_iter_next(&it, &t, &v)) == 1) {
+        if (t < mint) continue;
+        if (t > maxt) break;
+        if (max && ++*total > max) return AG_ELIMIT;
+        if ((rc = push_sample(sd, cap, t, v))) return rc;
+    }
+    return rc < 0 ? AG_ECORRUPT : AG_OK;
+}
+
+static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
+                        int64_t maxt, ag_series_data_t *sd, uint64_t *total, uint64_t max)
+{
+    size_t cap = 0;
+    int rc = AG_OK;
+    if (mint < it->head_start) {
+        MDB_cursor *c;
+        if ((rc = mdb_cursor_open(txn, s->dbi_chunks, &c))) return store_lmdb_err(rc);
+        unsigned char k[16];
+        key_put_u64(k, it->id);
+        key_put_u64(k + 8, ts_to_key(mint));
+        MDB_val key = {16, k}, val;
+        /* Start at the chunk that begins exactly at mint, else at the one before it (it may
+         * reach into the range), else at the first one after. */
+        int mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        bool exact = mrc == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 16) == 0;
+        if (!exact && mrc != 0 && mrc != MDB_NOTFOUND) {
+            mdb_cursor_close(c);
+            return store_lmdb_err(mrc);
+        }
+        if (!exact) {
+            int prc = mdb_cursor_get(c, &key, &val, mrc == 0 ? MDB_PREV : MDB_LAST);
+            if (prc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == it->id) {
+                mrc = 0;
+            } else {
+                key.mv_size = 16;
+                key.mv_data = k;
+                mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+            }
+        }
+        for (; mrc == 0; mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+            if (key.mv_size != 16 || key_get_u64(key.mv_data) != it->id) break;
+            int64_t start = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
+            if (start > maxt || start >= it->head_start) break;
+            if (val.mv_size < CHUNK_HDR) {
+                rc = AG_ECORRUPT;
+                break;
+            }
+            const unsigned char *v = val.mv_data;
+            int64_t cmax = (int64_t)key_get_u64(v + 1);
+            if (cmax < mint) continue;
+            rc = decode_range(v + CHUNK_HDR, val.mv_size - CHUNK_HDR, mint, maxt, sd, &cap, total,
+                              max);
+            if (rc) break;
+        }
+        if (!rc && mrc != 0 && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
+        mdb_cursor_close(c);
+        if (rc) return rc;
+    }
+    if (it->head_len && it->head_start <= maxt)
+        rc = decode_range(it->head, it->head_len, mint, maxt, sd, &cap, total, max);
+    return rc;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    const ag_series_data_t *x = a, *y = b;
+    return ag_labels_cmp(x->labels, x->labels_len, y->labels, y->labels_len);
+}
+
+void ag_selection_free(ag_selection_t *sel)
+{
+    for (size_t i = 0; i < sel->n; i++) {
+        free(sel->series[i].labels);
+        free(sel->series[i].samples);
+    }
+    free(sel->series);
+    memset(sel, 0, sizeof *sel);
+}
+
+int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                    bool with_samples, uint64_t max_samples, ag_selection_t *out, ag_errmsg_t *e)
+{
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn = NULL;
+    idset_t ids = {0};
+    sel_item_t *items = NULL;
+    size_t nitems = 0;
+    int rc;
+
+    pthread_rwlock_rdlock(&s->rw);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->rw);
+        return ag_errmsg_set(e, store_lmdb_err(rc), -1, "read: %s", mdb_strerror(rc));
+    }
+    rc = resolve(s, txn, m, nm, &ids);
+    if (!rc && ids.n) {
+        items = calloc(ids.n, sizeof *items);
+        out->series = calloc(ids.n, sizeof *out->series);
+        if (!items || !out->series) rc = AG_ENOMEM;
+    }
+    for (size_t i = 0; i < ids.n && !rc; i++) {
+        series_t *se = head_by_id(&s->head, ids.v[i]);
+        if (!se || se->mint > maxt || se->last_t < mint) continue;
+        ag_series_data_t *sd = &out->series[out->n];
+        sel_item_t *it = &items[nitems];
+        if (!(sd->labels = malloc(se->labels_len))) {
+            rc = AG_ENOMEM;
+            break;
+        }
+        memcpy(sd->labels, se->labels, se->labels_len);
+        sd->labels_len = se->labels_len;
+        out->n++;
+        nitems++;
+        it->id = se->id;
+        it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
+        if (with_samples && se->head.count && se->head.first_t <= maxt && se->last_t >= mint) {
+            const uint8_t *b = ag_chunk_enc_bytes(&se->head, &it->head_len);
+            if (!(it->head = malloc(it->head_len))) {
+                rc = AG_ENOMEM;
+                break;
+            }
+            memcpy(it->head, b, it->head_len);
+        }
+    }
+    pthread_rwlock_unlock(&s->rw);
+
+    if (with_samples) {
+        for (size_t i = 0; i < nitems && !rc; i++)
+            rc = load_samples(s, txn, &items[i], mint, maxt, &out->series[i], &out->samples,
+                              max_samples);
+        if (!rc) {
+            /* Drop series without samples in the range (their bounds only overlapped it). */
+            size_t w = 0;
+            for (size_t i = 0; i < out->n; i++) {
+                if (out->series[i].n) {
+                    out->series[w++] = out->series[i];
+                } else {
+                    free(out->series[i].labels);
+                    free(out->series[i].samples);
+                }
+            }
+            out->n = w;
+        }
+    }
+    mdb_txn_abort(txn);
+    for (size_t i = 0; i < nitems; i++) free(items[i].head);
+    free(items);
+    free(ids.v);
+    if (rc) {
+        ag_selection_free(out);
+        if (rc == AG_ELIMIT)
+            return ag_errmsg_set(e, rc, -1,
+                                 "query processing would load too many samples into memory");
+        return ag_errmsg_set(e, rc, -1, "reading series failed: %s", ag_strerror(rc));
+    }
+    if (out->n > 1) qsort(out->series, out->n, sizeof *out->series, cmp_series);
+    return AG_OK;
+}
+
+/* ---- label names and values -------------------------------------------------------------- */
+
+void ag_strlist_free(ag_strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ag_store_label_values(ag_store_t *s, const char *name, const ag_matcher_t *m, size_t nm,
+                          int64_t mint, int64_t maxt, ag_strlist_t *out, ag_errmsg_t *e)
+{
+    memset(out, 0, sizeof *out);
+    ag_selection_t sel;
+    int rc = ag_store_select(s, m, nm, mint, maxt, false, 0, &sel, e);
+    if (rc) return rc;
+    size_t cap = 0;
+    for (size_t i = 0; i < sel.n && !rc; i++) {
+        ag_label_t l[256];
+        size_t n;
+        if (ag_labels_decode(sel.series[i].labels, sel.series[i].labels_len, l, 256, &n)) continue;
+        for (size_t k = 0; k < n && !rc; k++) {
+            const char *str;
+            if (name) {
+                if (strcmp(l[k].name, name) != 0) continue;
+                str = l[k].value;
+            } else {
+                str = l[k].name;
+            }
+            if (out->n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                char **ni = realloc(out->items, nc * sizeof *ni);
+                if (!ni) {
+                    rc = AG_ENOMEM;
+                    break;
+                }
+                out->items = ni;
+                cap = nc;
+            }
+            if (!(out->items[out->n] = strdup(str))) rc = AG_ENOMEM;
+            else out->n++;
+        }
+        /* Deduplicate as we go so memory stays proportional to distinct values. */
+        if (out->n > 4096 && out->n == cap) {
+            qsort(out->items, out->n, sizeof *out->items, cmp_str);
+            size_t w = 1;
+            for (size_t k = 1; k < out->n; k++) {
+                if (strcmp(out->items[k], out->items[w - 1]) == 0) free(out->items[k]);
+                else out->items[w++] = out->items[k];
+            }
+            out->n = w;
+        }
+    }
+    ag_selection_free(&sel);
+    if (rc) {
+        ag_strlist_free(out);
+        return ag_errmsg_set(e, rc, -1, "%s", ag_strerror(rc));
+    }
+    if (out->n > 1) {
+        qsort(out->items, out->n, sizeof *out->items, cmp_str);
+        size_t w = 1;
+        for (size_t k = 1; k < out->n; k++) {
+            if (strcmp(out->items[k], out->items[w - 1]) == 0) free(out->items[k]);
+            else out->items[w++] = out->items[k];
+        }
+        out->n = w;
+    }
+    return AG_OK;
+}
+
+/* ---- metadata and statistics ------------------------------------------------------------- */
+
+void ag_metadata_list_free(ag_metadata_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].family);
+        free(l->items[i].type);
+        free(l->items[i].help);
+        free(l->items[i].unit);
+    }
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+int ag_store_metadata(ag_store_t *s, const char *metric, ag_metadata_list_t *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return store_lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->dbi_metadata, &c))) {
+        mdb_txn_abort(txn);
+        return store_lmdb_err(rc);
+    }
+    MDB_val k, v;
+    size_t cap = 0;
+    int mrc;
+    rc = AG_OK;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (metric && (strlen(metric) != k.mv_size || memcmp(metric, k.mv_data, k.mv_size)))
+            continue;
+        const char *p = v.mv_data, *end = p + v.mv_size;
+        const char *parts[3] = {"", "", ""};
+        for (int i = 0; i < 3 && p < end; i++) {
+            parts[i] = p;
+            const char *z = memchr(p, 0, (size_t)(end - p));
+            if (!z) break;
+            p = z + 1;
+        }
+        if (out->n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            ag_metadata_t *ni = realloc(out->items, nc * sizeof *ni);
+            if (!ni) {
+                rc = AG_ENOMEM;
+                break;
+            }
+            out->items = ni;
+            cap = nc;
+        }
+        ag_metadata_t *md = &out->items[out->n++];
+        md->family = strndup(k.mv_data, k.mv_size);
+        md->type = strdup(parts[0]);
+        md->help = strdup(parts[1]);
+        md->unit = strdup(parts[2]);
+        if (!md->family || !md->type || !md->help || !md->unit) rc = AG_ENOMEM;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (rc) ag_metadata_list_free(out);
+    return rc;
+}
+
+void ag_store_stats(ag_store_t *s, ag_store_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_rwlock_rdlock(&s->rw);
+    for (size_t i = 0; i < s->head.nids; i++) {
+        series_t *se = s->head.by_id[i];
+        if (!se) continue;
+        st->series++;
+        if (se->head.count) st->head_series++;
+    }
+    st->wal_bytes = s->wal_bytes;
+    st->min_time = s->min_time;
+    st->max_time = s->max_time;
+    pthread_rwlock_unlock(&s->rw);
+    st->samples_appended = atomic_load(&s->st_appended);
+    st->samples_duplicate = atomic_load(&s->st_duplicate);
+    st->samples_out_of_order = atomic_load(&s->st_ooo);
+    st->series_created = atomic_load(&s->st_created);
+    st->chunks_sealed = atomic_load(&s->st_sealed);
+    st->commits = atomic_load(&s->st_commits);
+    st->commit_failures = atomic_load(&s->st_commit_fail);
+    st->commit_seconds_sum = (double)atomic_load(&s->st_commit_ns) / 1e9;
+    st->checkpoints = atomic_load(&s->st_checkpoints);
+    MDB_envinfo info;
+    MDB_stat ms;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &ms) == 0) {
+        st->map_size = info.me_mapsize;
+        st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+    }
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/data.mdb", s->path);
+    if (stat(p, &sb) == 0) st->file_bytes = (uint64_t)sb.st_size;
+}

@@ -1,0 +1,290 @@
+/* loadgen.c - a remote-write load generator shaped like node_exporter traffic.
+ *
+ * N series, each with M samples at a fixed interval, sent as Remote-Write 1.0 requests of up to
+ * B samples over C keep-alive connections. Like Prometheus' shards, connection c owns the series
+ * with index % C == c and sends them in time order, so every request is in order per series.
+ * Values mimic node_exporter: about a third integer counters, a third counters with fractional
+ * seconds, a third gauges with few decimal digits. Prints throughput, request latency
+ * percentiles and failures. Used by `make bench`; talks to 127.0.0.1 only.
+ *
+ * usage: loadgen --port P [--series 10000] [--samples 120] [--interval-ms 15000]
+ *                [--batch 2000] [--conns 4] [--start-ms T]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <snappy-c.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "remote.pb-c.h"
+
+typedef struct cfg {
+    int port;
+    long series, samples, batch, conns;
+    int64_t interval_ms, start_ms;
+} cfg_t;
+
+typedef struct worker {
+    const cfg_t *cfg;
+    int idx;
+    long requests, failures;
+    uint64_t samples;
+    double *lat;
+    size_t nlat, cap;
+} worker_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int connect_local(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Sends one request on a keep-alive connection; returns the HTTP status or -1. */
+static int post(int fd, int port, const char *body, size_t len)
+{
+    char hdr[512];
+    int hl = snprintf(hdr, sizeof hdr,
+                      "POST /api/v1/write HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                      "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                      "X-Prometheus-Remote-Write-Version: 0.1.0\r\nUser-Agent: augur-loadgen\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      port, len);
+    if (write_all(fd, hdr, (size_t)hl) || write_all(fd, body, len)) return -1;
+    char buf[8192];
+    size_t got = 0;
+    char *end = NULL;
+    while (!(end = memmem(buf, got, "\r\n\r\n", 4))) {
+        if (got == sizeof buf) return -1;
+        ssize_t r = read(fd, buf + got, sizeof buf - got);
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
+    long clen = 0;
+    char *cl = strcasestr(buf, "\r\nContent-Length:");
+    if (cl && cl < end) clen = strtol(cl + 17, NULL, 10);
+    size_t have = got - (size_t)(end + 4 - buf);
+    while ((long)have < clen) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+    }
+    return status;
+}
+
+static double value_for(long series, long step)
+{
+    switch (series % 3) {
+    case 0: return (double)(step * (series % 17 + 1)) + (double)(series * 7);           /* counter */
+    case 1: return round((double)step * 15.37 * 100.0 + (double)series) / 100.0;        /* cpu secs */
+    default: return round(5000.0 + 1000.0 * sin((double)(step + series) / 10.0)) / 100.0; /* gauge */
+    }
+}
+
+static void *run_worker(void *arg)
+{
+    worker_t *w = arg;
+    const cfg_t *c = w->cfg;
+    int fd = connect_local(c->port);
+    if (fd < 0) {
+        fprintf(stderr, "loadgen: cannot connect to 127.0.0.1:%d\n", c->port);
+        w->failures++;
+        return NULL;
+    }
+    long mine = 0;
+    for (long s = w->idx; s < c->series; s += c->conns) mine++;
+    long per_req = c->batch < mine ? c->batch : mine;
+    if (per_req < 1) per_req = 1;
+    Augur__Remote__TimeSeries *ts = calloc((size_t)per_req, sizeof *ts);
+    Augur__Remote__TimeSeries **tsp = calloc((size_t)per_req, sizeof *tsp);
+    Augur__Remote__Sample *smp = calloc((size_t)per_req, sizeof *smp);
+    Augur__Remote__Sample **smpp = calloc((size_t)per_req, sizeof *smpp);
+    Augur__Remote__Label *lab = calloc((size_t)per_req * 4, sizeof *lab);
+    Augur__Remote__Label **labp = calloc((size_t)per_req * 4, sizeof *labp);
+    char(*strs)[3][48] = calloc((size_t)per_req, sizeof *strs);
+    size_t pcap = 1 << 20, ccap = snappy_max_compressed_length(1 << 20);
+    uint8_t *pb = malloc(pcap);
+    char *comp = malloc(ccap);
+    for (long step = 0; step < c->samples; step++) {
+        long s = w->idx;
+        while (s < c->series) {
+            long n = 0;
+            for (; n < per_req && s < c->series; n++, s += c->conns) {
+                snprintf(strs[n][0], 48, "node_metric_%ld_total", s % 97);
+                snprintf(strs[n][1], 48, "host-%ld:9100", s / 97);
+                snprintf(strs[n][2], 48, "%ld", s % 8);
+                const char *names[4] = {"__name__", "cpu", "instance", "job"};
+                const char *vals[4] = {strs[n][0], strs[n][2], strs[n][1], "node"};
+                for (int k = 0; k < 4; k++) {
+                    Augur__Remote__Label *l = &lab[n * 4 + k];
+                    augur__remote__label__init(l);
+                    l->name.data = (uint8_t *)names[k];
+                    l->name.len = strlen(names[k]);
+                    l->value.data = (uint8_t *)vals[k];
+                    l->value.len = strlen(vals[k]);
+                    labp[n * 4 + k] = l;
+                }
+                augur__remote__sample__init(&smp[n]);
+                smp[n].timestamp = c->start_ms + step * c->interval_ms;
+                smp[n].value = value_for(s, step);
+                smpp[n] = &smp[n];
+                augur__remote__time_series__init(&ts[n]);
+                ts[n].n_labels = 4;
+                ts[n].labels = &labp[n * 4];
+                ts[n].n_samples = 1;
+                ts[n].samples = &smpp[n];
+                tsp[n] = &ts[n];
+            }
+            Augur__Remote__WriteRequest wr;
+            augur__remote__write_request__init(&wr);
+            wr.n_timeseries = (size_t)n;
+            wr.timeseries = tsp;
+            size_t plen = augur__remote__write_request__get_packed_size(&wr);
+            if (plen > pcap) {
+                fprintf(stderr, "loadgen: request too large\n");
+                exit(1);
+            }
+            augur__remote__write_request__pack(&wr, pb);
+            size_t clen = ccap;
+            snappy_compress((char *)pb, plen, comp, &clen);
+            double t0 = now_s();
+            int st = post(fd, c->port, comp, clen);
+            double dt = now_s() - t0;
+            if (st < 0) {
+                close(fd);
+                fd = connect_local(c->port);
+                if (fd < 0) break;
+            }
+            w->requests++;
+            if (st / 100 != 2) w->failures++;
+            else w->samples += (uint64_t)n;
+            if (w->nlat == w->cap) {
+                w->cap = w->cap ? w->cap * 2 : 1024;
+                w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
+            }
+            w->lat[w->nlat++] = dt;
+        }
+    }
+    if (fd >= 0) close(fd);
+    free(ts);
+    free(tsp);
+    free(smp);
+    free(smpp);
+    free(lab);
+    free(labp);
+    free(strs);
+    free(pb);
+    free(comp);
+    return NULL;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    cfg_t c = {0, 10000, 120, 2000, 4, 15000, 0};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--port")) c.port = atoi(v);
+        else if (!strcmp(k, "--series")) c.series = atol(v);
+        else if (!strcmp(k, "--samples")) c.samples = atol(v);
+        else if (!strcmp(k, "--batch")) c.batch = atol(v);
+        else if (!strcmp(k, "--conns")) c.conns = atol(v);
+        else if (!strcmp(k, "--interval-ms")) c.interval_ms = atoll(v);
+        else if (!strcmp(k, "--start-ms")) c.start_ms = atoll(v);
+        else {
+            fprintf(stderr, "loadgen: unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (!c.port || c.conns < 1 || c.series < 1) {
+        fprintf(stderr, "usage: loadgen --port P [--series N] [--samples M] [--batch B] "
+                        "[--conns C] [--interval-ms I] [--start-ms T]\n");
+        return 2;
+    }
+    if (!c.start_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        c.start_ms = ((int64_t)ts.tv_sec * 1000 - c.samples * c.interval_ms) / 1000 * 1000;
+    }
+    worker_t *w = calloc((size_t)c.conns, sizeof *w);
+    pthread_t *th = calloc((size_t)c.conns, sizeof *th);
+    double t0 = now_s();
+    for (long i = 0; i < c.conns; i++) {
+        w[i].cfg = &c;
+        w[i].idx = (int)i;
+        pthread_create(&th[i], NULL, run_worker, &w[i]);
+    }
+    long reqs = 0, fails = 0;
+    uint64_t samples = 0;
+    size_t nlat = 0;
+    for (long i = 0; i < c.conns; i++) {
+        pthread_join(th[i], NULL);
+        reqs += w[i].requests;
+        fails += w[i].failures;
+        samples += w[i].samples;
+        nlat += w[i].nlat;
+    }
+    double el = now_s() - t0;
+    double *all = malloc((nlat ? nlat : 1) * sizeof *all);
+    size_t k = 0;
+    for (long i = 0; i < c.conns; i++) {
+        memcpy(all + k, w[i].lat, w[i].nlat * sizeof *all);
+        k += w[i].nlat;
+        free(w[i].lat);
+    }
+    qsort(all, nlat, sizeof *all, cmp_d);
+    double p50 = nlat ? all[nlat / 2] : 0, p99 = nlat ? all[(size_t)((double)nlat * 0.99)] : 0;
+    printf("samples=%llu requests=%ld failures=%ld seconds=%.3f samples_per_second=%.0f "
+           "p50_ms=%.2f p99_ms=%.2f\n",
+           (unsigned long long)samples, reqs, fails, el, (double)samples / el, p50 * 1000,
+           p99 * 1000);
+    free(all);
+    free(w);
+    free(th);
+    return fails ? 1 : 0;
+}

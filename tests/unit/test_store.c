@@ -1,0 +1,439 @@
+/* test_store.c - unit tests for the LMDB store: real LMDB files in a temporary directory.
+ * The test names are the ones storage/store.c's invariants cite. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ag_store.h"
+
+#define STALE 0x7ff0000000000002ULL
+
+static char g_dir[256];
+
+static double from_bits(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+static uint64_t bits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    return b;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/augur-test-store-XXXXXX");
+    assert_non_null(mkdtemp(g_dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static ag_store_t *open_store(uint64_t map_size, unsigned chunk_samples)
+{
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    if (map_size) o.map_size = map_size;
+    if (chunk_samples) o.chunk_samples = chunk_samples;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    int rc = ag_store_open(&o, &s, &e);
+    if (rc) fprintf(stderr, "open: %s\n", e.msg);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+/* Writes one series (labels as name,value,... NULL-terminated) with the given samples. */
+static int write1(ag_store_t *s, const ag_sample_t *smp, size_t n, ...)
+{
+    ag_label_t l[16];
+    size_t nl = 0;
+    va_list ap;
+    va_start(ap, n);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k) break;
+        l[nl].name = k;
+        l[nl].value = va_arg(ap, const char *);
+        nl++;
+    }
+    va_end(ap);
+    ag_series_in_t in = {l, nl, smp, n};
+    ag_write_req_t req = {&in, 1, NULL, 0};
+    ag_write_res_t res;
+    return ag_store_write(s, &req, &res);
+}
+
+static size_t count_select(ag_store_t *s, ag_match_type_t t, const char *name, const char *value,
+                           ag_selection_t *keep)
+{
+    ag_matcher_t m;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_matcher_init(&m, t, name, value, strlen(value), &e), 0);
+    ag_selection_t sel;
+    assert_int_equal(ag_store_select(s, &m, 1, INT64_MIN / 2, INT64_MAX / 2, true, 0, &sel, &e), 0);
+    ag_matcher_free(&m);
+    size_t n = sel.n;
+    if (keep) *keep = sel;
+    else ag_selection_free(&sel);
+    return n;
+}
+
+static void write_then_select(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t smp[] = {{1000, 1.5}, {2000, from_bits(STALE)}, {3000, -0.0}, {4000, INFINITY}};
+    assert_int_equal(write1(s, smp, 4, "__name__", "up", "job", "a", NULL), 0);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "up", &sel), 1);
+    assert_int_equal(sel.series[0].n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(sel.series[0].samples[i].t, smp[i].t);
+        assert_int_equal(bits(sel.series[0].samples[i].v), bits(smp[i].v));
+    }
+    ag_selection_free(&sel);
+    ag_store_close(s);
+}
+
+static void durable_after_write_then_reopen(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t smp[] = {{10, 1}, {20, 2}, {30, from_bits(STALE)}};
+    assert_int_equal(write1(s, smp, 3, "__name__", "m", NULL), 0);
+    ag_store_close(s);
+    s = open_store(0, 0);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "m", &sel), 1);
+    assert_int_equal(sel.series[0].n, 3);
+    assert_int_equal(bits(sel.series[0].samples[2].v), STALE);
+    ag_selection_free(&sel);
+    /* Appends continue after the recovered head. */
+    ag_sample_t more[] = {{40, 4}};
+    assert_int_equal(write1(s, more, 1, "__name__", "m", NULL), 0);
+    ag_store_close(s);
+}
+
+/* A child process writes and exits without closing (no checkpoint): the WAL must carry it. */
+static void replay_without_checkpoint(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ag_store_t *s = open_store(0, 5);
+        for (int i = 0; i < 23; i++) {
+            ag_sample_t smp = {1000 + i, (double)i};
+            if (write1(s, &smp, 1, "__name__", "crash", "i", "1", NULL)) _exit(1);
+        }
+        _exit(0); /* as abrupt as kill -9 for the store: nothing after the last 2xx runs */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ag_store_t *s = open_store(0, 5);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "crash", &sel), 1);
+    assert_int_equal(sel.series[0].n, 23);
+    for (int i = 0; i < 23; i++) assert_int_equal(sel.series[0].samples[i].t, 1000 + i);
+    ag_selection_free(&sel);
+    ag_store_close(s);
+}
+
+static void reopen_after_checkpoint(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 7);
+    for (int i = 0; i < 50; i++) {
+        ag_sample_t smp = {i * 15000, (double)i * 1.25};
+        assert_int_equal(write1(s, &smp, 1, "__name__", "ck", NULL), 0);
+    }
+    ag_store_close(s); /* checkpoints */
+    s = open_store(0, 7);
+    for (int i = 50; i < 60; i++) {
+        ag_sample_t smp = {i * 15000, (double)i * 1.25};
+        assert_int_equal(write1(s, &smp, 1, "__name__", "ck", NULL), 0);
+    }
+    ag_store_close(s);
+    s = open_store(0, 7);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "ck", &sel), 1);
+    assert_int_equal(sel.series[0].n, 60);
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(sel.series[0].samples[i].t, i * 15000);
+        assert_true(sel.series[0].samples[i].v == (double)i * 1.25);
+    }
+    ag_selection_free(&sel);
+    /* A window in the middle, crossing sealed chunks. */
+    ag_matcher_t m;
+    ag_errmsg_t e = {{0}, -1};
+    ag_matcher_init(&m, AG_MATCH_EQ, "__name__", "ck", 2, &e);
+    assert_int_equal(ag_store_select(s, &m, 1, 100000, 400000, true, 0, &sel, &e), 0);
+    assert_int_equal(sel.n, 1);
+    assert_int_equal(sel.series[0].n, 20); /* 105000 .. 390000 */
+    assert_int_equal(sel.series[0].samples[0].t, 105000);
+    ag_selection_free(&sel);
+    /* The sample limit is a clean error. */
+    assert_int_equal(ag_store_select(s, &m, 1, 0, 1000000, true, 10, &sel, &e), AG_ELIMIT);
+    ag_matcher_free(&m);
+    ag_store_close(s);
+}
+
+static void conflict_changes_nothing(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t a[] = {{100, 1}, {200, 2}};
+    assert_int_equal(write1(s, a, 2, "__name__", "x", NULL), 0);
+    /* Exact resend: accepted silently. */
+    assert_int_equal(write1(s, a, 2, "__name__", "x", NULL), 0);
+    /* A request with a new series and an out-of-order sample is refused as a whole. */
+    ag_label_t l1[] = {{"__name__", "fresh"}}, l2[] = {{"__name__", "x"}};
+    ag_sample_t s1[] = {{500, 5}}, s2[] = {{150, 9}};
+    ag_series_in_t in[] = {{l1, 1, s1, 1}, {l2, 1, s2, 1}};
+    ag_write_req_t req = {in, 2, NULL, 0};
+    ag_write_res_t res;
+    assert_int_equal(ag_store_write(s, &req, &res), AG_ECONFLICT);
+    assert_non_null(strstr(res.err.msg, "out of order"));
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "fresh", NULL), 0);
+    /* Same timestamp, different value. */
+    ag_sample_t d[] = {{200, 3}};
+    assert_int_equal(write1(s, d, 1, "__name__", "x", NULL), AG_ECONFLICT);
+    /* The same series twice in one request. */
+    ag_sample_t later[] = {{300, 3}};
+    ag_series_in_t twice[] = {{l2, 1, later, 1}, {l2, 1, later, 1}};
+    req.series = twice;
+    assert_int_equal(ag_store_write(s, &req, &res), AG_EINVAL);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "x", &sel), 1);
+    assert_int_equal(sel.series[0].n, 2);
+    assert_true(sel.series[0].samples[1].v == 2);
+    ag_selection_free(&sel);
+    ag_strlist_t names;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_label_values(s, "__name__", NULL, 0, INT64_MIN / 2, INT64_MAX / 2,
+                                           &names, &e),
+                     0);
+    assert_int_equal(names.n, 1);
+    assert_string_equal(names.items[0], "x");
+    ag_strlist_free(&names);
+    ag_store_close(s);
+}
+
+static void matchers_all_types(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t smp = {1, 1};
+    assert_int_equal(write1(s, &smp, 1, "__name__", "m", "env", "prod", "job", "api", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "m", "env", "dev", "job", "api", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "m", "job", "db", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "other", "job", "db", NULL), 0);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "job", "api", NULL), 2);
+    assert_int_equal(count_select(s, AG_MATCH_NEQ, "env", "prod", NULL), 3); /* missing = "" */
+    assert_int_equal(count_select(s, AG_MATCH_RE, "env", "pr.*|de.", NULL), 2);
+    assert_int_equal(count_select(s, AG_MATCH_RE, "env", "pro", NULL), 0);  /* anchored */
+    assert_int_equal(count_select(s, AG_MATCH_NRE, "env", "p.*", NULL), 3);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "env", "", NULL), 2);      /* no env label */
+    assert_int_equal(count_select(s, AG_MATCH_RE, "env", ".*", NULL), 4);
+    assert_int_equal(count_select(s, AG_MATCH_RE, "env", ".+", NULL), 2);
+    assert_int_equal(count_select(s, AG_MATCH_NEQ, "nope", "x", NULL), 4);
+    /* Several matchers intersect. */
+    ag_matcher_t m[3];
+    ag_errmsg_t e = {{0}, -1};
+    ag_matcher_init(&m[0], AG_MATCH_EQ, "__name__", "m", 1, &e);
+    ag_matcher_init(&m[1], AG_MATCH_NRE, "env", "dev", 3, &e);
+    ag_matcher_init(&m[2], AG_MATCH_RE, "job", "api|db", 6, &e);
+    ag_selection_t sel;
+    assert_int_equal(ag_store_select(s, m, 3, 0, 10, false, 0, &sel, &e), 0);
+    assert_int_equal(sel.n, 2); /* {env=prod,job=api} and {job=db} */
+    ag_selection_free(&sel);
+    for (int i = 0; i < 3; i++) ag_matcher_free(&m[i]);
+    /* Label names over everything, sorted. */
+    ag_strlist_t names;
+    assert_int_equal(ag_store_label_values(s, NULL, NULL, 0, 0, 10, &names, &e), 0);
+    assert_int_equal(names.n, 3);
+    assert_string_equal(names.items[0], "__name__");
+    assert_string_equal(names.items[1], "env");
+    assert_string_equal(names.items[2], "job");
+    ag_strlist_free(&names);
+    /* Outside the time range nothing matches. */
+    assert_int_equal(ag_store_label_values(s, NULL, NULL, 0, 100, 200, &names, &e), 0);
+    assert_int_equal(names.n, 0);
+    ag_strlist_free(&names);
+    ag_store_close(s);
+}
+
+static void long_label_values(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    char big1[2001], big2[2001];
+    memset(big1, 'a', 2000);
+    big1[2000] = 0;
+    memcpy(big2, big1, 2001);
+    big2[1999] = 'b'; /* differs only past the part that fits in a key */
+    ag_sample_t smp = {1, 1};
+    assert_int_equal(write1(s, &smp, 1, "__name__", "m", "v", big1, NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "m", "v", big2, NULL), 0);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "v", big1, NULL), 1);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "v", big2, NULL), 1);
+    assert_int_equal(count_select(s, AG_MATCH_RE, "v", "a*b", NULL), 1);
+    assert_int_equal(count_select(s, AG_MATCH_NEQ, "v", big1, NULL), 1);
+    ag_store_close(s);
+}
+
+static void map_full_fails_and_keeps_data(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(1 << 20, 0); /* 1 MiB map */
+    ag_sample_t first = {1, 42};
+    assert_int_equal(write1(s, &first, 1, "__name__", "keep", NULL), 0);
+    int rc = 0;
+    char name[64];
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        snprintf(name, sizeof name, "filler_%d", i);
+        ag_label_t l[] = {{"__name__", name}, {"pad", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}};
+        ag_sample_t smp = {1, i};
+        ag_series_in_t in = {l, 2, &smp, 1};
+        ag_write_req_t req = {&in, 1, NULL, 0};
+        ag_write_res_t res;
+        rc = ag_store_write(s, &req, &res);
+    }
+    assert_int_equal(rc, AG_EFULL);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "keep", &sel), 1);
+    assert_true(sel.series[0].samples[0].v == 42);
+    ag_selection_free(&sel);
+    /* The failed request's series is not there. */
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", name, NULL), 0);
+    ag_store_close(s);
+    /* With room again, everything acknowledged is still there and writes work. */
+    s = open_store(64ULL << 20, 0);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "keep", NULL), 1);
+    ag_sample_t next = {2, 43};
+    assert_int_equal(write1(s, &next, 1, "__name__", "keep", NULL), 0);
+    ag_store_close(s);
+}
+
+typedef struct {
+    ag_store_t *s;
+    int n;
+} writer_arg_t;
+
+static void *writer(void *p)
+{
+    writer_arg_t *a = p;
+    for (int i = 0; i < a->n; i++) {
+        ag_sample_t smp = {i, (double)i};
+        if (write1(a->s, &smp, 1, "__name__", "cc", NULL)) return (void *)1;
+    }
+    return NULL;
+}
+
+static void concurrent_read_write(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 10);
+    writer_arg_t a = {s, 400};
+    pthread_t th;
+    pthread_create(&th, NULL, writer, &a);
+    size_t last = 0;
+    for (int k = 0; k < 200; k++) {
+        ag_selection_t sel;
+        size_t n = count_select(s, AG_MATCH_EQ, "__name__", "cc", &sel);
+        if (n) {
+            /* Never a gap or a duplicate: samples are exactly 0..n-1. */
+            size_t got = sel.series[0].n;
+            for (size_t i = 0; i < got; i++) assert_int_equal(sel.series[0].samples[i].t, (int64_t)i);
+            assert_true(got >= last);
+            last = got;
+        }
+        ag_selection_free(&sel);
+    }
+    void *ret;
+    pthread_join(th, &ret);
+    assert_null(ret);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "cc", NULL), 1);
+    ag_store_stats_t st;
+    ag_store_stats(s, &st);
+    assert_int_equal(st.samples_appended, 400);
+    ag_store_close(s);
+}
+
+static void metadata_roundtrip(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_metadata_in_t md = {"http_requests_total", "counter", "Requests.", ""};
+    ag_write_req_t req = {NULL, 0, &md, 1};
+    ag_write_res_t res;
+    assert_int_equal(ag_store_write(s, &req, &res), 0);
+    ag_metadata_list_t l;
+    assert_int_equal(ag_store_metadata(s, NULL, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.items[0].type, "counter");
+    assert_string_equal(l.items[0].help, "Requests.");
+    ag_metadata_list_free(&l);
+    ag_store_close(s);
+}
+
+static void second_open_is_refused(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ag_store_opts_t o;
+        ag_store_opts_default(&o);
+        o.path = g_dir;
+        ag_store_t *t = NULL;
+        ag_errmsg_t e = {{0}, -1};
+        _exit(ag_store_open(&o, &t, &e) == AG_EIO && strstr(e.msg, "in use") ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ag_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(write_then_select, setup, teardown),
+        cmocka_unit_test_setup_teardown(durable_after_write_then_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(replay_without_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(matchers_all_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_label_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(map_full_fails_and_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_read_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_open_is_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
