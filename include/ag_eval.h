@@ -1,8 +1,10 @@
 /* ag_eval.h - evaluation of PromQL-lite trees against the store.
  *
- * Semantics follow Prometheus 2.42: an instant vector selector at time t yields, per series,
- * the newest sample in (t - lookback, t] unless that sample is a stale marker; a range selector
- * yields the samples in (t - range, t] without stale markers; `offset` shifts t; a range query
+ * Semantics follow Prometheus 2.42, the version our users run beside us: an instant vector
+ * selector at time t yields, per series, the newest sample in [t - lookback, t] unless that
+ * sample is a stale marker; a range selector yields the samples in [t - range, t] without stale
+ * markers (both windows are closed in 2.x; Prometheus 3.0 made them left-open and the issue text
+ * follows 3.0; the shared PromQL test files of 2.42, e.g. staleness.test, pin the 2.x rule); `offset` shifts t; a range query
  * is an independent instant evaluation at start, start + step, ... <= end. Results are
  * materialised values the API layer renders as JSON.
  */

@@ -82,7 +82,7 @@ int ag_eval_instant(ag_store_t *s, const ag_pq_node_t *node, int64_t t, const ag
     int64_t ref = sub_sat(t, n->u.sel.offset_ms);
     int64_t window = matrix ? n->u.sel.range_ms : o->lookback_ms;
     ag_selection_t sel;
-    int rc = select_window(s, n, sub_sat(ref, window) + 1, ref, o, &sel, e);
+    int rc = select_window(s, n, sub_sat(ref, window), ref, o, &sel, e);
     if (rc) return rc;
     out->type = matrix ? AG_VAL_MATRIX : AG_VAL_VECTOR;
     out->series = calloc(sel.n ? sel.n : 1, sizeof *out->series);
@@ -167,7 +167,7 @@ int ag_eval_range(ag_store_t *s, const ag_pq_node_t *node, int64_t start, int64_
     }
     int64_t off = n->u.sel.offset_ms, lb = o->lookback_ms;
     ag_selection_t sel;
-    int rc = select_window(s, n, sub_sat(sub_sat(start, off), lb) + 1, sub_sat(end, off), o, &sel, e);
+    int rc = select_window(s, n, sub_sat(sub_sat(start, off), lb), sub_sat(end, off), o, &sel, e);
     if (rc) return rc;
     out->series = calloc(sel.n ? sel.n : 1, sizeof *out->series);
     if (!out->series) {
@@ -183,7 +183,7 @@ int ag_eval_range(ag_store_t *s, const ag_pq_node_t *node, int64_t start, int64_
             int64_t ref = sub_sat(ts, off);
             while (j + 1 < sd->n && sd->samples[j + 1].t <= ref) j++;
             const ag_sample_t *cand = &sd->samples[j];
-            if (cand->t > ref || cand->t <= sub_sat(ref, lb) || is_stale(cand->v)) continue;
+            if (cand->t > ref || cand->t < sub_sat(ref, lb) || is_stale(cand->v)) continue;
             if (!sv->points && !(sv->points = malloc(nsteps * sizeof *sv->points))) {
                 ag_selection_free(&sel);
                 ag_value_free(out);
