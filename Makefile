@@ -122,7 +122,9 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_C) $(LIB_CXX) $(PROTO_C)
 	$(MAKE) B=build/fuzz/lib CC=$(FUZZ_CC) CXX=clang++ SAN=1 \
 	  EXTRA_CFLAGS=-fsanitize=fuzzer-no-link build/fuzz/lib/libaugur.a
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ibuild/fuzz/lib/gen \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< build/fuzz/lib/libaugur.a $(LIBS) -lstdc++
+	  -fsanitize=fuzzer,address,undefined -c $< -o build/fuzz/obj/$*.o
+	clang++ -fsanitize=fuzzer,address,undefined -o $@ build/fuzz/obj/$*.o \
+	  build/fuzz/lib/libaugur.a $(LIBS)
 
 fuzz-replay: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); \

@@ -22,23 +22,26 @@ typedef struct ag_buf {
 #define AG_BUF_INIT {NULL, 0, 0, false}
 
 void ag_buf_free(ag_buf_t *b);
-void ag_buf_reset(ag_buf_t *b);              /* len = 0, memory kept */
+void ag_buf_reset(ag_buf_t *b);              /* len = 0 and oom cleared, memory kept */
 bool ag_buf_reserve(ag_buf_t *b, size_t extra); /* false (and oom set) on failure */
 void ag_buf_append(ag_buf_t *b, const void *p, size_t n);
 void ag_buf_puts(ag_buf_t *b, const char *s);
 void ag_buf_putc(ag_buf_t *b, char c);
 void ag_buf_printf(ag_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ag_buf_put_u64be(ag_buf_t *b, uint64_t v);
-/* Appends `s` (n bytes) as a JSON string literal, quotes included; invalid UTF-8 bytes are
- * replaced by U+FFFD so the output is always valid JSON. */
+/* Appends `s` (n bytes) as a JSON string literal, quotes included: escapes `"` and `\`, writes
+ * \n \r \t and \u00XX for other control characters, passes valid UTF-8 through, and replaces
+ * each invalid UTF-8 byte by U+FFFD so the output is always valid JSON. */
 void ag_buf_json_str(ag_buf_t *b, const char *s, size_t n);
 /* Appends a float formatted the way Prometheus does in JSON and exposition text: shortest
  * round-trip digits, fixed notation unless |v| < 1e-6 or |v| >= 1e21, and NaN, +Inf, -Inf. */
 void ag_buf_float(ag_buf_t *b, double v);
-/* Appends a millisecond timestamp as unix seconds: "12", "12.5", "12.345" (at most 3 decimals). */
+/* Appends a millisecond timestamp as unix seconds the way Prometheus' MarshalTimestamp does:
+ * "12", "12.500", "12.345", "-1.500" (three decimals, zero padded, only when not whole). */
 void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms);
 static inline bool ag_buf_ok(const ag_buf_t *b) { return !b->oom; }
-/* Transfers ownership of the bytes to the caller (may be NULL when empty) and resets `b`. */
+/* Transfers ownership of the bytes to the caller (may be NULL when empty) and resets `b`, oom
+ * included: check ag_buf_ok() first. */
 char *ag_buf_steal(ag_buf_t *b, size_t *len);
 
 #endif

@@ -28,7 +28,10 @@ extern "C" int ag_regex_compile(const char *pattern, size_t len, ag_regex_t **ou
         opts.set_encoding(RE2::Options::EncodingUTF8);
         RE2 *re = new RE2(anchored, opts);
         if (!re->ok()) {
-            ag_errmsg_set(e, AG_EINVAL, -1, "error parsing regexp: %s", re->error().c_str());
+            /* Report the error against the user's pattern, not our anchored wrapper. */
+            RE2 bare(std::string(pattern, len), opts);
+            const std::string &msg = bare.ok() ? re->error() : bare.error();
+            ag_errmsg_set(e, AG_EINVAL, -1, "error parsing regexp: %s", msg.c_str());
             delete re;
             return AG_EINVAL;
         }

@@ -126,6 +126,7 @@ struct pn {
     int kind;
     int start; /* byte offset where the node's text starts (Prometheus' PositionRange.Start) */
     int depth; /* height of the subtree */
+    int vtype; /* value type, set by check() */
     pq_tok_t op; /* unary/binary operator, aggregation */
     int op_pos;
     double num;
@@ -566,30 +567,35 @@ static bool can_start_expr(pq_tok_t t)
            is_metric_keyword(t) || t == PQ_ADD || t == PQ_SUB;
 }
 
-static bool span_push(parser_t *p, span_t **arr, size_t *n, int pos, int len)
+/* Arrays below grow by doubling: their capacity is the next power of two of the count. */
+static bool grow(parser_t *p, void **arr, size_t n, size_t elem)
 {
-    span_t *a = realloc(*arr, (*n + 1) * sizeof **arr);
+    if (n >= 4 && (n & (n - 1)) != 0) return true; /* room left */
+    void *a = realloc(*arr, (n < 4 ? 4 : 2 * n) * elem);
     if (!a) {
         nomem(p);
         return false;
     }
-    a[*n].pos = pos;
-    a[*n].len = len;
     *arr = a;
+    return true;
+}
+
+static bool span_push(parser_t *p, span_t **arr, size_t *n, int pos, int len)
+{
+    if (!grow(p, (void **)arr, *n, sizeof **arr)) return false;
+    (*arr)[*n].pos = pos;
+    (*arr)[*n].len = len;
     (*n)++;
     return true;
 }
 
 static bool arg_push(parser_t *p, pn_t *n, pn_t *arg)
 {
-    pn_t **a = realloc(n->args, (n->nargs + 1) * sizeof *a);
-    if (!a) {
-        nomem(p);
+    if (!grow(p, (void **)&n->args, n->nargs, sizeof *n->args)) {
         pn_free(arg);
         return false;
     }
-    a[n->nargs++] = arg;
-    n->args = a;
+    n->args[n->nargs++] = arg;
     return true;
 }
 
@@ -1240,24 +1246,6 @@ static const char *value_type_name(int t)
     }
 }
 
-static int node_type(const pn_t *n)
-{
-    switch (n->kind) {
-    case PN_NUMBER: return VT_SCALAR;
-    case PN_STRING: return VT_STRING;
-    case PN_VSEL: return VT_VECTOR;
-    case PN_MSEL:
-    case PN_SUBQ: return VT_MATRIX;
-    case PN_PAREN:
-    case PN_UNARY: return node_type(n->a);
-    case PN_BINARY:
-        return node_type(n->a) == VT_SCALAR && node_type(n->b) == VT_SCALAR ? VT_SCALAR : VT_VECTOR;
-    case PN_CALL: return n->fn ? n->fn->ret : VT_NONE;
-    case PN_AGG: return VT_VECTOR;
-    default: return VT_NONE;
-    }
-}
-
 static int check(parser_t *p, pn_t *n);
 
 static void expect_type(parser_t *p, pn_t *n, int want, const char *context)
@@ -1356,7 +1344,10 @@ static void check_call(parser_t *p, pn_t *n)
 /* Returns the value type of n and records the first type error (checkAST). */
 static int check(parser_t *p, pn_t *n)
 {
+    int t = VT_NONE;
     switch (n->kind) {
+    case PN_NUMBER: t = VT_SCALAR; break;
+    case PN_STRING: t = VT_STRING; break;
     case PN_VSEL:
         if (n->name) {
             for (size_t i = 1; i < n->nm; i++) {
@@ -1378,26 +1369,36 @@ static int check(parser_t *p, pn_t *n)
                 set_error(p, AG_EINVAL, n->start,
                           "vector selector must contain at least one non-empty matcher");
         }
+        t = VT_VECTOR;
         break;
-    case PN_MSEL: check(p, n->a); break;
+    case PN_MSEL:
+        check(p, n->a);
+        t = VT_MATRIX;
+        break;
     case PN_SUBQ: {
-        int t = check(p, n->a);
-        if (t != VT_VECTOR)
+        int it = check(p, n->a);
+        if (it != VT_VECTOR)
             set_error(p, AG_EINVAL, n->start, "subquery is only allowed on instant vector, got %s instead",
-                      value_type_name(t));
+                      value_type_name(it));
+        t = VT_MATRIX;
         break;
     }
-    case PN_PAREN: check(p, n->a); break;
-    case PN_UNARY: {
-        int t = check(p, n->a);
+    case PN_PAREN: t = check(p, n->a); break;
+    case PN_UNARY:
+        t = check(p, n->a);
         if (t != VT_SCALAR && t != VT_VECTOR)
             set_error(p, AG_EINVAL, n->start,
                       "unary expression only allowed on expressions of type scalar or instant "
                       "vector, got \"%s\"", documented_type(t));
         break;
-    }
-    case PN_BINARY: check_binary(p, n); break;
-    case PN_CALL: check_call(p, n); break;
+    case PN_BINARY:
+        check_binary(p, n);
+        t = n->a->vtype == VT_SCALAR && n->b->vtype == VT_SCALAR ? VT_SCALAR : VT_VECTOR;
+        break;
+    case PN_CALL:
+        check_call(p, n);
+        t = n->fn->ret;
+        break;
     case PN_AGG:
         if (n->nargs == 2) {
             expect_type(p, n->args[1], VT_VECTOR, "aggregation expression");
@@ -1406,10 +1407,12 @@ static int check(parser_t *p, pn_t *n)
         } else {
             expect_type(p, n->args[0], VT_VECTOR, "aggregation expression");
         }
+        t = VT_VECTOR;
         break;
     default: break;
     }
-    return node_type(n);
+    n->vtype = t;
+    return t;
 }
 
 /* First construct outside the implemented subset, in pre-order; records AG_EUNSUPPORTED. */

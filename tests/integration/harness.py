@@ -145,8 +145,13 @@ class Response:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+class ConnectionFailed(AssertionError):
+    """No HTTP answer at all (refused, reset, timed out): the server is down or crashed."""
+
+
 def http_request(method, url, body=None, headers=None, timeout=30):
-    """One HTTP request with urllib; returns Response and never raises on 4xx/5xx."""
+    """One HTTP request with urllib; returns Response and never raises on 4xx/5xx. Raises
+    ConnectionFailed (an AssertionError with a one-line message) when there is no answer."""
     req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     try:
         with _OPENER.open(req, timeout=timeout) as r:
@@ -157,6 +162,10 @@ def http_request(method, url, body=None, headers=None, timeout=30):
         except Exception:  # noqa: BLE001
             data = b""
         return Response(e.code, e.headers, data)
+    except (OSError, http.client.HTTPException) as e:  # URLError is an OSError
+        reason = getattr(e, "reason", None) or e
+        raise ConnectionFailed("%s %s: no HTTP answer (%s: %s) - did the server crash?" % (
+            method, url[:300], type(reason).__name__, reason)) from None
 
 
 def encode_params(params):
@@ -336,7 +345,7 @@ class Daemon:
                 r = http_get(self.base + "/-/ready", timeout=2)
                 if r.status == 200:
                     return
-            except (OSError, http.client.HTTPException):
+            except ConnectionFailed:
                 pass
             time.sleep(0.03)
         raise DaemonError("augurd not ready after %ss; log:\n%s" % (
@@ -645,7 +654,7 @@ def encode_write_request(series, metadata=()):
 
 def _snappy_literal(out, data, start, end):
     while start < end:
-        n = min(end - start, 1 << 16)  # any size is legal; keep elements moderate
+        n = min(end - start, 1 << 32)  # one element, in whichever length form fits
         ln = n - 1
         if ln < 60:
             out.append(ln << 2)

@@ -186,6 +186,13 @@ def main():
     ap.add_argument("-k", dest="filter", default=None, help="only tests whose file::name contains this")
     args = ap.parse_args()
 
+    def on_term(signum, frame):
+        # turn SIGTERM/SIGHUP into KeyboardInterrupt so the running test's processes are stopped
+        raise KeyboardInterrupt("signal %d" % signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
     passed = failed = 0
     lines = []
     if not os.access(args.augurd, os.X_OK):

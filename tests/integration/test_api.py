@@ -1019,3 +1019,206 @@ def test_sigterm_and_sigint_exit_cleanly_and_keep_data(ctx):
     d.start()
     eq(raw(d, "keep"), {(("__name__", "keep"), ("job", "x")): [(T0, "1.5"), (T0 + 2000, "2.5")]},
        "data after the second restart")
+
+
+# ---------------------------------------------------------------------------------------------
+# encodings, sizes, extremes and concurrency
+
+
+def test_json_escaping_and_url_encoding(ctx):
+    d = ctx.daemon()
+    weird = ['a"b', "back\\slash", "new\nline", "tab\there", "ctl\x01\x1f\x7f", "a b+c%20d&e=f#g?h",
+             "\u2028sep\u2029", "emoji \U0001F600", "<script>&amp;", "{}[],:"]
+    series = [({"__name__": "esc", "v": w}, [(T0, float(i))]) for i, w in enumerate(weird)]
+    eq(d.write(series).status, 204, "write")
+    problems = []
+    got = ok_data(d, "/api/v1/label/v/values")
+    if got != sorted(weird, key=lambda x: x.encode()):
+        problems.append("label values round trip:\n    want %r\n    got  %r" % (sorted(weird, key=lambda x: x.encode()), got))
+    got = sorted(x["v"] for x in series_list(d, "esc"))
+    if got != sorted(weird):
+        problems.append("series round trip: %r" % got)
+    # each value selected by an equality matcher through GET and POST (PromQL string escapes)
+    for i, w in enumerate(weird):
+        lit = json.dumps(w, ensure_ascii=False)  # a Go-compatible double-quoted string literal
+        for method in ("GET", "POST"):
+            st, j, r = q_instant(d, "esc{v=%s}" % lit, ms_to_ts_str(T0), method)
+            if st != 200 or len(j["data"]["result"]) != 1 or j["data"]["result"][0]["metric"]["v"] != w:
+                problems.append("esc{v=%s} (%s): %r" % (lit, method, r))
+        st, j, r = d.api("/api/v1/series", [("match[]", "esc{v=%s}" % lit)], "POST")
+        if st != 200 or [x["v"] for x in j["data"]] != [w]:
+            problems.append("POST series match[]=esc{v=%s}: %r" % (lit, r))
+    fail_if(problems)
+
+
+def test_snappy_literal_forms_and_copies(ctx):
+    d = ctx.daemon()
+    series = [({"__name__": "sz", "i": "%05d" % i, "pad": "p" * (i % 50 + 1)}, [(T0, float(i))])
+              for i in range(1200)]
+    raw_pb = encode_write_request(series)
+    check(len(raw_pb) > 65537 + 10, "test bug: only %d bytes" % len(raw_pb))
+    problems = []
+    variants = [("one literal (3-byte length form)", snappy_compress(raw_pb, copies=False)),
+                ("60-byte literals (1-byte tag form)", snappy_compress(raw_pb, copies=False, literal_max=60)),
+                ("61-byte literals (1-byte length form)", snappy_compress(raw_pb, copies=False, literal_max=61)),
+                ("257-byte literals (2-byte length form)", snappy_compress(raw_pb, copies=False, literal_max=257)),
+                ("65537-byte literals (3-byte length form)", snappy_compress(raw_pb, copies=False, literal_max=65537)),
+                ("literals and copies", snappy_compress(raw_pb, copies=True))]
+    for why, b in variants:
+        check(snappy_decompress(b) == raw_pb, "test bug: %s does not round-trip" % why)
+        r = d.write_raw(b)
+        if r.status != 204:
+            problems.append("%s (%d bytes): %r" % (why, len(b), r))
+    got = raw(d, "sz")
+    if len(got) != 1200 or any(v != [(T0, go_float(float(int(dict(k)["i"]))))] for k, v in got.items()):
+        problems.append("data after the writes: %d series" % len(got))
+    eq(appended(d), 1200, "augur_samples_appended_total (the rest were exact resends)")
+    fail_if(problems)
+
+
+def test_big_requests_and_chunk_boundaries(ctx):
+    d = ctx.daemon()
+    # Prometheus' default max_samples_per_send is 2000: one request of 2000 series
+    wide = [({"__name__": "wide", "i": str(i)}, [(T0 + 1000, float(i) / 7)]) for i in range(2000)]
+    eq(d.write(wide).status, 204, "2000-series request")
+    got = raw(d, "wide")
+    eq(len(got), 2000, "series of the 2000-series request")
+    bad = [k for k, v in got.items() if v != [(T0 + 1000, go_float(int(dict(k)["i"]) / 7))]]
+    check(not bad, "wrong values in %r" % bad[:3])
+    # one series with 20000 samples in one request (crosses many chunk boundaries), then more
+    # requests of 119/1/120/121 samples around the default 120-sample chunk size
+    s = [(T0 + k * 15, (k * 0.37) % 11 - 5) for k in range(20000)]
+    eq(d.write([({"__name__": "long"}, s)]).status, 204, "20000-sample request")
+    t = s[-1][0]
+    for n in (119, 1, 120, 121, 1, 239):
+        more = [(t + 15 * (k + 1), float(k)) for k in range(n)]
+        t = more[-1][0]
+        s += more
+        eq(d.write([({"__name__": "long"}, more)]).status, 204, "%d-sample request" % n)
+    want = [(ts, go_float(v)) for ts, v in s]
+    got = raw(d, "long")[(("__name__", "long"),)]
+    if got != want:
+        firstdiff = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        raise AssertionError("long series: %d points, want %d; first difference at #%d: got %r want %r" % (
+            len(got), len(want), firstdiff, got[firstdiff:firstdiff + 2], want[firstdiff:firstdiff + 2]))
+    # after a restart (head rebuilt from LMDB) the same
+    d.stop()
+    d.start()
+    eq(raw(d, "long")[(("__name__", "long"),)], want, "long series after restart")
+    eq(len(raw(d, "wide")), 2000, "wide series after restart")
+
+
+def test_extreme_timestamps_and_query_times(ctx):
+    """Robustness: extreme sample timestamps and query times must give 2xx/4xx, never a 5xx,
+    a crash or (under UBSan) an overflow."""
+    d = ctx.daemon()
+    I64MAX, I64MIN = 2 ** 63 - 1, -2 ** 63
+    problems = []
+    for ts in (I64MIN, I64MIN + 1, -2 ** 62, 2 ** 62, I64MAX - 1, I64MAX):
+        r = d.write([({"__name__": "ext", "t": str(ts)}, [(ts, 1.0)])])
+        if r.status not in (204, 400):
+            problems.append("sample at %d: %r" % (ts, r))
+    r = d.write([({"__name__": "ext_seq"}, [(I64MIN, 1.0), (0, 2.0), (I64MAX, 3.0)])])
+    if r.status not in (204, 400):
+        problems.append("samples at min, 0, max: %r" % r)
+    min_s, max_s = "-292273086-05-16T16:47:06Z", "292277026596-12-04T15:30:07.999999999Z"
+    queries = [("/api/v1/query", {"query": q, "time": t})
+               for q in ("ext", "ext[1h]", "ext offset 1h", "ext[5m] offset -1h", "{__name__=~\"ext.*\"}[290y]")
+               for t in ("0", "-1", "9223372036854775.807", "-9223372036854775.808", "1e18", "-1e18", "1e300",
+                         min_s, max_s)]
+    queries += [("/api/v1/query_range", {"query": "ext", "start": a, "end": b, "step": st})
+                for a, b, st in ((min_s, max_s, "1e15"), ("-1e18", "1e18", "1e14"), ("0", "1e300", "1e296"),
+                                 ("9223372036854775", "9223372036854775.807", "0.001"), (min_s, min_s, "1"),
+                                 (max_s, max_s, "1"), ("-9223372036854775.808", "-9223372036854775.8", "0.001"))]
+    queries += [(p, [("match[]", '{__name__=~"ext.*"}'), ("start", a), ("end", b)])
+                for p in ("/api/v1/series", "/api/v1/labels", "/api/v1/label/t/values")
+                for a, b in ((min_s, max_s), ("-1e300", "1e300"), ("0", "0"), (max_s, max_s))]
+    for path, params in queries:
+        r = d.get(path, params)
+        if r.status >= 500 or r.status not in (200, 400, 422):
+            problems.append("%s %r: %r" % (path, params, r))
+        elif r.status == 400 and r.json().get("errorType") != "bad_data":
+            problems.append("%s %r: 400 without bad_data: %r" % (path, params, r))
+    if d.get("/-/healthy").status != 200:
+        problems.append("not healthy after the extreme requests")
+    fail_if(problems)
+
+
+def test_invalid_regex_and_empty_matchers(ctx):
+    d = ctx.daemon()
+    problems = []
+    for q in ('x{a=~"("}', 'x{a!~"[z-a]"}', '{__name__=~"(?P<n"}', '{a=""}', '{a=~".*"}', '{a!~".+"}', "{}"):
+        problems += expect_error(d, "/api/v1/query", {"query": q, "time": "1"}, 400, "bad_data",
+                                 'invalid parameter "query"')
+    problems += expect_error(d, "/api/v1/series", {"match[]": '{a=~".*"}'}, 400, "bad_data", None)
+    fail_if(problems)
+
+
+def test_reads_are_consistent_while_writing(ctx):
+    """Every read sees whole requests only (a request's samples, across all its series, appear
+    together), every acknowledged request, no duplicates and no holes - including while chunks
+    of 120 samples are sealed underneath."""
+    import threading
+    d = ctx.daemon(log_level="info")
+    NS, PER = 10, 5
+    state = {"acked": 0, "stop": False, "errors": []}
+    lock = threading.Lock()
+
+    def writer():
+        k = 0
+        while not state["stop"]:
+            series = [({"__name__": "cons", "s": str(i)},
+                       [(T0 + (k * PER + j) * 1000, float((k * PER + j) * 10 + i)) for j in range(PER)])
+                      for i in range(NS)]
+            r = d.write(series, compress_copies=False)
+            if r.status != 204:
+                state["errors"].append("write #%d: %r" % (k, r))
+                return
+            k += 1
+            with lock:
+                state["acked"] = k
+
+    def reader(n_reads):
+        for _ in range(n_reads):
+            with lock:
+                before = state["acked"]
+            r = d.get("/api/v1/query", {"query": "cons[1d]", "time": ms_to_ts_str(T0 + 80_000_000)})
+            with lock:
+                after = state["acked"]
+            if r.status != 200:
+                state["errors"].append("read: %r" % r)
+                return
+            res = r.json()["data"]["result"]
+            counts = set()
+            for s in res:
+                i = int(s["metric"]["s"])
+                pts = [(int(round(t * 1000)), v) for t, v in s["values"]]
+                n = len(pts)
+                counts.add(n)
+                want = [(T0 + m * 1000, go_float(float(m * 10 + i))) for m in range(n)]
+                if pts != want:
+                    bad = next(x for x in range(n) if pts[x] != want[x])
+                    state["errors"].append("series %d: not a contiguous prefix at #%d: %r vs %r" % (i, bad, pts[bad], want[bad]))
+                    return
+            if before and len(res) != NS:
+                state["errors"].append("read saw %d of %d series after %d acknowledged requests" % (len(res), NS, before))
+                return
+            if len(counts) > 1:
+                state["errors"].append("read saw a partly visible request: sample counts per series %s" % sorted(counts))
+                return
+            n = counts.pop() if counts else 0
+            if n % PER or not before <= n // PER <= after + 1:
+                state["errors"].append("read saw %d samples per series; acknowledged requests were %d..%d" % (n, before, after))
+                return
+
+    w = threading.Thread(target=writer, daemon=True)
+    readers = [threading.Thread(target=reader, args=(60,), daemon=True) for _ in range(2)]
+    w.start()
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join(120)
+    state["stop"] = True
+    w.join(60)
+    fail_if(state["errors"][:5])
+    check(state["acked"] >= 30, "only %d requests acknowledged: too few to cross chunk boundaries" % state["acked"])
