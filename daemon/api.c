@@ -174,6 +174,17 @@ static ag_handler_t reload(ag_app_t *app, const ag_http_req_t *req, ag_http_resp
 static ag_handler_t route(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r)
 {
     const char *p = req->path;
+    if (req->body_too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes\n",
+                 (unsigned long long)req->max_body);
+        api_text(r, 413, msg);
+        if (strcmp(p, "/api/v1/write") == 0) {
+            ag_metrics_rejected(app->metrics, AG_REJ_TOO_LARGE, 0);
+            return AG_H_WRITE;
+        }
+        return AG_H_OTHER_API;
+    }
     if (api_method_is(req, "OPTIONS")) {
         r->status = 204;
         ag_http_resp_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");

@@ -95,10 +95,11 @@ static bool eval_opts(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r
 
 static bool parse_query(const ag_http_req_t *req, ag_http_resp_t *r, ag_pq_node_t **out)
 {
-    const char *q = ag_http_param(req, "query");
+    size_t qlen = 0;
+    const char *q = ag_http_param_n(req, "query", &qlen);
     if (!q) q = "";
     ag_errmsg_t e = {{0}, -1};
-    int rc = ag_promql_parse(q, strlen(q), out, &e);
+    int rc = ag_promql_parse(q, qlen, out, &e);
     if (rc == AG_ENOMEM) {
         api_error(r, "internal", "out of memory parsing the query");
         return false;
@@ -155,7 +156,7 @@ static void render_value(ag_buf_t *b, const ag_value_t *v)
         ag_buf_puts(b, "{\"resultType\":\"string\",\"result\":[");
         ag_buf_ts_seconds(b, v->t);
         ag_buf_putc(b, ',');
-        ag_buf_json_str(b, v->str, strlen(v->str));
+        ag_buf_json_str(b, v->str, v->str_len);
         ag_buf_puts(b, "]}");
         return;
     case AG_VAL_VECTOR:
@@ -300,7 +301,7 @@ static bool parse_selectors(const ag_http_req_t *req, ag_http_resp_t *r, selecto
         const char *q = req->params[i].value;
         ag_pq_node_t *n = NULL;
         ag_errmsg_t e = {{0}, -1};
-        int rc = ag_promql_parse(q, strlen(q), &n, &e);
+        int rc = ag_promql_parse(q, req->params[i].value_len, &n, &e);
         if (!rc && n->type != AG_PQ_VECTOR_SEL) {
             ag_promql_free(n);
             rc = AG_EINVAL;
@@ -369,7 +370,7 @@ ag_handler_t api_series(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t 
             break;
         }
         all.series = nv;
-        memcpy(all.series + all.n, sel.series, sel.n * sizeof *sel.series);
+        if (sel.n) memcpy(all.series + all.n, sel.series, sel.n * sizeof *sel.series);
         all.n += sel.n;
         free(sel.series); /* the entries moved into `all` */
     }
@@ -430,7 +431,7 @@ static ag_handler_t label_list(ag_app_t *app, const ag_http_req_t *req, ag_http_
             break;
         }
         all.items = nv;
-        memcpy(all.items + all.n, l.items, l.n * sizeof *l.items);
+        if (l.n) memcpy(all.items + all.n, l.items, l.n * sizeof *l.items);
         all.n += l.n;
         free(l.items);
     }

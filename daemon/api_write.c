@@ -64,7 +64,7 @@ ag_handler_t api_write(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *
     ag_errmsg_t e = {{0}, -1};
     int rc = ag_rw_decode(req->body, req->body_len, &lim, &rw, &why, &e);
     if (rc) {
-        ag_metrics_rejected(app->metrics, reject_reason(why), 0);
+        ag_metrics_rejected(app->metrics, reject_reason(why), rw.samples);
         if (rc == AG_ENOMEM) {
             text_error(r, 500, "out of memory decoding the request");
             return AG_H_WRITE;

@@ -5,20 +5,20 @@
  * integer, duration, log level) and where it lives in ag_config_t. ag_config_set looks the name
  * up, parses and validates the value for that kind and stores it; nothing else writes settings.
  *
- * The file is read whole into memory (EIO if that fails) and parsed with libyaml's document API.
+ * The file is read whole into memory (EIO if that fails) and parsed with libyaml's event API.
  * The schema is two levels deep - a mapping of sections, each a mapping of settings to scalars -
  * so the loader walks exactly that shape and hands every leaf to ag_config_set. Anything else (a
  * list where a mapping belongs, an unknown or repeated name, a value that does not parse) is
  * AG_EINVAL with "<path>:<line>:<column>: " in front of the message, pointing at the offending
  * key or value. A section may be left empty ("web:" with nothing under it), and an empty or
- * comments-only file is valid: it changes nothing. Settings are applied to a copy of the caller's
+ * comments-only file is valid: it changes nothing. Anchors are allowed but aliases ("*name") are
+ * not (nothing in a flat schema needs them). Settings are applied to a copy of the caller's
  * configuration that replaces it only once the whole file has been applied, so a failed load
  * (e.g. a bad reload on SIGHUP) leaves the configuration in force untouched.
  */
 #include "ag_config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,10 +307,20 @@ int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_
 
 /* ---- the YAML loader --------------------------------------------------------------------- */
 
+/* The loader reads libyaml's event stream twice rather than loading a document tree. The first
+ * pass only checks the YAML syntax, so that a syntax error is what gets reported even when a
+ * value before it is also wrong (a bad indentation often turns into both). The second walks the
+ * schema and applies the settings. The schema is flat: both passes stop at nesting deeper than
+ * section -> setting, so libyaml never works through (in time quadratic in the depth) whatever
+ * absurd structure a broken file holds. */
 typedef struct {
     const char *path;
-    yaml_document_t *doc;
-    ag_config_t *cfg;  /* the copy being filled in */
+    const char *buf;  /* the file, to turn a byte offset into line:column */
+    size_t len;
+    yaml_parser_t parser;
+    yaml_event_t ev;  /* the current event, valid while have_ev */
+    int have_ev;
+    ag_config_t *cfg; /* the copy being filled in */
     ag_errmsg_t *e;
     size_t section_line[NSECTIONS]; /* 1-based line where each section was seen, 0 if not */
     size_t setting_line[NSETTINGS]; /* likewise for settings */
@@ -323,63 +333,123 @@ static int fail_at(const loader_t *ld, yaml_mark_t m, const char *msg)
                          m.column + 1, msg);
 }
 
-static const char *node_kind(const yaml_node_t *n)
+/* Turns a libyaml parser failure into an AG_E* code and message. */
+static int parser_failure(const loader_t *ld)
 {
-    switch (n->type) {
-    case YAML_MAPPING_NODE: return "a mapping (key: value pairs)";
-    case YAML_SEQUENCE_NODE: return "a list";
+    const yaml_parser_t *p = &ld->parser;
+    /* libyaml fails some allocations without setting an error code. */
+    if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR)
+        return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
+    const char *problem = p->problem ? p->problem : "unknown error";
+    char msg[256];
+    if (p->error == YAML_READER_ERROR) {
+        /* Bad encoding: libyaml gives a byte offset, not a line; count lines ourselves. */
+        yaml_mark_t m = {0, 0, 0};
+        for (size_t i = 0; i < p->problem_offset && i < ld->len; i++) {
+            if (ld->buf[i] == '\n') {
+                m.line++;
+                m.column = 0;
+            } else {
+                m.column++;
+            }
+        }
+        snprintf(msg, sizeof msg, "not a valid YAML file: %s", problem);
+        return fail_at(ld, m, msg);
+    }
+    if (p->context)
+        snprintf(msg, sizeof msg, "YAML syntax error: %s (%s on line %zu)", problem, p->context,
+                 p->context_mark.line + 1);
+    else
+        snprintf(msg, sizeof msg, "YAML syntax error: %s", problem);
+    return fail_at(ld, p->problem_mark, msg);
+}
+
+/* Moves to the next event (ld->ev), releasing the current one. */
+static int next_event(loader_t *ld)
+{
+    if (ld->have_ev) yaml_event_delete(&ld->ev);
+    ld->have_ev = 0;
+    if (!yaml_parser_parse(&ld->parser, &ld->ev)) return parser_failure(ld);
+    ld->have_ev = 1;
+    return AG_OK;
+}
+
+static const char *event_kind(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_MAPPING_START_EVENT: return "a mapping (key: value pairs)";
+    case YAML_SEQUENCE_START_EVENT: return "a list";
+    case YAML_ALIAS_EVENT: return "an alias";
     default: return "a single value";
     }
 }
 
-/* YAML's null: an empty or "~"/"null" plain scalar, e.g. a section written as "web:" alone. */
-static int is_null(const yaml_node_t *n)
+/* Aliases ("*name") would need the anchored node kept around; the schema has no use for them. */
+static int fail_alias(const loader_t *ld)
 {
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
-    const char *v = (const char *)n->data.scalar.value;
-    size_t len = n->data.scalar.length;
+    return fail_at(ld, ld->ev.start_mark,
+                   "YAML aliases (\"*name\") are not supported in the config file");
+}
+
+/* YAML's null: an untagged plain scalar that is empty, "~" or "null", e.g. a section written as
+ * "web:" with nothing under it. */
+static int is_null(const yaml_event_t *ev)
+{
+    if (ev->type != YAML_SCALAR_EVENT || ev->data.scalar.tag ||
+        ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
     return len == 0 || (len == 1 && v[0] == '~') ||
            (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) || !memcmp(v, "NULL", 4)));
 }
 
-/* A mapping key, as a C string of at most `cap - 1` bytes; fails on non-scalar keys. */
-static int key_name(loader_t *ld, const yaml_node_t *k, char *out, size_t cap)
+/* The current event as a mapping key: a C string of at most `cap - 1` bytes. */
+static int key_name(const loader_t *ld, char *out, size_t cap)
 {
-    if (k->type != YAML_SCALAR_NODE) {
+    const yaml_event_t *ev = &ld->ev;
+    if (ev->type == YAML_ALIAS_EVENT) return fail_alias(ld);
+    if (ev->type != YAML_SCALAR_EVENT) {
         char msg[160];
-        snprintf(msg, sizeof msg, "expected a setting name here, found %s", node_kind(k));
-        return fail_at(ld, k->start_mark, msg);
+        snprintf(msg, sizeof msg, "expected a setting name here, found %s", event_kind(ev));
+        return fail_at(ld, ev->start_mark, msg);
     }
-    size_t len = k->data.scalar.length;
+    size_t len = ev->data.scalar.length;
     if (len >= cap) len = cap - 1; /* too long to be a known name; still reported as unknown */
-    memcpy(out, k->data.scalar.value, len);
+    memcpy(out, ev->data.scalar.value, len);
     out[len] = '\0';
-    if (strlen(out) != len) return fail_at(ld, k->start_mark, "a setting name contains a NUL byte");
+    if (strlen(out) != len) return fail_at(ld, ev->start_mark, "a setting name contains a NUL byte");
     return AG_OK;
 }
 
-static int load_setting(loader_t *ld, const char *sec, const yaml_node_t *k, const yaml_node_t *v)
+/* At a setting's key inside section `sec`: checks the name, reads the value and applies it. */
+static int load_setting(loader_t *ld, const char *sec)
 {
     char key[64], name[80], msg[512];
-    int rc = key_name(ld, k, key, sizeof key);
+    int rc = key_name(ld, key, sizeof key);
     if (rc) return rc;
+    yaml_mark_t kmark = ld->ev.start_mark;
     snprintf(name, sizeof name, "%s.%s", sec, key);
     const setting_t *s = find_setting(name);
     if (!s) {
         char known[128];
         section_keys(sec, strlen(sec), known, sizeof known);
         snprintf(msg, sizeof msg, "unknown setting \"%s\" (%s has: %s)", name, sec, known);
-        return fail_at(ld, k->start_mark, msg);
+        return fail_at(ld, kmark, msg);
     }
     size_t idx = (size_t)(s - k_settings);
     if (ld->setting_line[idx]) {
         snprintf(msg, sizeof msg, "setting \"%s\" given twice (first on line %zu)", name,
                  ld->setting_line[idx]);
-        return fail_at(ld, k->start_mark, msg);
+        return fail_at(ld, kmark, msg);
     }
-    ld->setting_line[idx] = k->start_mark.line + 1;
-    if (v->type != YAML_SCALAR_NODE) {
-        snprintf(msg, sizeof msg, "\"%s\" takes a single value, found %s", name, node_kind(v));
+    ld->setting_line[idx] = kmark.line + 1;
+
+    if ((rc = next_event(ld))) return rc;
+    const yaml_event_t *v = &ld->ev;
+    if (v->type == YAML_ALIAS_EVENT) return fail_alias(ld);
+    if (v->type != YAML_SCALAR_EVENT) {
+        snprintf(msg, sizeof msg, "\"%s\" takes a single value, found %s", name, event_kind(v));
         return fail_at(ld, v->start_mark, msg);
     }
     if (is_null(v)) {
@@ -398,18 +468,20 @@ static int load_setting(loader_t *ld, const char *sec, const yaml_node_t *k, con
     return AG_OK;
 }
 
-static int load_section(loader_t *ld, const yaml_node_t *k, const yaml_node_t *v)
+/* At a section's key: checks the name, then loads the settings under it. */
+static int load_section(loader_t *ld)
 {
     char sec[64], msg[512];
-    int rc = key_name(ld, k, sec, sizeof sec);
+    int rc = key_name(ld, sec, sizeof sec);
     if (rc) return rc;
+    yaml_mark_t kmark = ld->ev.start_mark;
     size_t idx = NSECTIONS;
     for (size_t i = 0; i < NSECTIONS; i++)
         if (strcmp(k_sections[i], sec) == 0) idx = i;
     if (idx == NSECTIONS) {
-        if (strchr(sec, '.') && find_setting(sec)) {
+        const char *dot = strchr(sec, '.');
+        if (dot && find_setting(sec)) {
             /* "query.timeout: 5m" at the top: the flag spelling, not the file's. */
-            const char *dot = strchr(sec, '.');
             snprintf(msg, sizeof msg,
                      "unknown setting \"%s\": in the file settings are nested, write \"%.*s:\" "
                      "and below it, indented, \"%s: ...\"",
@@ -418,80 +490,80 @@ static int load_section(loader_t *ld, const yaml_node_t *k, const yaml_node_t *v
             snprintf(msg, sizeof msg,
                      "unknown section \"%s\" (sections are web, storage, limits, query, log)", sec);
         }
-        return fail_at(ld, k->start_mark, msg);
+        return fail_at(ld, kmark, msg);
     }
     if (ld->section_line[idx]) {
         snprintf(msg, sizeof msg, "section \"%s\" given twice (first on line %zu)", sec,
                  ld->section_line[idx]);
-        return fail_at(ld, k->start_mark, msg);
+        return fail_at(ld, kmark, msg);
     }
-    ld->section_line[idx] = k->start_mark.line + 1;
-    if (is_null(v)) return AG_OK; /* "web:" with nothing under it */
-    if (v->type != YAML_MAPPING_NODE) {
+    ld->section_line[idx] = kmark.line + 1;
+
+    if ((rc = next_event(ld))) return rc;
+    if (is_null(&ld->ev)) return AG_OK; /* "web:" with nothing under it */
+    if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
+    if (ld->ev.type != YAML_MAPPING_START_EVENT) {
         snprintf(msg, sizeof msg, "section \"%s\" must be a mapping of settings, found %s", sec,
-                 node_kind(v));
-        return fail_at(ld, v->start_mark, msg);
+                 event_kind(&ld->ev));
+        return fail_at(ld, ld->ev.start_mark, msg);
     }
-    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *pk = yaml_document_get_node(ld->doc, p->key);
-        yaml_node_t *pv = yaml_document_get_node(ld->doc, p->value);
-        if (!pk || !pv) return fail_at(ld, v->start_mark, "malformed mapping");
-        if ((rc = load_setting(ld, k_sections[idx], pk, pv))) return rc;
+    for (;;) {
+        if ((rc = next_event(ld))) return rc;
+        if (ld->ev.type == YAML_MAPPING_END_EVENT) return AG_OK;
+        if ((rc = load_setting(ld, k_sections[idx]))) return rc;
     }
-    return AG_OK;
 }
 
-static int load_document(loader_t *ld)
+/* Pass one: YAML syntax only, up to the first collection nested too deep for the schema (which
+ * pass two reports). */
+static int check_syntax(loader_t *ld)
 {
-    yaml_node_t *root = yaml_document_get_root_node(ld->doc);
-    if (!root || is_null(root)) return AG_OK; /* empty or only comments */
-    if (root->type != YAML_MAPPING_NODE) {
+    int depth = 0;
+    for (;;) {
+        int rc = next_event(ld);
+        if (rc) return rc;
+        switch (ld->ev.type) {
+        case YAML_MAPPING_START_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+            if (++depth > 2) return AG_OK;
+            break;
+        case YAML_MAPPING_END_EVENT:
+        case YAML_SEQUENCE_END_EVENT: depth--; break;
+        case YAML_STREAM_END_EVENT: return AG_OK;
+        default: break;
+        }
+    }
+}
+
+/* Pass two: at most one document whose root is a mapping of sections (or null). */
+static int load_stream(loader_t *ld)
+{
+    int rc;
+    if ((rc = next_event(ld))) return rc; /* STREAM-START */
+    if ((rc = next_event(ld))) return rc;
+    if (ld->ev.type == YAML_STREAM_END_EVENT) return AG_OK; /* empty or only comments */
+    /* DOCUMENT-START, then the root node */
+    if ((rc = next_event(ld))) return rc;
+    if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
+    if (ld->ev.type == YAML_MAPPING_START_EVENT) {
+        for (;;) {
+            if ((rc = next_event(ld))) return rc;
+            if (ld->ev.type == YAML_MAPPING_END_EVENT) break;
+            if ((rc = load_section(ld))) return rc;
+        }
+    } else if (!is_null(&ld->ev)) {
         char msg[200];
         snprintf(msg, sizeof msg,
                  "the file must be a mapping of sections (web:, storage:, ...), found %s",
-                 node_kind(root));
-        return fail_at(ld, root->start_mark, msg);
+                 event_kind(&ld->ev));
+        return fail_at(ld, ld->ev.start_mark, msg);
     }
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
-        if (!k || !v) return fail_at(ld, root->start_mark, "malformed mapping");
-        int rc = load_section(ld, k, v);
-        if (rc) return rc;
-    }
-    return AG_OK;
-}
-
-/* Turns a libyaml parser failure into an AG_E* code and message. */
-static int parser_failure(const loader_t *ld, const yaml_parser_t *parser, const char *buf,
-                          size_t len)
-{
-    /* libyaml fails some allocations without setting an error code. */
-    if (parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR)
-        return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
-    const char *problem = parser->problem ? parser->problem : "unknown error";
-    char msg[256];
-    if (parser->error == YAML_READER_ERROR) {
-        /* Bad encoding: libyaml gives a byte offset, not a line; count lines ourselves. */
-        yaml_mark_t m = {0, 0, 0};
-        for (size_t i = 0; i < parser->problem_offset && i < len; i++) {
-            if (buf[i] == '\n') {
-                m.line++;
-                m.column = 0;
-            } else {
-                m.column++;
-            }
-        }
-        snprintf(msg, sizeof msg, "not a valid YAML file: %s", problem);
-        return fail_at(ld, m, msg);
-    }
-    if (parser->context)
-        snprintf(msg, sizeof msg, "YAML syntax error: %s (%s on line %zu)", problem,
-                 parser->context, parser->context_mark.line + 1);
-    else
-        snprintf(msg, sizeof msg, "YAML syntax error: %s", problem);
-    return fail_at(ld, parser->problem_mark, msg);
+    if ((rc = next_event(ld))) return rc; /* DOCUMENT-END */
+    if ((rc = next_event(ld))) return rc;
+    if (ld->ev.type == YAML_DOCUMENT_START_EVENT)
+        return fail_at(ld, ld->ev.start_mark,
+                       "only one YAML document is allowed (remove the second \"---\")");
+    return AG_OK; /* STREAM-END */
 }
 
 /* Reads all of `path` into a NUL-terminated malloc'd buffer. */
@@ -556,45 +628,30 @@ int ag_config_load_file(const char *path, ag_config_t *c, ag_errmsg_t *e)
         return ag_errmsg_set(e, rc, -1, "out of memory");
     }
 
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
+    loader_t *ld = calloc(1, sizeof *ld);
+    if (!ld) {
         ag_config_free(&tmp);
         free(buf);
         return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
     }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-
-    loader_t ld;
-    memset(&ld, 0, sizeof ld);
-    ld.path = path;
-    ld.cfg = &tmp;
-    ld.e = e;
-
-    yaml_document_t doc;
-    if (!yaml_parser_load(&parser, &doc)) { /* libyaml frees `doc` itself on failure */
-        rc = parser_failure(&ld, &parser, buf, len);
-    } else {
-        ld.doc = &doc;
-        rc = load_document(&ld);
-        int had_root = yaml_document_get_root_node(&doc) != NULL;
-        yaml_document_delete(&doc);
-        if (!rc && had_root) {
-            /* Load the rest of the stream too, so that syntax errors after the first document
-             * are reported, and reject a second document rather than silently ignore it. */
-            if (!yaml_parser_load(&parser, &doc)) {
-                rc = parser_failure(&ld, &parser, buf, len);
-            } else {
-                yaml_node_t *r2 = yaml_document_get_root_node(&doc);
-                if (r2)
-                    rc = fail_at(&ld, r2->start_mark,
-                                 "only one YAML document is allowed (remove the second \"---\")");
-                yaml_document_delete(&doc);
-            }
+    ld->path = path;
+    ld->buf = buf;
+    ld->len = len;
+    ld->cfg = &tmp;
+    ld->e = e;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        if (!yaml_parser_initialize(&ld->parser)) {
+            rc = ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
+            break;
         }
+        yaml_parser_set_input_string(&ld->parser, (const unsigned char *)buf, len);
+        rc = pass == 0 ? check_syntax(ld) : load_stream(ld);
+        if (ld->have_ev) yaml_event_delete(&ld->ev);
+        ld->have_ev = 0;
+        yaml_parser_delete(&ld->parser);
     }
-    yaml_parser_delete(&parser);
+    free(ld);
     free(buf);
-
     if (rc) {
         ag_config_free(&tmp);
         return rc;

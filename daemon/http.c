@@ -42,11 +42,22 @@ typedef struct conn_state {
     bool counted; /* counted in inflight */
 } conn_state_t;
 
+const char *ag_http_param_n(const ag_http_req_t *r, const char *key, size_t *len)
+{
+    for (size_t i = 0; i < r->nparams; i++) {
+        if (strcmp(r->params[i].key, key) == 0) {
+            *len = r->params[i].value_len;
+            return r->params[i].value;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
 const char *ag_http_param(const ag_http_req_t *r, const char *key)
 {
-    for (size_t i = 0; i < r->nparams; i++)
-        if (strcmp(r->params[i].key, key) == 0) return r->params[i].value;
-    return NULL;
+    size_t len;
+    return ag_http_param_n(r, key, &len);
 }
 
 void ag_http_resp_header(ag_http_resp_t *r, const char *name, const char *value)
@@ -78,7 +89,11 @@ static void params_add(params_t *p, const char *k, size_t kl, const char *v, siz
         p->v = n;
         p->cap = cap;
     }
-    char *ks = strndup(k, kl), *vs = strndup(v ? v : "", v ? vl : 0);
+    char *ks = strndup(k, kl), *vs = malloc(vl + 1);
+    if (vs) {
+        if (v && vl) memcpy(vs, v, vl);
+        vs[vl] = 0;
+    }
     if (!ks || !vs) {
         free(ks);
         free(vs);
@@ -87,6 +102,7 @@ static void params_add(params_t *p, const char *k, size_t kl, const char *v, siz
     }
     p->v[p->n].key = ks;
     p->v[p->n].value = vs;
+    p->v[p->n].value_len = v ? vl : 0;
     p->n++;
 }
 
@@ -100,10 +116,10 @@ static void params_free(params_t *p)
 }
 
 static enum MHD_Result get_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *value)
+                               size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
-    params_add(cls, key, strlen(key), value, value ? strlen(value) : 0);
+    params_add(cls, key, key_size, value, value ? value_size : 0);
     return MHD_YES;
 }
 
@@ -141,14 +157,20 @@ static void parse_form(params_t *p, const char *body, size_t len)
     }
     memcpy(copy, body, len);
     copy[len] = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
-        char *eq = strchr(tok, '=');
-        size_t kl = eq ? (size_t)(eq - tok) : strlen(tok);
-        char *v = eq ? eq + 1 : tok + kl;
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && copy[end] != '&') end++;
+        char *tok = copy + i;
+        size_t tl = end - i;
+        char *eq = memchr(tok, '=', tl);
+        size_t kl = eq ? (size_t)(eq - tok) : tl;
+        char *v = eq ? eq + 1 : tok + tl;
+        size_t vl = eq ? tl - kl - 1 : 0;
         kl = urldecode(tok, kl);
-        size_t vl = urldecode(v, strlen(v));
+        vl = urldecode(v, vl);
         if (kl) params_add(p, tok, kl, v, vl);
+        i = end + 1;
     }
     free(copy);
 }
@@ -278,16 +300,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (atomic_load(&s->stopping)) return simple(conn, 503, "Service Unavailable: shutting down\n");
-    if (st->too_big) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes\n",
-                 (unsigned long long)atomic_load(&s->max_body));
-        return simple(conn, 413, msg);
-    }
     if (!ag_buf_ok(&st->body)) return simple(conn, 500, "out of memory reading the body\n");
 
     params_t p = {0};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, get_arg, &p);
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, get_arg, &p);
     ag_http_req_t req;
     memset(&req, 0, sizeof req);
     req.method = method;
@@ -297,7 +313,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req.accept_encoding = header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     req.body = st->body.data ? st->body.data : "";
     req.body_len = st->body.len;
-    if (strcmp(method, "POST") == 0 &&
+    req.body_too_large = st->too_big;
+    req.max_body = atomic_load(&s->max_body);
+    if (!st->too_big && strcmp(method, "POST") == 0 &&
         strncasecmp(req.content_type, "application/x-www-form-urlencoded", 33) == 0)
         parse_form(&p, req.body, req.body_len);
     if (p.oom) {
@@ -390,11 +408,11 @@ int ag_http_start(const char *listen, uint64_t max_body, ag_http_handler_fn fn, 
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (pick->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
                               pick->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     int err = errno;
     freeaddrinfo(ai);

@@ -148,6 +148,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
                              "decoded request of %zu bytes exceeds the limit of %llu bytes", ulen,
                              (unsigned long long)lim->max_decoded_bytes);
     }
+    uint64_t histograms = 0;
     ag_arena_t *a = ag_arena_new(64 * 1024, 0);
     if (!a) return AG_ENOMEM;
     char *raw = ag_arena_alloc(a, ulen ? ulen : 1);
@@ -180,10 +181,12 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     }
     size_t ns = 0;
     for (size_t i = 0; i < wr->n_timeseries; i++) {
-        const Augur__Remote__TimeSeries *ts = wr->timeseries[i];
-        out->exemplars += ts->n_exemplars;
-        if ((rc = convert_series(a, ts, i, lim, &series[ns], reason, e))) goto fail;
-        out->samples += ts->n_samples;
+        out->samples += wr->timeseries[i]->n_samples;
+        out->exemplars += wr->timeseries[i]->n_exemplars;
+        histograms += wr->timeseries[i]->n_histograms;
+    }
+    for (size_t i = 0; i < wr->n_timeseries; i++) {
+        if ((rc = convert_series(a, wr->timeseries[i], i, lim, &series[ns], reason, e))) goto fail;
         if (series[ns].nsamples) ns++; /* a series without samples stores nothing */
     }
     size_t nm = 0;
@@ -213,7 +216,9 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     return AG_OK;
 fail:
     ag_arena_free(a);
+    uint64_t seen = out->samples + histograms;
     memset(out, 0, sizeof *out);
+    out->samples = seen;
     return rc;
 }
 

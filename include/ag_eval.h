@@ -38,7 +38,8 @@ typedef struct ag_value {
     ag_val_type_t type;
     int64_t t;            /* evaluation time (scalar, string, vector) */
     double scalar;
-    char *str;            /* owned (string) */
+    char *str;            /* owned (string), NUL-terminated; may also contain NULs */
+    size_t str_len;
     ag_series_val_t *series; /* owned (vector, matrix), sorted by labels */
     size_t n;
 } ag_value_t;

@@ -18,7 +18,8 @@
 
 typedef struct ag_http_param {
     char *key;
-    char *value;
+    char *value;      /* NUL-terminated, but may hold NUL bytes (%00): use value_len */
+    size_t value_len;
 } ag_http_param_t;
 
 typedef struct ag_http_req {
@@ -31,10 +32,14 @@ typedef struct ag_http_req {
     size_t body_len;
     const ag_http_param_t *params;/* query string, then form body (urlencoded POST), in order */
     size_t nparams;
+    bool body_too_large;          /* the body exceeded the limit: it was discarded (a 413) */
+    uint64_t max_body;            /* the limit in force */
 } ag_http_req_t;
 
 /* The first value of parameter `key`, or NULL. */
 const char *ag_http_param(const ag_http_req_t *r, const char *key);
+/* The same, with the value's length (values may contain NUL bytes). */
+const char *ag_http_param_n(const ag_http_req_t *r, const char *key, size_t *len);
 
 #define AG_HTTP_MAX_HEADERS 6
 typedef struct ag_http_resp {

@@ -44,7 +44,8 @@ typedef enum {
 /* Decodes body[0..len). Returns 0 (then `out` must be freed with ag_rw_request_free), or
  * AG_EINVAL (undecodable or invalid: a 400), AG_ETOOBIG (over max_decoded_bytes: a 413),
  * AG_EUNSUPPORTED (native histograms: a 400), AG_ENOMEM. On error nothing needs freeing, `e`
- * says what and where (series index and labels), *reason classifies it. */
+ * says what and where (series index and labels), *reason classifies it, and out->samples holds
+ * the number of samples (float and histogram) the refused request carried (0 when it could not be decoded). */
 int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_request_t *out,
                  ag_rw_reason_t *reason, ag_errmsg_t *e);
 void ag_rw_request_free(ag_rw_request_t *r);

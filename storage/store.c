@@ -292,10 +292,12 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
         se->chk_gen = s->gen;
         se->chk_last_t = se->last_t;
         se->chk_last_vbits = se->last_vbits;
+        se->chk_has = has_samples(se);
         for (size_t k = 0; k < in->nsamples; k++) {
             int64_t t = in->samples[k].t;
             uint64_t vb = vbits_of(in->samples[k].v);
-            if (t > se->chk_last_t) {
+            if (!se->chk_has || t > se->chk_last_t) {
+                se->chk_has = true;
                 se->chk_last_t = t;
                 se->chk_last_vbits = vb;
                 continue;
@@ -304,13 +306,13 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
                 dups++;
                 continue;
             }
-            if (t <= se->last_t && sample_exists(s, txn, se, t, vb)) {
+            if (!is_newer(se, t) && sample_exists(s, txn, se, t, vb)) {
                 dups++;
                 continue;
             }
             char d[200];
             describe_series(se, d, sizeof d);
-            if (t == se->chk_last_t || (t <= se->last_t && t == se->last_t))
+            if (t == se->chk_last_t)
                 rc = ag_errmsg_set(&res->err, AG_ECONFLICT, -1,
                                    "duplicate sample for timestamp %lld with a different value "
                                    "for series %s",
@@ -399,7 +401,7 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
         int64_t prev = 0;
         for (size_t k = 0; k < in->nsamples; k++) {
             int64_t t = in->samples[k].t;
-            if (t <= se->last_t) continue;
+            if (!is_newer(se, t)) continue;
             uint64_t vb = vbits_of(in->samples[k].v);
             if ((rc = apply_sample(s, txn, se, t, vb, s->opts.chunk_samples))) return rc;
             if (n == 0)
@@ -453,7 +455,7 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
             uint64_t vb = 0;
             for (int b = 7; b >= 0; b--) vb = (vb << 8) | p[b];
             p += 8;
-            if (t <= se->last_t) continue;
+            if (!is_newer(se, t)) continue;
             /* Seal only when a chunk is at the codec's limit so replay needs no disk space. */
             int rc = apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES);
             if (rc) return rc;

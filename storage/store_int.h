@@ -21,7 +21,7 @@ typedef struct series {
     uint32_t labels_len;
     struct series *next; /* hash-bucket chain */
     int64_t mint;       /* oldest sample ever stored; INT64_MAX when none */
-    int64_t last_t;     /* newest sample; INT64_MIN when none */
+    int64_t last_t;     /* newest sample; meaningful only when has_samples() */
     uint64_t last_vbits;
     ag_chunk_enc_t head; /* open chunk; empty when count == 0 */
     bool dirty;          /* head holds samples not yet in a checkpointed open chunk */
@@ -29,7 +29,12 @@ typedef struct series {
     uint64_t chk_gen;    /* request check state (see check_request in store.c) */
     int64_t chk_last_t;
     uint64_t chk_last_vbits;
+    bool chk_has;        /* chk_last_t is a real sample (INT64_MIN is a valid timestamp) */
 } series_t;
+
+static inline bool has_samples(const series_t *s) { return s->mint != INT64_MAX || s->head.count; }
+/* Is t newer than everything the series holds? */
+static inline bool is_newer(const series_t *s, int64_t t) { return !has_samples(s) || t > s->last_t; }
 
 /* The series map: hash table by label encoding plus a dense array by id. */
 typedef struct head {

@@ -72,6 +72,7 @@ int ag_eval_instant(ag_store_t *s, const ag_pq_node_t *node, int64_t t, const ag
         out->str = malloc(n->u.string.len + 1);
         if (!out->str) return AG_ENOMEM;
         memcpy(out->str, n->u.string.s, n->u.string.len + 1);
+        out->str_len = n->u.string.len;
         return AG_OK;
     case AG_PQ_VECTOR_SEL:
     case AG_PQ_MATRIX_SEL: break;

@@ -16,7 +16,6 @@ What is here:
 
 Everything binds to 127.0.0.1 and lives in temp dirs; every process is stopped by its PID.
 """
-import contextlib
 import decimal
 import gzip
 import http.client
@@ -29,7 +28,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -268,9 +266,13 @@ class Daemon:
         self.port = None
         self.returncodes = []
         self.run_log_offset = 0
-        self.sanitizer_checked_upto = 0
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                if self.own_workdir and not self.keep:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
+                raise
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -514,7 +514,7 @@ def test_query_literals_and_unsupported_expressions(ctx):
         for method in ("GET", "POST"):
             problems += expect_error(d, "/api/v1/query", {"query": q, "time": "4"}, 400, "bad_data",
                                      "not supported", method)
-    for q in ("up{", "up{job=}", '"unterminated', "", "up[5x]", "1 +", "{}"):
+    for q in ("up{", "up{job=}", '"unterminated', "", "up[5x]", "1 +", "{}", "up\x00", 'up\x00{job="x"}'):
         problems += expect_error(d, "/api/v1/query", {"query": q, "time": "4"}, 400, "bad_data",
                                  'invalid parameter "query"')
     fail_if(problems)
@@ -1118,6 +1118,8 @@ def test_extreme_timestamps_and_query_times(ctx):
         r = d.write([({"__name__": "ext", "t": str(ts)}, [(ts, 1.0)])])
         if r.status not in (204, 400):
             problems.append("sample at %d: %r" % (ts, r))
+        elif r.status == 400 and "duplicate" in r.text:
+            problems.append("first sample of a new series at %d refused as a duplicate: %r" % (ts, r.text.strip()))
     r = d.write([({"__name__": "ext_seq"}, [(I64MIN, 1.0), (0, 2.0), (I64MAX, 3.0)])])
     if r.status not in (204, 400):
         problems.append("samples at min, 0, max: %r" % r)

@@ -14,17 +14,22 @@ test_same_writes_give_the_same_answers:
   augurd and to Prometheus' own remote-write receiver (--web.enable-remote-write-receiver), then
   a battery of queries (lookback and range-window edges, stale markers, offsets, special values,
   matchers) must answer identically.
+
+test_promql_parser_agrees_with_prometheus:
+  a corpus of valid, invalid and odd queries through /api/v1/query and /api/v1/format_query on
+  both: a Prometheus syntax error must be augurd's 400 bad_data; a Prometheus answer must be
+  augurd's identical answer, or its 400 "... is not supported yet" for PromQL beyond the subset.
+
+Environment: AUGUR_PROM_SECONDS (default 60), AUGUR_PROMETHEUS, AUGUR_NODE_EXPORTER (binaries).
 """
 import concurrent.futures
 import json
-import math
 import os
 import re
 import time
 
-from harness import (STALE, Bits, encode_write_request, free_port, http_get, http_post,
-                     REMOTE_WRITE_HEADERS, ms_to_ts_str, parse_exposition, snappy_compress,
-                     wait_until)
+from harness import (REMOTE_WRITE_HEADERS, STALE, Bits, encode_write_request, free_port, http_get,
+                     http_post, ms_to_ts_str, parse_exposition, snappy_compress, tail, wait_until)
 
 PROMETHEUS = os.environ.get("AUGUR_PROMETHEUS", "/usr/bin/prometheus")
 NODE_EXPORTER = os.environ.get("AUGUR_NODE_EXPORTER", "/usr/bin/prometheus-node-exporter")
@@ -42,7 +47,6 @@ def alive(ctx, proc, name):
 
 
 def _tail(path, n=40):
-    from harness import tail
     return tail(path, n)
 
 
@@ -452,3 +456,118 @@ def test_same_writes_give_the_same_answers(ctx):
 
 
 test_same_writes_give_the_same_answers.timeout = 300
+
+
+# ---------------------------------------------------------------------------------------------
+# the PromQL parser: same verdicts as Prometheus' own
+
+
+PARSER_CORPUS = [
+    # numbers
+    "1", "1.5", ".5", "5.", "1e3", "1E3", "1e+3", "1e-3", "0x1F", "0X1f", "1_000", "1_000.5", "Inf", "inf",
+    "+Inf", "-Inf", "NaN", "nan", "InF", "-1", "+1", "--1", "- - 1", "+-+-1", "(-1)", "((1))", "1e999999",
+    "-1e999999", "1e-400", "0755", "08", "1_", "_1", "1__0", "0x", "1e", ".", "..", "1.2.3", "0x1p3", "1ms",
+    "5m", "1y", "0x" + "f" * 40, "1" * 400,
+    # strings
+    '"a"', "'a'", "`a`", '"\\n"', "'\\''", '"\\""', '"\\x41"', '"\\u00e9"', '"\\U0001F600"', '"\\377"',
+    '"\\400"', '"\\', '"\\x"', '"\\u12"', '"\\q"', '"a\nb"', "`a\nb`", '"\\a\\b\\f\\r\\t\\v\\\\"', "'\"'",
+    '"\\U0011ffff"', '"unterminated', "'", "``", '"a\\x00b"', '"a\\u0000b"', "`a\x00b`",
+    # selectors
+    "x", "x{}", "{}", 'x{a="1"}', 'x{a="1",}', "x{,}", 'x{a="1" b="2"}', '{a="1"}', '{a=""}', '{a=~".*"}',
+    '{a!~".+"}', '{a=~".+"}', 'x{a!~""}', '{__name__="x"}', 'x{__name__="x"}', '{__name__="x",__name__="y"}',
+    '{__name__=~"x|y"}', 'x{a=~"("}', 'x{a=~"\\\\"}', 'x{a=~"a{1000}{1000}"}', 'x{a=~"(?i)A"}', 'x{\u00e9="1"}',
+    "\u00e9", "x_\u00e9", "x:y", ":x", "x::", "__x__", "x{a='1'}", "x{a=`1`}", 'x{a=1}', 'x{a}', 'x{a=}', 'x{="1"}',
+    'x{a="1\\x00"}', 'x{a="1\\u0000"}', 'x{a=~"1\\x00.*"}', 'x{a!="1\\x00"}', 'x{a="1\\x00",a="1"}',
+    'x{a=="1"}', 'x{a!="1"}', 'x{a=!"1"}', 'x{a~"1"}', 'x{A_1="v"}', 'x{_a="v"}', 'x{1a="v"}',
+    "x[5m]", 'x{a="1"}[5m]', "x[0s]", "x[0]", "x[1m1m]", "x[1.5m]", "x[-1m]", "x[5m", "x[5]", "x[5m30s]",
+    "x[1h30m]", "x[1w2d]", "x[90s]", "x[100ms]", "x[1y]", "x[]", "x[5m][5m]",
+    "x offset 1m", "x[5m] offset 1m", "x offset -1m", "x offset 1m offset 1m", "x offset", "x offset 0s",
+    "x[5m] offset 1m[5m]", "(x)[5m]", "(x[5m])", "(x) offset 1m", "1 offset 1m", "x[999999999999999999y]",
+    "x offset 106751d", "x offset 5", "x OFFSET 1m", "X", "x{A=\"1\"}",
+    # keywords as names
+    "sum", "by", "offset", "on", "bool", "start", "end", "avg", "x{on=\"1\"}", "x{by=\"1\"}", "x{offset=\"1\"}",
+    'sum{a="1"}', "sum[5m]", "ignoring", "group_left", "atan2", "and", "or",
+    # comments, whitespace, odd bytes
+    "#comment\nx", "x # c", "  x  ", "\tx\n", "\x00", "x\x00", 'x{a="\xff"}', '"\xff"', "x{\x00}", "\u2028x",
+    "{\"x\"}", '{"x", a="1"}', "x{a=\"1\"", "x}", ")", "(", "()", "(x", "x)", "[5m]", "{", "}", "",
+    "   ", "# only a comment",
+    # valid PromQL outside the subset: augurd answers 400 "not supported"
+    "1+1", "x + 1", "sum(x)", "rate(x[5m])", "-x", "-(1)", "x > bool 1", "x and x", 'count_values("a", x)',
+    'x{a="1"} unless x', "x == bool 1", "vector(1)", "time()", "x @ 100", "x @ start()", "x[5m:1m]",
+    "sum by (a) (x)", "abs(x)", "x offset 1m @ 100", "2 ^ 3", "1 - -1",
+    # invalid PromQL of other kinds
+    "1 < 2", "x[5m] + 1", "sum(x[5m])", "rate(x)", "nosuchfunc(x)", "x +", "sum(", "x{a=\"1\"}{b=\"2\"}",
+    "1 2", "x y", '"a" "b"',
+]
+
+
+# Newer PromQL that augurd accepts on purpose (ecosystem-contracts.md section 2.10: "1_000") and
+# Prometheus 2.42 still calls a syntax error.
+NEWER_SYNTAX = {"1_000", "1_000.5"}
+
+
+def test_promql_parser_agrees_with_prometheus(ctx):
+    """Every query of PARSER_CORPUS through /api/v1/query and /api/v1/format_query: where
+    Prometheus 2.42 reports a syntax error augurd must answer 400 bad_data; where Prometheus
+    answers, augurd must answer the same (data and canonical text) or 400 "not supported"."""
+    if not os.access(PROMETHEUS, os.X_OK):
+        raise AssertionError("%s is not installed (make deps installs it)" % PROMETHEUS)
+    d = ctx.daemon(log_level="info")
+    prom, pbase = start_prometheus(ctx, "global:\n  scrape_interval: 1h\n", ["--web.enable-remote-write-receiver"])
+    now = int(time.time() * 1000) // 1000 * 1000
+    series = [({"__name__": "x", "a": "1"}, [(now - 60_000, 1.0), (now - 30_000, 2.0)]),
+              ({"__name__": "x", "a": "2", "A": "1"}, [(now - 30_000, 3.0)]),
+              ({"__name__": "sum", "a": "1"}, [(now - 30_000, 4.0)]),
+              ({"__name__": "x:y"}, [(now - 30_000, 5.0)]),
+              ({"__name__": "__x__"}, [(now - 30_000, 6.0)])]
+    body = snappy_compress(encode_write_request(series))
+    for base in (pbase, d.base):
+        r = http_post(base + "/api/v1/write", body, REMOTE_WRITE_HEADERS)
+        if r.status // 100 != 2:
+            raise AssertionError("remote write to %s: %r" % (base, r))
+    t = ms_to_ts_str(now)
+
+    def one(q):
+        out = []
+        for path, params in (("/api/v1/query", {"query": q, "time": t}), ("/api/v1/format_query", {"query": q})):
+            rp = http_get(pbase + path, params)
+            ra = http_get(d.base + path, params)
+            jp, ja = json.loads(rp.decoded()), None
+            try:
+                ja = json.loads(ra.decoded())
+            except ValueError:
+                out.append("%s %r: augurd body is not JSON: %r" % (path, q, ra))
+                continue
+            where = "%s %r" % (path, q)
+            if rp.status == 400 and q in NEWER_SYNTAX and ra.status == 200:
+                continue
+            if rp.status == 400:
+                if ra.status != 400 or ja.get("errorType") != "bad_data":
+                    out.append("%s: Prometheus says %r; augurd answered HTTP %d %s" % (
+                        where, jp.get("error"), ra.status, json.dumps(ja)[:200]))
+            elif rp.status == 200:
+                if ra.status == 200:
+                    if path.endswith("format_query"):
+                        if ja.get("data") != jp.get("data"):
+                            out.append("%s: Prometheus formats %r, augurd %r" % (where, jp.get("data"), ja.get("data")))
+                    elif not _same_result(jp["data"], ja["data"]):
+                        out.append("%s: Prometheus %s, augurd %s" % (where, json.dumps(jp["data"])[:200],
+                                                                     json.dumps(ja["data"])[:200]))
+                elif not (ra.status == 400 and "not supported" in (ja.get("error") or "")):
+                    out.append("%s: Prometheus answers %s; augurd HTTP %d %s" % (
+                        where, json.dumps(jp.get("data"))[:150], ra.status, json.dumps(ja)[:200]))
+            elif ra.status == 200:
+                out.append("%s: Prometheus HTTP %d %r, augurd 200 %s" % (where, rp.status, jp.get("error"),
+                                                                       json.dumps(ja)[:200]))
+        return out
+
+    problems = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        for out in pool.map(one, PARSER_CORPUS):
+            problems.extend(out)
+    if problems:
+        raise AssertionError("%d disagreement(s) with Prometheus 2.42's parser:\n  - %s" % (
+            len(problems), "\n  - ".join(problems[:60])))
+
+
+test_promql_parser_agrees_with_prometheus.timeout = 180

@@ -224,8 +224,9 @@ static void test_wrong_shapes(void **state)
     expect_invalid("query:\n  timeout: 1m\n  timeout: 2m\n", "3:3",
                    "\"query.timeout\" given twice (first on line 2)");
     expect_invalid("log:\n  level: info\nlog:\n  level: warn\n", "3:1", "section \"log\" given twice");
-    expect_invalid("log:\n  level: info\n---\nlog:\n  level: warn\n", "4:1",
+    expect_invalid("log:\n  level: info\n---\nlog:\n  level: warn\n", "3:1",
                    "only one YAML document");
+    expect_invalid("log:\n  level: info\n...\n---\n", "4:1", "only one YAML document");
 }
 
 static void test_bad_duration(void **state)
@@ -266,11 +267,31 @@ static void test_bad_level_and_strings(void **state)
 
 static void test_yaml_syntax_error(void **state)
 {
-    expect_invalid("query:\n  timeout: [1m\n", "3:1", "YAML syntax error");
+    expect_invalid("query: {timeout: 1m\n", "2:1", "YAML syntax error");
+    expect_invalid("query:\n  timeout: [1m\n", "2:12", "found a list"); /* shape seen first */
     expect_invalid("query:\n  timeout: 1m\n    max_samples: 5\n", "3:16", "YAML syntax error");
     expect_invalid("log:\n  level: \"info\n", "3:1", "YAML syntax error");
-    expect_invalid("log:\n  level: *nowhere\n", "2:10", "undefined alias");
+    expect_invalid("log:\n  level: *nowhere\n", "2:10", "aliases");
+    expect_invalid("query:\n  lookback_delta: &d 5m\n  timeout: *d\n", "3:12", "aliases");
     expect_invalid("log:\n  level: \xff\xfe\n", "2:10", "not a valid YAML file");
+}
+
+/* Absurdly deep nesting is rejected at its start, without libyaml building it first. */
+static void test_deep_nesting(void **state)
+{
+    size_t depth = 200000;
+    char *text = malloc(2 * depth + 32);
+    assert_non_null(text);
+    for (int i = 0; i < 2; i++) {
+        size_t n = (size_t)sprintf(text, "%s", i ? "log:\n  level: " : "");
+        size_t at = n;
+        memset(text + n, '[', depth);
+        memset(text + n + depth, ']', depth);
+        text[n + 2 * depth] = '\0';
+        expect_invalid(text, i ? "2:10" : "1:1", "found a list");
+        assert_true(at < 32);
+    }
+    free(text);
 }
 
 static void test_missing_file(void **state)
@@ -319,8 +340,8 @@ static void test_error_leaves_config_unchanged(void **state)
 
     /* Valid settings come first, the mistake last: none of them may stick. */
     static const char *const bad[] = {
-        "web:\n  listen_address: 0.0.0.0:80\nstorage:\n  path: /new\nlog:\n  level: debug\n"
-        "query:\n  timeout: 1m\n  bogus: 1\n",
+        ("web:\n  listen_address: 0.0.0.0:80\nstorage:\n  path: /new\nlog:\n  level: debug\n"
+         "query:\n  timeout: 1m\n  bogus: 1\n"),
         "web:\n  listen_address: 0.0.0.0:80\nstorage:\n  path: /new\n  max_size: huge\n",
         "storage:\n  path: /new\nquery: [\n",
         "storage:\n  path: /new\n---\nlog:\n  level: debug\n",
@@ -479,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_bad_size_and_integer),
         cmocka_unit_test(test_bad_level_and_strings),
         cmocka_unit_test(test_yaml_syntax_error),
+        cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_empty_files),
         cmocka_unit_test(test_error_leaves_config_unchanged),
