@@ -35,6 +35,12 @@ void ag_buf_put_u64be(ag_buf_t *b, uint64_t v);
 void ag_buf_json_str(ag_buf_t *b, const char *s, size_t n);
 /* Appends a float formatted the way Prometheus does in JSON and exposition text: shortest
  * round-trip digits, fixed notation unless |v| < 1e-6 or |v| >= 1e21, and NaN, +Inf, -Inf. */
+typedef enum {
+    AG_FLOAT_PROMETHEUS, /* Prometheus' JSON and exposition text: exponent when |v| < 1e-6 or >= 1e21 */
+    AG_FLOAT_GO_G,       /* Go's fmt %v (PromQL's String()): exponent when the exponent is < -4 or >= 6 */
+} ag_float_style_t;
+/* Shortest round-trip digits in the given style; NaN, +Inf, -Inf and -0 as Go prints them. */
+void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style);
 void ag_buf_float(ag_buf_t *b, double v);
 /* Appends a millisecond timestamp as unix seconds the way Prometheus' MarshalTimestamp does:
  * "12", "12.500", "12.345", "-1.500" (three decimals, zero padded, only when not whole). */

@@ -195,7 +195,7 @@ static int shortest_digits(double v, char *digits, int *exp10)
     return nd;
 }
 
-void ag_buf_float(ag_buf_t *b, double v)
+void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)
 {
     if (isnan(v)) {
         ag_buf_append(b, "NaN", 3);
@@ -216,7 +216,8 @@ void ag_buf_float(ag_buf_t *b, double v)
     size_t o = 0;
     if (v < 0) out[o++] = '-';
     double a = fabs(v);
-    if (a < 1e-6 || a >= 1e21) {
+    bool expo = style == AG_FLOAT_GO_G ? (e < -4 || e >= 6) : (a < 1e-6 || a >= 1e21);
+    if (expo) {
         /* Go's 'e' format: d[.ddd]e±XX with at least two exponent digits. */
         out[o++] = d[0];
         if (nd > 1) {
@@ -247,6 +248,8 @@ void ag_buf_float(ag_buf_t *b, double v)
     }
     ag_buf_append(b, out, o);
 }
+
+void ag_buf_float(ag_buf_t *b, double v) { ag_buf_float_style(b, v, AG_FLOAT_PROMETHEUS); }
 
 void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms)
 {

@@ -387,6 +387,19 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Sorts the list and frees duplicates. */
+static void sort_unique(ag_strlist_t *l)
+{
+    if (l->n < 2) return;
+    qsort(l->items, l->n, sizeof *l->items, cmp_str);
+    size_t w = 1;
+    for (size_t k = 1; k < l->n; k++) {
+        if (strcmp(l->items[k], l->items[w - 1]) == 0) free(l->items[k]);
+        else l->items[w++] = l->items[k];
+    }
+    l->n = w;
+}
+
 int ag_store_label_values(ag_store_t *s, const char *name, const ag_matcher_t *m, size_t nm,
                           int64_t mint, int64_t maxt, ag_strlist_t *out, ag_errmsg_t *e)
 {
@@ -421,30 +434,14 @@ int ag_store_label_values(ag_store_t *s, const char *name, const ag_matcher_t *m
             else out->n++;
         }
         /* Deduplicate as we go so memory stays proportional to distinct values. */
-        if (out->n > 4096 && out->n == cap) {
-            qsort(out->items, out->n, sizeof *out->items, cmp_str);
-            size_t w = 1;
-            for (size_t k = 1; k < out->n; k++) {
-                if (strcmp(out->items[k], out->items[w - 1]) == 0) free(out->items[k]);
-                else out->items[w++] = out->items[k];
-            }
-            out->n = w;
-        }
+        if (out->n > 4096 && out->n == cap) sort_unique(out);
     }
     ag_selection_free(&sel);
     if (rc) {
         ag_strlist_free(out);
         return ag_errmsg_set(e, rc, -1, "%s", ag_strerror(rc));
     }
-    if (out->n > 1) {
-        qsort(out->items, out->n, sizeof *out->items, cmp_str);
-        size_t w = 1;
-        for (size_t k = 1; k < out->n; k++) {
-            if (strcmp(out->items[k], out->items[w - 1]) == 0) free(out->items[k]);
-            else out->items[w++] = out->items[k];
-        }
-        out->n = w;
-    }
+    sort_unique(out);
     return AG_OK;
 }
 

@@ -1574,56 +1574,7 @@ int ag_promql_parse(const char *query, size_t len, ag_pq_node_t **out, ag_errmsg
 /* fmt.Sprint(float64), i.e. strconv.FormatFloat(v, 'g', -1, 64), as NumberLiteral.String() uses:
  * the shortest round-trip digits, in exponent form when the decimal exponent is < -4 or >= 6
  * ("1e+06", "123456", "0.0001", "1e-05"), and "NaN", "+Inf", "-Inf". */
-static void format_number(ag_buf_t *b, double v)
-{
-    if (isnan(v)) {
-        ag_buf_puts(b, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        ag_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    if (v == 0) {
-        ag_buf_puts(b, signbit(v) ? "-0" : "0");
-        return;
-    }
-    char tmp[40], d[24];
-    double a = fabs(v);
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, a);
-        if (prec == 17 || strtod(tmp, NULL) == a) break;
-    }
-    int nd = 0;
-    const char *q = tmp;
-    for (; *q && *q != 'e'; q++)
-        if (*q >= '0' && *q <= '9') d[nd++] = *q;
-    int ex = *q == 'e' ? atoi(q + 1) : 0;
-    while (nd > 1 && d[nd - 1] == '0') nd--;
-    if (v < 0) ag_buf_putc(b, '-');
-    if (ex < -4 || ex >= 6) {
-        ag_buf_putc(b, d[0]);
-        if (nd > 1) {
-            ag_buf_putc(b, '.');
-            ag_buf_append(b, d + 1, (size_t)nd - 1);
-        }
-        ag_buf_printf(b, "e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
-        return;
-    }
-    int dp = ex + 1;
-    if (dp <= 0) {
-        ag_buf_puts(b, "0.");
-        for (int i = 0; i < -dp; i++) ag_buf_putc(b, '0');
-        ag_buf_append(b, d, (size_t)nd);
-    } else if (dp >= nd) {
-        ag_buf_append(b, d, (size_t)nd);
-        for (int i = nd; i < dp; i++) ag_buf_putc(b, '0');
-    } else {
-        ag_buf_append(b, d, (size_t)dp);
-        ag_buf_putc(b, '.');
-        ag_buf_append(b, d + dp, (size_t)(nd - dp));
-    }
-}
+static void format_number(ag_buf_t *b, double v) { ag_buf_float_style(b, v, AG_FLOAT_GO_G); }
 
 static void format_duration(ag_buf_t *b, int64_t ms)
 {
