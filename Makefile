@@ -49,6 +49,9 @@ FUZZ_SECONDS ?= 60
 .PHONY: all deps run test unit integration fuzz-replay fuzz clean bench
 all: $(B)/augurd
 
+# Generated protobuf sources are kept, not treated as intermediates to delete.
+.SECONDARY:
+
 deps:
 	@missing=""; have=" $$(dpkg-query -W -f='$${Package}=$${db:Status-Abbrev}\n' $(DEB_PKGS) 2>/dev/null \
 	  | sed -n 's/=ii *$$//p' | tr '\n' ' ') "; \
