@@ -40,7 +40,8 @@ typedef struct ag_value {
     double scalar;
     char *str;            /* owned (string), NUL-terminated; may also contain NULs */
     size_t str_len;
-    ag_series_val_t *series; /* owned (vector, matrix), sorted by labels */
+    ag_series_val_t *series; /* owned (vector, matrix); a matrix is sorted by labels, a vector
+                                is in Prometheus' output order (sorted only by sort()/sort_desc()) */
     size_t n;
 } ag_value_t;
 
@@ -48,7 +49,8 @@ void ag_value_free(ag_value_t *v);
 
 typedef struct ag_eval_opts {
     int64_t lookback_ms;  /* default 5m */
-    uint64_t max_samples; /* 0 = unlimited */
+    uint64_t max_samples; /* 0 = unlimited: samples loaded plus points held at once */
+    int64_t timeout_ms;   /* 0 = none; otherwise AG_ETIMEOUT once exceeded */
 } ag_eval_opts_t;
 
 /* Evaluates `n` at time t. Errors: AG_ELIMIT (too many samples; an `execution` error),
