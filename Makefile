@@ -106,8 +106,8 @@ run: deps all
 # AddressSanitizer + UndefinedBehaviorSanitizer with leak detection on.
 test: deps
 	@rm -f build/test-results.txt
-	$(MAKE) all unit integration fuzz-replay
-	$(MAKE) B=build/asan SAN=1 all unit integration
+	$(MAKE) all unit promql-conformance integration fuzz-replay
+	$(MAKE) B=build/asan SAN=1 all unit promql-conformance integration
 	@python3 tests/summary.py build/test-results.txt
 
 unit: $(UNIT_BINS)
@@ -115,6 +115,20 @@ unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do \
 	  if ASAN_OPTIONS=detect_leaks=1 ./$$t; then echo "PASS unit $$t" >> build/test-results.txt; \
 	  else echo "FAIL unit $$t" >> build/test-results.txt; fi; done
+
+# PromQL conformance: Prometheus 2.42's own test files (read from ../shared/promql-testdata, never
+# copied) against our engine; FAIL when a file passes fewer cases than tests/promql/baseline.txt.
+.PHONY: promql-conformance
+$(B)/tests/conformance: tests/promql/conformance.c $(B)/libaugur.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libaugur.a $(LDFLAGS) $(LIBS) -lstdc++
+
+promql-conformance: $(B)/tests/conformance
+	@mkdir -p build
+	@if ./$(B)/tests/conformance --check tests/promql/baseline.txt \
+	    --unsupported tests/promql/unsupported.txt ../shared/promql-testdata/*.test; \
+	  then echo "PASS promql-conformance" >> build/test-results.txt; \
+	  else echo "FAIL promql-conformance" >> build/test-results.txt; fi
 
 integration: $(B)/augurd
 	@mkdir -p build

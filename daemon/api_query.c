@@ -80,7 +80,8 @@ static bool eval_opts(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r
             return false;
         }
     }
-    /* `timeout` is accepted (an empty value means none); queries are bounded by max_samples. */
+    /* `timeout` can only shorten query.timeout; an empty value means none was given. */
+    o->timeout_ms = c.query_timeout_ms;
     const char *to = ag_http_param(req, "timeout");
     if (to && *to) {
         int64_t ms;
@@ -89,6 +90,7 @@ static bool eval_opts(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r
             api_error(r, "bad_data", "invalid parameter \"timeout\": %s", e.msg);
             return false;
         }
+        if (ms > 0 && ms < o->timeout_ms) o->timeout_ms = ms;
     }
     return true;
 }
@@ -190,7 +192,8 @@ static void eval_error(ag_http_resp_t *r, int rc, const ag_errmsg_t *e)
     switch (rc) {
     case AG_EINVAL:
     case AG_EUNSUPPORTED: api_error(r, "bad_data", "%s", e->msg); break;
-    case AG_ELIMIT: api_error(r, "execution", "%s", e->msg); break;
+    case AG_ELIMIT:
+    case AG_EEXEC: api_error(r, "execution", "%s", e->msg); break;
     case AG_ETIMEOUT: api_error(r, "timeout", "query timed out in expression evaluation"); break;
     default: api_error(r, "internal", "%s", e->msg[0] ? e->msg : ag_strerror(rc)); break;
     }

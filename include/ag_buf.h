@@ -38,6 +38,7 @@ void ag_buf_json_str(ag_buf_t *b, const char *s, size_t n);
 typedef enum {
     AG_FLOAT_PROMETHEUS, /* Prometheus' JSON and exposition text: exponent when |v| < 1e-6 or >= 1e21 */
     AG_FLOAT_GO_G,       /* Go's fmt %v (PromQL's String()): exponent when the exponent is < -4 or >= 6 */
+    AG_FLOAT_GO_F,       /* Go's FormatFloat(v, 'f', -1, 64): never an exponent (count_values) */
 } ag_float_style_t;
 /* Shortest round-trip digits in the given style; NaN, +Inf, -Inf and -0 as Go prints them. */
 void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style);

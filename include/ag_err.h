@@ -24,6 +24,7 @@ enum {
     AG_ELIMIT = -10,      /* a configured limit was hit (a 400 or 422) */
     AG_ECONFLICT = -11,   /* input conflicts with stored data, e.g. an out-of-order sample */
     AG_ETIMEOUT = -12,    /* a deadline passed */
+    AG_EEXEC = -13,       /* a query failed while executing (a 422 `execution` error) */
 };
 
 /* Returns a static, never-NULL description of an AG_E* code. */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ag_buf.h"
 #include "ag_err.h"
 
 typedef enum { AG_MATCH_EQ = 0, AG_MATCH_NEQ, AG_MATCH_RE, AG_MATCH_NRE } ag_match_type_t;
@@ -29,6 +30,11 @@ typedef struct ag_matcher {
 int ag_regex_compile(const char *pattern, size_t len, ag_regex_t **out, ag_errmsg_t *e);
 bool ag_regex_match(const ag_regex_t *re, const char *s, size_t n);
 void ag_regex_free(ag_regex_t *re);
+/* If re matches all of s[0..n), appends `tmpl` expanded the way Go's Regexp.ExpandString does
+ * ($1, ${1}, $name, ${name}, $$; unknown or unmatched groups expand to nothing) and returns 1;
+ * returns 0 when it does not match. */
+int ag_regex_expand(const ag_regex_t *re, const char *s, size_t n, const char *tmpl, size_t tlen,
+                    ag_buf_t *out);
 
 /* Initialises `m` with copies of name and value. Returns 0, AG_EINVAL (bad regex), AG_ENOMEM;
  * on error `m` holds nothing to free. */

@@ -216,7 +216,9 @@ void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)
     size_t o = 0;
     if (v < 0) out[o++] = '-';
     double a = fabs(v);
-    bool expo = style == AG_FLOAT_GO_G ? (e < -4 || e >= 6) : (a < 1e-6 || a >= 1e21);
+    bool expo = style == AG_FLOAT_GO_G   ? (e < -4 || e >= 6)
+                : style == AG_FLOAT_GO_F ? false
+                                         : (a < 1e-6 || a >= 1e21);
     if (expo) {
         /* Go's 'e' format: d[.ddd]e±XX with at least two exponent digits. */
         out[o++] = d[0];

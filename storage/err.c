@@ -20,6 +20,7 @@ const char *ag_strerror(int err)
     case AG_ELIMIT: return "limit exceeded";
     case AG_ECONFLICT: return "conflicts with stored data";
     case AG_ETIMEOUT: return "timed out";
+    case AG_EEXEC: return "query execution failed";
     default: return "unknown error";
     }
 }

@@ -1,13 +1,27 @@
-/* eval.c - evaluates PromQL-lite trees against the store (see ag_eval.h).
+/* eval.c - evaluates PromQL-lite trees against the store (see ag_eval.h and eval_int.h).
  *
- * A selector is resolved once per query: the store loads every matching series' samples for
- * the whole window the query can look at, and the steps of a range query then walk each
- * series with a moving index, so a range query costs one selection, not one per step.
+ * Semantics follow Prometheus 2.42, the version our users run beside us: an instant vector
+ * selector at time t yields, per series, the newest sample in [t - lookback, t] unless that
+ * sample is a stale marker; a range selector yields the samples in [t - range, t] without stale
+ * markers (both windows are closed in 2.x; Prometheus 3.0 made them left-open); `offset` and
+ * `@` shift or pin t; a range query evaluates every step independently. As in Prometheus' own
+ * engine, each node is evaluated once for all steps: a selector is resolved with one store
+ * selection covering every step's window and then walked with a moving index per series.
+ *
+ * This file holds the expression walk, selectors, subqueries, unary and binary operators and
+ * aggregations; function calls are in eval_call.c.
  */
-#include "ag_eval.h"
-
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "ag_labels.h"
+#include "ag_pqfunc.h"
+#include "eval_int.h"
+
+#define DEFAULT_SUBQUERY_STEP_MS 60000 /* Prometheus' default evaluation interval */
 
 static bool is_stale(double v)
 {
@@ -16,10 +30,11 @@ static bool is_stale(double v)
     return b == AG_STALE_NAN_BITS;
 }
 
-static const ag_pq_node_t *unparen(const ag_pq_node_t *n)
+static int64_t mono_ms(void)
 {
-    while (n->type == AG_PQ_PAREN) n = n->u.paren;
-    return n;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* a - b, saturating, for window bounds near the ends of int64. */
@@ -29,6 +44,948 @@ static int64_t sub_sat(int64_t a, int64_t b)
     if (b < 0 && a > INT64_MAX + b) return INT64_MAX;
     return a - b;
 }
+
+const ag_pq_node_t *unparen(const ag_pq_node_t *n)
+{
+    while (n->type == AG_PQ_PAREN) n = n->u.paren;
+    return n;
+}
+
+int64_t step_ts(const ev_t *ev, size_t k) { return ev->start + (int64_t)k * ev->step; }
+
+int ev_tick(ev_t *ev)
+{
+    if (ev->deadline && (++ev->ticks & 1023) == 0 && mono_ms() > ev->deadline)
+        return ag_errmsg_set(ev->e, AG_ETIMEOUT, -1, "query timed out in expression evaluation");
+    return AG_OK;
+}
+
+int ev_count(ev_t *ev, uint64_t add)
+{
+    ev->points += add;
+    if (ev->o->max_samples && ev->points > ev->o->max_samples)
+        return ag_errmsg_set(ev->e, AG_ELIMIT, -1,
+                             "query processing would load too many samples into memory in query "
+                             "execution");
+    return AG_OK;
+}
+
+/* ---- labels ------------------------------------------------------------------------------ */
+
+uint64_t lbl_hash(const char *l, size_t len) { return ag_labels_hash(l, len); }
+
+static bool next_pair(const char *l, size_t len, size_t *i, const char **k, size_t *kl,
+                      const char **v, size_t *vl)
+{
+    if (*i >= len) return false;
+    *k = l + *i;
+    *kl = strnlen(*k, len - *i);
+    *i += *kl + 1;
+    if (*i > len) return false;
+    *v = l + *i;
+    *vl = strnlen(*v, len - *i);
+    *i += *vl + 1;
+    return true;
+}
+
+static bool in_names(const ag_pq_names_t *names, const char *k, size_t kl)
+{
+    for (size_t j = 0; names && j < names->n; j++)
+        if (strlen(names->v[j]) == kl && memcmp(names->v[j], k, kl) == 0) return true;
+    return false;
+}
+
+static bool is_name(const char *k, size_t kl) { return kl == 8 && memcmp(k, "__name__", 8) == 0; }
+
+static char *arena_dup(ev_t *ev, const char *p, size_t n)
+{
+    char *d = ag_arena_alloc(ev->arena, n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    return d;
+}
+
+int lbl_filter(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, bool keep,
+               const char **out, size_t *olen)
+{
+    char *d = ag_arena_alloc(ev->arena, len ? len : 1);
+    if (!d) return AG_ENOMEM;
+    size_t i = 0, o = 0, kl, vl;
+    const char *k, *v;
+    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+        bool take = keep ? in_names(names, k, kl) : !in_names(names, k, kl) && !is_name(k, kl);
+        if (!take) continue;
+        memcpy(d + o, k, kl + 1);
+        o += kl + 1;
+        memcpy(d + o, v, vl + 1);
+        o += vl + 1;
+    }
+    *out = d;
+    *olen = o;
+    return AG_OK;
+}
+
+/* Removes exactly `names` (Prometheus' Builder.Del). */
+int lbl_del(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, const char **out,
+            size_t *olen)
+{
+    char *d = ag_arena_alloc(ev->arena, len ? len : 1);
+    if (!d) return AG_ENOMEM;
+    size_t i = 0, o = 0, kl, vl;
+    const char *k, *v;
+    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+        if (in_names(names, k, kl)) continue;
+        memcpy(d + o, k, kl + 1);
+        o += kl + 1;
+        memcpy(d + o, v, vl + 1);
+        o += vl + 1;
+    }
+    *out = d;
+    *olen = o;
+    return AG_OK;
+}
+
+int lbl_drop_name(ev_t *ev, const char *l, size_t len, const char **out, size_t *olen)
+{
+    if (len < 9 || memcmp(l, "__name__", 9) != 0) { /* __name__ sorts first when present */
+        *out = l;
+        *olen = len;
+        return AG_OK;
+    }
+    size_t i = 0, kl, vl;
+    const char *k, *v;
+    next_pair(l, len, &i, &k, &kl, &v, &vl);
+    *out = l + i;
+    *olen = len - i;
+    return AG_OK;
+}
+
+int lbl_set(ev_t *ev, const char *l, size_t len, const char *name, const char *value,
+            size_t vlen, const char **out, size_t *olen)
+{
+    size_t nl = strlen(name);
+    char *d = ag_arena_alloc(ev->arena, len + nl + vlen + 2);
+    if (!d) return AG_ENOMEM;
+    size_t i = 0, o = 0, kl, vl;
+    const char *k, *v;
+    bool done = vlen == 0;
+    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+        size_t m = kl < nl ? kl : nl;
+        int c = memcmp(k, name, m);
+        if (c == 0) c = kl < nl ? -1 : kl > nl ? 1 : 0;
+        if (c == 0) continue; /* replaced */
+        if (c > 0 && !done) {
+            memcpy(d + o, name, nl + 1);
+            o += nl + 1;
+            memcpy(d + o, value, vlen);
+            o += vlen;
+            d[o++] = 0;
+            done = true;
+        }
+        memcpy(d + o, k, kl + 1);
+        o += kl + 1;
+        memcpy(d + o, v, vl + 1);
+        o += vl + 1;
+    }
+    if (!done) {
+        memcpy(d + o, name, nl + 1);
+        o += nl + 1;
+        memcpy(d + o, value, vlen);
+        o += vlen;
+        d[o++] = 0;
+    }
+    *out = d;
+    *olen = o;
+    return AG_OK;
+}
+
+uint64_t lbl_signature(const char *l, size_t len, const ag_pq_names_t *names, bool on)
+{
+    uint64_t h = 1469598103934665603ULL;
+    size_t i = 0, kl, vl;
+    const char *k, *v;
+    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+        bool take = on ? in_names(names, k, kl) : !in_names(names, k, kl) && !is_name(k, kl);
+        if (!take) continue;
+        for (size_t j = 0; j < kl + 1 + vl + 1; j++) {
+            h ^= (unsigned char)k[j];
+            h *= 1099511628211ULL;
+        }
+    }
+    return h ^ (h >> 29);
+}
+
+void lbl_describe(const char *l, size_t len, char *out, size_t outlen)
+{
+    size_t i = 0, kl, vl, o = 0;
+    const char *k, *v;
+    o += (size_t)snprintf(out, outlen, "{");
+    bool first = true;
+    while (o < outlen && next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+        o += (size_t)snprintf(out + o, outlen - o, "%s%s=\"%s\"", first ? "" : ", ", k, v);
+        first = false;
+    }
+    if (o < outlen) snprintf(out + o, outlen - o, "}");
+}
+
+/* ---- series containers ------------------------------------------------------------------- */
+
+void emat_free(ev_t *ev, emat_t *m)
+{
+    (void)ev;
+    for (size_t i = 0; i < m->n; i++) free(m->s[i].p);
+    free(m->s);
+    free(m->idx);
+    memset(m, 0, sizeof *m);
+}
+
+void ev_val_free(ev_t *ev, eval_val_t *v)
+{
+    emat_free(ev, &v->m);
+    free(v->sc);
+    memset(v, 0, sizeof *v);
+}
+
+static int emat_rehash(emat_t *m)
+{
+    size_t n = m->nidx ? m->nidx * 2 : 64;
+    size_t *idx = calloc(n, sizeof *idx);
+    if (!idx) return AG_ENOMEM;
+    for (size_t i = 0; i < m->n; i++) {
+        size_t j = m->s[i].hash & (n - 1);
+        while (idx[j]) j = (j + 1) & (n - 1);
+        idx[j] = i + 1;
+    }
+    free(m->idx);
+    m->idx = idx;
+    m->nidx = n;
+    return AG_OK;
+}
+
+/* The series with these labels, created when missing. */
+static eseries_t *emat_series(ev_t *ev, emat_t *m, const char *lbl, size_t len)
+{
+    if ((m->n + 1) * 2 > m->nidx && emat_rehash(m)) return NULL;
+    uint64_t h = lbl_hash(lbl, len);
+    size_t j = h & (m->nidx - 1);
+    while (m->idx[j]) {
+        eseries_t *s = &m->s[m->idx[j] - 1];
+        if (s->hash == h && s->len == len && memcmp(s->lbl, lbl, len) == 0) return s;
+        j = (j + 1) & (m->nidx - 1);
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        eseries_t *ns = realloc(m->s, cap * sizeof *ns);
+        if (!ns) return NULL;
+        m->s = ns;
+        m->cap = cap;
+    }
+    eseries_t *s = &m->s[m->n];
+    memset(s, 0, sizeof *s);
+    if (!(s->lbl = arena_dup(ev, lbl, len))) return NULL;
+    s->len = len;
+    s->hash = h;
+    m->idx[j] = ++m->n;
+    return s;
+}
+
+static int series_push(ev_t *ev, eseries_t *s, int64_t t, double v)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        ag_point_t *np = realloc(s->p, cap * sizeof *np);
+        if (!np) return AG_ENOMEM;
+        s->p = np;
+        s->cap = cap;
+    }
+    s->p[s->n].t = t;
+    s->p[s->n].v = v;
+    s->n++;
+    return ev_count(ev, 1);
+}
+
+int emit(ev_t *ev, emat_t *m, const char *lbl, size_t len, int64_t ts, double v)
+{
+    eseries_t *s = emat_series(ev, m, lbl, len);
+    if (!s) return AG_ENOMEM;
+    if (s->n && s->p[s->n - 1].t == ts)
+        return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+    return series_push(ev, s, ts, v);
+}
+
+int evec_push(evec_t *vec, const char *lbl, size_t len, uint64_t hash, double v, int64_t t)
+{
+    if (vec->n == vec->cap) {
+        size_t cap = vec->cap ? vec->cap * 2 : 16;
+        esample_t *nv = realloc(vec->v, cap * sizeof *nv);
+        if (!nv) return AG_ENOMEM;
+        vec->v = nv;
+        vec->cap = cap;
+    }
+    vec->v[vec->n++] = (esample_t){lbl, len, hash, v, t};
+    return AG_OK;
+}
+
+int gather(const emat_t *m, size_t *cur, int64_t ts, evec_t *out)
+{
+    out->n = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const eseries_t *s = &m->s[i];
+        if (cur[i] < s->n && s->p[cur[i]].t == ts) {
+            int rc = evec_push(out, s->lbl, s->len, s->hash, s->p[cur[i]].v, ts);
+            if (rc) return rc;
+            cur[i]++;
+        }
+    }
+    return AG_OK;
+}
+
+/* ---- selectors and subqueries ------------------------------------------------------------ */
+
+static int64_t at_time(const ev_t *ev, ag_pq_at_t at, int64_t at_ms)
+{
+    return at == AG_PQ_AT_TIME ? at_ms : at == AG_PQ_AT_START ? ev->q_start : ev->q_end;
+}
+
+/* An instant vector selector over every step: value (or sample time in seconds for
+ * timestamp()) of the newest sample in [ref - lookback, ref]. */
+int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out)
+{
+    int64_t off = n->u.sel.offset_ms, lb = ev->o->lookback_ms;
+    bool fixed = n->u.sel.at != AG_PQ_AT_NONE;
+    int64_t at = fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
+    int64_t lo = sub_sat(fixed ? at : ev->start, off), hi = sub_sat(fixed ? at : ev->end, off);
+    ag_selection_t sel;
+    int rc = ag_store_select(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, sub_sat(lo, lb), hi,
+                             true, ev->o->max_samples, &sel, ev->e);
+    if (rc) return rc;
+    for (size_t i = 0; i < sel.n && !rc; i++) {
+        ag_series_data_t *sd = &sel.series[i];
+        eseries_t *s = NULL;
+        size_t j = 0;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+            int64_t ts = step_ts(ev, k), ref = fixed ? lo : sub_sat(ts, off);
+            while (j + 1 < sd->n && sd->samples[j + 1].t <= ref) j++;
+            const ag_sample_t *c = &sd->samples[j];
+            if (c->t > ref || c->t < sub_sat(ref, lb) || is_stale(c->v)) continue;
+            if (!s && !(s = emat_series(ev, out, sd->labels, sd->labels_len))) {
+                rc = AG_ENOMEM;
+                break;
+            }
+            rc = series_push(ev, s, ts, want_ts ? (double)c->t / 1000.0 : c->v);
+            if (!rc) rc = ev_tick(ev);
+        }
+    }
+    ag_selection_free(&sel);
+    return rc;
+}
+
+int ev_range_source(ev_t *ev, const ag_pq_node_t *n, emat_t *raw, int64_t *range_ms,
+                    int64_t *offset_ms, bool *fixed, int64_t *fixed_ts)
+{
+    n = unparen(n);
+    int rc;
+    if (n->type == AG_PQ_MATRIX_SEL) {
+        *range_ms = n->u.sel.range_ms;
+        *offset_ms = n->u.sel.offset_ms;
+        *fixed = n->u.sel.at != AG_PQ_AT_NONE;
+        *fixed_ts = *fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
+        int64_t lo = sub_sat(*fixed ? *fixed_ts : ev->start, *offset_ms);
+        int64_t hi = sub_sat(*fixed ? *fixed_ts : ev->end, *offset_ms);
+        ag_selection_t sel;
+        rc = ag_store_select(ev->store, n->u.sel.matchers, n->u.sel.nmatchers,
+                             sub_sat(lo, *range_ms), hi, true, ev->o->max_samples, &sel, ev->e);
+        if (rc) return rc;
+        for (size_t i = 0; i < sel.n && !rc; i++) {
+            ag_series_data_t *sd = &sel.series[i];
+            eseries_t *s = emat_series(ev, raw, sd->labels, sd->labels_len);
+            if (!s) {
+                rc = AG_ENOMEM;
+                break;
+            }
+            for (size_t k = 0; k < sd->n && !rc; k++)
+                if (!is_stale(sd->samples[k].v)) rc = series_push(ev, s, sd->samples[k].t, sd->samples[k].v);
+        }
+        ag_selection_free(&sel);
+        return rc;
+    }
+    if (n->type != AG_PQ_SUBQUERY)
+        return ag_errmsg_set(ev->e, AG_EINVAL, n->pos, "expected a range vector");
+    *range_ms = n->u.subquery.range_ms;
+    *offset_ms = n->u.subquery.offset_ms;
+    *fixed = n->u.subquery.at != AG_PQ_AT_NONE;
+    *fixed_ts = *fixed ? at_time(ev, n->u.subquery.at, n->u.subquery.at_ms) : 0;
+    ev_t sub = *ev;
+    sub.step = n->u.subquery.step_ms > 0 ? n->u.subquery.step_ms : DEFAULT_SUBQUERY_STEP_MS;
+    int64_t first = sub_sat(sub_sat(*fixed ? *fixed_ts : ev->start, *offset_ms), *range_ms);
+    /* The first step-aligned time at or after the window start (Prometheus aligns subquery
+     * steps to the epoch). */
+    int64_t aligned = (first / sub.step) * sub.step;
+    if (aligned < first) aligned += sub.step;
+    sub.start = aligned;
+    sub.end = sub_sat(*fixed ? *fixed_ts : ev->end, *offset_ms);
+    if (sub.end < sub.start) return AG_OK;
+    sub.nsteps = (size_t)((sub.end - sub.start) / sub.step) + 1;
+    eval_val_t inner;
+    memset(&inner, 0, sizeof inner);
+    rc = ev_eval(&sub, n->u.subquery.expr, &inner);
+    ev->points = sub.points;
+    ev->ticks = sub.ticks;
+    if (rc) return rc;
+    if (inner.k == AG_PQ_T_VECTOR) {
+        *raw = inner.m;
+        memset(&inner.m, 0, sizeof inner.m);
+    } else if (inner.k == AG_PQ_T_SCALAR) {
+        eseries_t *s = emat_series(ev, raw, "", 0);
+        for (size_t k = 0; s && k < sub.nsteps && !rc; k++)
+            rc = series_push(ev, s, step_ts(&sub, k), inner.sc[k]);
+        if (!s) rc = AG_ENOMEM;
+    }
+    ev_val_free(ev, &inner);
+    return rc;
+}
+
+/* A range vector at the top of an instant query: the raw samples in the window. */
+static int eval_matrix_top(ev_t *ev, const ag_pq_node_t *n, emat_t *out)
+{
+    emat_t raw;
+    memset(&raw, 0, sizeof raw);
+    int64_t range, off, fts;
+    bool fixed;
+    int rc = ev_range_source(ev, n, &raw, &range, &off, &fixed, &fts);
+    int64_t hi = sub_sat(fixed ? fts : ev->start, off), lo = sub_sat(hi, range);
+    for (size_t i = 0; i < raw.n && !rc; i++) {
+        eseries_t *s = NULL;
+        for (size_t k = 0; k < raw.s[i].n && !rc; k++) {
+            ag_point_t p = raw.s[i].p[k];
+            if (p.t < lo || p.t > hi) continue;
+            if (!s && !(s = emat_series(ev, out, raw.s[i].lbl, raw.s[i].len))) rc = AG_ENOMEM;
+            else rc = series_push(ev, s, p.t, p.v);
+        }
+    }
+    emat_free(ev, &raw);
+    return rc;
+}
+
+/* ---- operators --------------------------------------------------------------------------- */
+
+static bool is_cmp(ag_pq_binop_t op) { return op >= AG_PQ_OP_EQL && op <= AG_PQ_OP_LTE; }
+static bool is_set(ag_pq_binop_t op) { return op >= AG_PQ_OP_AND; }
+/* Prometheus 2.42's shouldDropMetricName: arithmetic except atan2. */
+static bool drops_name(ag_pq_binop_t op) { return op >= AG_PQ_OP_ADD && op <= AG_PQ_OP_POW; }
+
+/* Prometheus' vectorElemBinop: the value and whether a comparison holds. */
+static double elem_op(ag_pq_binop_t op, double l, double r, bool *keep)
+{
+    *keep = true;
+    switch (op) {
+    case AG_PQ_OP_ADD: return l + r;
+    case AG_PQ_OP_SUB: return l - r;
+    case AG_PQ_OP_MUL: return l * r;
+    case AG_PQ_OP_DIV: return l / r;
+    case AG_PQ_OP_MOD: return fmod(l, r);
+    case AG_PQ_OP_POW: return pow(l, r);
+    case AG_PQ_OP_ATAN2: return atan2(l, r);
+    case AG_PQ_OP_EQL: *keep = l == r; return l;
+    case AG_PQ_OP_NEQ: *keep = l != r; return l;
+    case AG_PQ_OP_GTR: *keep = l > r; return l;
+    case AG_PQ_OP_LSS: *keep = l < r; return l;
+    case AG_PQ_OP_GTE: *keep = l >= r; return l;
+    case AG_PQ_OP_LTE: *keep = l <= r; return l;
+    default: *keep = false; return 0;
+    }
+}
+
+static int scalar_new(ev_t *ev, eval_val_t *out)
+{
+    out->k = AG_PQ_T_SCALAR;
+    out->sc = calloc(ev->nsteps ? ev->nsteps : 1, sizeof *out->sc);
+    return out->sc ? AG_OK : AG_ENOMEM;
+}
+
+static int binary_vector_scalar(ev_t *ev, const ag_pq_node_t *n, eval_val_t *vec,
+                                const double *sc, bool swap, eval_val_t *out)
+{
+    ag_pq_binop_t op = n->u.binary.op;
+    bool rb = n->u.binary.return_bool;
+    out->k = AG_PQ_T_VECTOR;
+    int rc = AG_OK;
+    bool drop = drops_name(op) || rb;
+    for (size_t i = 0; i < vec->m.n && !rc; i++) {
+        eseries_t *s = &vec->m.s[i];
+        const char *lbl = s->lbl;
+        size_t len = s->len;
+        if (drop) lbl_drop_name(ev, s->lbl, s->len, &lbl, &len);
+        for (size_t k = 0; k < s->n && !rc; k++) {
+            size_t step = (size_t)((s->p[k].t - ev->start) / ev->step);
+            double lv = s->p[k].v, rv = sc[step];
+            bool keep;
+            double v = swap ? elem_op(op, rv, lv, &keep) : elem_op(op, lv, rv, &keep);
+            if (is_cmp(op) && swap) v = lv;
+            if (rb) {
+                v = keep ? 1 : 0;
+                keep = true;
+            }
+            if (keep) rc = emit(ev, &out->m, lbl, len, s->p[k].t, v);
+        }
+    }
+    return rc;
+}
+
+typedef struct sigent {
+    uint64_t sig;
+    size_t i;
+} sigent_t;
+
+static int cmp_sig(const void *a, const void *b)
+{
+    const sigent_t *x = a, *y = b;
+    return x->sig < y->sig ? -1 : x->sig > y->sig ? 1 : (x->i < y->i ? -1 : x->i > y->i);
+}
+
+static const sigent_t *find_sig(const sigent_t *v, size_t n, uint64_t sig)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid].sig < sig) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && v[lo].sig == sig ? &v[lo] : NULL;
+}
+
+static int sigs_of(const evec_t *v, const ag_pq_node_t *n, sigent_t **out)
+{
+    *out = malloc((v->n ? v->n : 1) * sizeof **out);
+    if (!*out) return AG_ENOMEM;
+    for (size_t i = 0; i < v->n; i++)
+        (*out)[i] = (sigent_t){lbl_signature(v->v[i].lbl, v->v[i].len, &n->u.binary.matching,
+                                             n->u.binary.on),
+                               i};
+    qsort(*out, v->n, sizeof **out, cmp_sig);
+    return AG_OK;
+}
+
+/* and / or / unless at one step. */
+static int set_op_step(ev_t *ev, const ag_pq_node_t *n, const evec_t *l, const evec_t *r,
+                       int64_t ts, emat_t *out)
+{
+    sigent_t *ls = NULL, *rs = NULL;
+    int rc = sigs_of(l, n, &ls);
+    if (!rc) rc = sigs_of(r, n, &rs);
+    ag_pq_binop_t op = n->u.binary.op;
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        uint64_t sig = lbl_signature(l->v[i].lbl, l->v[i].len, &n->u.binary.matching, n->u.binary.on);
+        bool in_r = find_sig(rs, r->n, sig) != NULL;
+        if (op == AG_PQ_OP_OR || (op == AG_PQ_OP_AND) == in_r)
+            rc = emit(ev, out, l->v[i].lbl, l->v[i].len, ts, l->v[i].v);
+    }
+    if (op == AG_PQ_OP_OR) {
+        for (size_t i = 0; i < r->n && !rc; i++) {
+            uint64_t sig = lbl_signature(r->v[i].lbl, r->v[i].len, &n->u.binary.matching, n->u.binary.on);
+            if (!find_sig(ls, l->n, sig)) rc = emit(ev, out, r->v[i].lbl, r->v[i].len, ts, r->v[i].v);
+        }
+    }
+    free(ls);
+    free(rs);
+    return rc;
+}
+
+/* Prometheus' resultMetric. `one` is the sample on the "one" side of the match. */
+static int result_metric(ev_t *ev, const ag_pq_node_t *n, const esample_t *many,
+                         const esample_t *one, const char **out, size_t *olen)
+{
+    const char *l = many->lbl;
+    size_t len = many->len;
+    int rc = AG_OK;
+    if (drops_name(n->u.binary.op)) lbl_drop_name(ev, l, len, &l, &len);
+    if (n->u.binary.card == AG_PQ_CARD_ONE_TO_ONE && (n->u.binary.on || n->u.binary.matching.n))
+        rc = n->u.binary.on ? lbl_filter(ev, l, len, &n->u.binary.matching, true, &l, &len)
+                            : lbl_del(ev, l, len, &n->u.binary.matching, &l, &len);
+    for (size_t i = 0; i < n->u.binary.include.n && !rc; i++) {
+        size_t vl = 0;
+        const char *v = ag_labels_get(one->lbl, one->len, n->u.binary.include.v[i], &vl);
+        rc = lbl_set(ev, l, len, n->u.binary.include.v[i], v ? v : "", v ? vl : 0, &l, &len);
+    }
+    *out = l;
+    *olen = len;
+    return rc;
+}
+
+typedef struct outsig {
+    uint64_t sig, metric;
+} outsig_t;
+
+static int cmp_outsig(const void *a, const void *b)
+{
+    const outsig_t *x = a, *y = b;
+    if (x->sig != y->sig) return x->sig < y->sig ? -1 : 1;
+    return x->metric < y->metric ? -1 : x->metric > y->metric;
+}
+
+/* Arithmetic and comparisons between two vectors at one step (Prometheus' VectorBinop). */
+static int vector_op_step(ev_t *ev, const ag_pq_node_t *n, const evec_t *lhs, const evec_t *rhs,
+                          int64_t ts, emat_t *out)
+{
+    ag_pq_card_t card = n->u.binary.card;
+    const evec_t *many = card == AG_PQ_CARD_ONE_TO_MANY ? rhs : lhs;
+    const evec_t *one = card == AG_PQ_CARD_ONE_TO_MANY ? lhs : rhs;
+    sigent_t *os = NULL;
+    outsig_t *done = malloc((many->n ? many->n : 1) * sizeof *done);
+    size_t ndone = 0;
+    int rc = done ? sigs_of(one, n, &os) : AG_ENOMEM;
+    for (size_t i = 1; i < one->n && !rc; i++) {
+        if (os[i].sig == os[i - 1].sig) {
+            char a[256], b[256];
+            lbl_describe(one->v[os[i - 1].i].lbl, one->v[os[i - 1].i].len, a, sizeof a);
+            lbl_describe(one->v[os[i].i].lbl, one->v[os[i].i].len, b, sizeof b);
+            rc = ag_errmsg_set(ev->e, AG_EEXEC, -1,
+                               "found duplicate series for the match group on the %s hand-side of "
+                               "the operation: [%s, %s];many-to-many matching not allowed: "
+                               "matching labels must be unique on one side",
+                               card == AG_PQ_CARD_ONE_TO_MANY ? "left" : "right", a, b);
+        }
+    }
+    for (size_t i = 0; i < many->n && !rc; i++) {
+        const esample_t *ms = &many->v[i];
+        uint64_t sig = lbl_signature(ms->lbl, ms->len, &n->u.binary.matching, n->u.binary.on);
+        const sigent_t *m = find_sig(os, one->n, sig);
+        if (!m) continue;
+        const esample_t *o = &one->v[m->i];
+        double lv = ms->v, rv = o->v;
+        if (card == AG_PQ_CARD_ONE_TO_MANY) {
+            lv = o->v;
+            rv = ms->v;
+        }
+        bool keep;
+        double v = elem_op(n->u.binary.op, lv, rv, &keep);
+        if (n->u.binary.return_bool) {
+            v = keep ? 1 : 0;
+        } else if (!keep) {
+            continue;
+        }
+        const char *l;
+        size_t len;
+        if ((rc = result_metric(ev, n, ms, o, &l, &len))) break;
+        if (n->u.binary.return_bool) lbl_drop_name(ev, l, len, &l, &len);
+        done[ndone++] = (outsig_t){sig, card == AG_PQ_CARD_ONE_TO_ONE ? 0 : lbl_hash(l, len)};
+        rc = emit(ev, out, l, len, ts, v);
+        if (rc == AG_EEXEC) break;
+    }
+    if (!rc && ndone > 1) {
+        qsort(done, ndone, sizeof *done, cmp_outsig);
+        for (size_t i = 1; i < ndone && !rc; i++)
+            if (done[i].sig == done[i - 1].sig && done[i].metric == done[i - 1].metric)
+                rc = ag_errmsg_set(ev->e, AG_EEXEC, -1,
+                                   card == AG_PQ_CARD_ONE_TO_ONE
+                                       ? "multiple matches for labels: many-to-one matching must be "
+                                         "explicit (group_left/group_right)"
+                                       : "multiple matches for labels: grouping labels must ensure "
+                                         "unique matches");
+    }
+    free(os);
+    free(done);
+    return rc;
+}
+
+static int eval_binary(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
+{
+    eval_val_t l, r;
+    memset(&l, 0, sizeof l);
+    memset(&r, 0, sizeof r);
+    int rc = ev_eval(ev, n->u.binary.lhs, &l);
+    if (!rc) rc = ev_eval(ev, n->u.binary.rhs, &r);
+    if (rc) goto out;
+    ag_pq_binop_t op = n->u.binary.op;
+    if (l.k == AG_PQ_T_SCALAR && r.k == AG_PQ_T_SCALAR) {
+        if ((rc = scalar_new(ev, out))) goto out;
+        for (size_t k = 0; k < ev->nsteps; k++) {
+            bool keep;
+            double v = elem_op(op, l.sc[k], r.sc[k], &keep);
+            out->sc[k] = is_cmp(op) ? (keep ? 1 : 0) : v;
+        }
+    } else if (l.k == AG_PQ_T_VECTOR && r.k == AG_PQ_T_SCALAR) {
+        rc = binary_vector_scalar(ev, n, &l, r.sc, false, out);
+    } else if (l.k == AG_PQ_T_SCALAR && r.k == AG_PQ_T_VECTOR) {
+        rc = binary_vector_scalar(ev, n, &r, l.sc, true, out);
+    } else if (l.k == AG_PQ_T_VECTOR && r.k == AG_PQ_T_VECTOR) {
+        out->k = AG_PQ_T_VECTOR;
+        size_t *lc = calloc(l.m.n + 1, sizeof *lc), *rcur = calloc(r.m.n + 1, sizeof *rcur);
+        evec_t lv = {0}, rv = {0};
+        if (!lc || !rcur) rc = AG_ENOMEM;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+            int64_t ts = step_ts(ev, k);
+            if ((rc = gather(&l.m, lc, ts, &lv)) || (rc = gather(&r.m, rcur, ts, &rv))) break;
+            rc = is_set(op) ? set_op_step(ev, n, &lv, &rv, ts, &out->m)
+                            : vector_op_step(ev, n, &lv, &rv, ts, &out->m);
+            if (!rc) rc = ev_tick(ev);
+        }
+        free(lc);
+        free(rcur);
+        free(lv.v);
+        free(rv.v);
+    } else {
+        rc = ag_errmsg_set(ev->e, AG_EINVAL, n->pos, "binary expression must contain only scalar "
+                                                     "and instant vector types");
+    }
+out:
+    ev_val_free(ev, &l);
+    ev_val_free(ev, &r);
+    return rc;
+}
+
+/* ---- aggregation ------------------------------------------------------------------------- */
+
+typedef struct group {
+    uint64_t key;
+    const char *lbl; /* output labels */
+    size_t len;
+    size_t count;
+    double value, mean;
+    size_t first, nmembers; /* into the step's member index list */
+} group_t;
+
+typedef struct member {
+    size_t group;
+    size_t sample;
+} member_t;
+
+static int cmp_member(const void *a, const void *b)
+{
+    const member_t *x = a, *y = b;
+    if (x->group != y->group) return x->group < y->group ? -1 : 1;
+    return x->sample < y->sample ? -1 : x->sample > y->sample;
+}
+
+typedef struct sort_ctx {
+    const evec_t *vec;
+    bool desc;
+} sort_ctx_t;
+
+/* topk: larger first, NaN last; bottomk: smaller first, NaN last. */
+static int cmp_by_value(const void *a, const void *b, void *arg)
+{
+    const sort_ctx_t *c = arg;
+    double x = c->vec->v[*(const size_t *)a].v, y = c->vec->v[*(const size_t *)b].v;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    if (x == y) return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+    return c->desc ? (x > y ? -1 : 1) : (x < y ? -1 : 1);
+}
+
+static int aggregate_step(ev_t *ev, const ag_pq_node_t *n, evec_t *in, double param,
+                          const char *cv_label, int64_t ts, emat_t *out)
+{
+    ag_pq_aggop_t op = n->u.agg.op;
+    const ag_pq_names_t *g = &n->u.agg.grouping;
+    bool without = n->u.agg.without;
+    int rc = AG_OK;
+    if (op == AG_PQ_AGG_COUNT_VALUES) {
+        /* The value becomes a label of each sample, and part of the grouping. */
+        for (size_t i = 0; i < in->n && !rc; i++) {
+            ag_buf_t b = AG_BUF_INIT;
+            ag_buf_float_style(&b, in->v[i].v, AG_FLOAT_GO_F);
+            if (!ag_buf_ok(&b)) rc = AG_ENOMEM;
+            else rc = lbl_set(ev, in->v[i].lbl, in->v[i].len, cv_label, b.data, b.len, &in->v[i].lbl, &in->v[i].len);
+            ag_buf_free(&b);
+        }
+    }
+    if (rc) return rc;
+    ag_pq_names_t g2 = *g;
+    char **names = NULL;
+    if (op == AG_PQ_AGG_COUNT_VALUES && !without) {
+        names = malloc((g->n + 1) * sizeof *names);
+        if (!names) return AG_ENOMEM;
+        for (size_t i = 0; i < g->n; i++) names[i] = g->v[i];
+        names[g->n] = (char *)cv_label;
+        g2.v = names;
+        g2.n = g->n + 1;
+    }
+    group_t *groups = calloc(in->n + 1, sizeof *groups);
+    member_t *mem = calloc(in->n + 1, sizeof *mem);
+    size_t *tab = calloc(2 * in->n + 2, sizeof *tab), ntab = 2 * in->n + 2;
+    size_t ng = 0;
+    if (!groups || !mem || !tab) rc = AG_ENOMEM;
+    for (size_t i = 0; i < in->n && !rc; i++) {
+        const esample_t *s = &in->v[i];
+        uint64_t key = lbl_signature(s->lbl, s->len, &g2, !without);
+        size_t j = key % ntab;
+        while (tab[j] && groups[tab[j] - 1].key != key) j = (j + 1) % ntab;
+        if (!tab[j]) {
+            group_t *gr = &groups[ng];
+            gr->key = key;
+            rc = lbl_filter(ev, s->lbl, s->len, &g2, !without, &gr->lbl, &gr->len);
+            tab[j] = ++ng;
+        }
+        mem[i] = (member_t){tab[j] - 1, i};
+    }
+    if (!rc) qsort(mem, in->n, sizeof *mem, cmp_member);
+    for (size_t i = 0; i < in->n && !rc; i++) {
+        group_t *gr = &groups[mem[i].group];
+        if (gr->nmembers++ == 0) gr->first = i;
+    }
+    double *vals = rc ? NULL : malloc((in->n + 1) * sizeof *vals);
+    size_t *order = rc ? NULL : malloc((in->n + 1) * sizeof *order);
+    if (!rc && (!vals || !order)) rc = AG_ENOMEM;
+    for (size_t gi = 0; gi < ng && !rc; gi++) {
+        group_t *gr = &groups[gi];
+        const member_t *ms = &mem[gr->first];
+        size_t cnt = gr->nmembers;
+        double v0 = in->v[ms[0].sample].v;
+        double value = v0, mean = v0, aux = 0;
+        switch (op) {
+        case AG_PQ_AGG_SUM:
+            for (size_t k = 1; k < cnt; k++) value += in->v[ms[k].sample].v;
+            break;
+        case AG_PQ_AGG_AVG:
+            for (size_t k = 1; k < cnt; k++) {
+                double v = in->v[ms[k].sample].v;
+                double c = (double)(k + 1);
+                if (isinf(mean)) {
+                    if (isinf(v) && (mean > 0) == (v > 0)) continue;
+                    if (!isinf(v) && !isnan(v)) continue;
+                }
+                mean += v / c - mean / c;
+            }
+            value = mean;
+            break;
+        case AG_PQ_AGG_COUNT:
+        case AG_PQ_AGG_COUNT_VALUES: value = (double)cnt; break;
+        case AG_PQ_AGG_GROUP: value = 1; break;
+        case AG_PQ_AGG_MIN:
+        case AG_PQ_AGG_MAX:
+            for (size_t k = 1; k < cnt; k++) {
+                double v = in->v[ms[k].sample].v;
+                if (isnan(value) || (op == AG_PQ_AGG_MIN ? value > v : value < v)) value = v;
+            }
+            break;
+        case AG_PQ_AGG_STDDEV:
+        case AG_PQ_AGG_STDVAR:
+            for (size_t k = 1; k < cnt; k++) {
+                double v = in->v[ms[k].sample].v;
+                double delta = v - mean;
+                mean += delta / (double)(k + 1);
+                aux += delta * (v - mean);
+            }
+            value = aux / (double)cnt;
+            if (op == AG_PQ_AGG_STDDEV) value = sqrt(value);
+            break;
+        case AG_PQ_AGG_QUANTILE:
+            for (size_t k = 0; k < cnt; k++) vals[k] = in->v[ms[k].sample].v;
+            value = ag_quantile(param, vals, cnt);
+            break;
+        case AG_PQ_AGG_TOPK:
+        case AG_PQ_AGG_BOTTOMK: {
+            double kf = param;
+            if (!(kf >= 1)) continue;
+            size_t kk = kf >= (double)cnt ? cnt : (size_t)kf;
+            for (size_t k = 0; k < cnt; k++) order[k] = ms[k].sample;
+            sort_ctx_t sc = {in, op == AG_PQ_AGG_TOPK};
+            qsort_r(order, cnt, sizeof *order, cmp_by_value, &sc);
+            for (size_t k = 0; k < kk && !rc; k++)
+                rc = emit(ev, out, in->v[order[k]].lbl, in->v[order[k]].len, ts, in->v[order[k]].v);
+            continue;
+        }
+        }
+        rc = emit(ev, out, gr->lbl, gr->len, ts, value);
+    }
+    free(vals);
+    free(order);
+    free(groups);
+    free(mem);
+    free(tab);
+    free(names);
+    return rc;
+}
+
+static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
+{
+    eval_val_t in, param;
+    memset(&in, 0, sizeof in);
+    memset(&param, 0, sizeof param);
+    int rc = ev_eval(ev, n->u.agg.expr, &in);
+    if (!rc && n->u.agg.param) rc = ev_eval(ev, n->u.agg.param, &param);
+    if (rc) goto out;
+    const char *cv = NULL;
+    if (n->u.agg.op == AG_PQ_AGG_COUNT_VALUES) {
+        cv = param.str ? param.str : "";
+        if (!ag_label_name_valid(cv, strlen(cv))) {
+            rc = ag_errmsg_set(ev->e, AG_EEXEC, n->pos, "invalid label name \"%s\"", cv);
+            goto out;
+        }
+    }
+    out->k = AG_PQ_T_VECTOR;
+    size_t *cur = calloc(in.m.n + 1, sizeof *cur);
+    evec_t v = {0};
+    if (!cur) rc = AG_ENOMEM;
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k);
+        if ((rc = gather(&in.m, cur, ts, &v))) break;
+        if (!v.n) continue;
+        double p = param.sc ? param.sc[k] : 0;
+        rc = aggregate_step(ev, n, &v, p, cv, ts, &out->m);
+        if (!rc) rc = ev_tick(ev);
+    }
+    free(cur);
+    free(v.v);
+out:
+    ev_val_free(ev, &in);
+    ev_val_free(ev, &param);
+    return rc;
+}
+
+/* ---- the walk ---------------------------------------------------------------------------- */
+
+int ev_eval(ev_t *ev, const ag_pq_node_t *node, eval_val_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const ag_pq_node_t *n = unparen(node);
+    int rc;
+    switch (n->type) {
+    case AG_PQ_NUMBER:
+        if ((rc = scalar_new(ev, out))) return rc;
+        for (size_t k = 0; k < ev->nsteps; k++) out->sc[k] = n->u.number;
+        return AG_OK;
+    case AG_PQ_STRING:
+        out->k = AG_PQ_T_STRING;
+        out->str = arena_dup(ev, n->u.string.s, n->u.string.len + 1);
+        out->slen = n->u.string.len;
+        return out->str ? AG_OK : AG_ENOMEM;
+    case AG_PQ_VECTOR_SEL:
+        out->k = AG_PQ_T_VECTOR;
+        return ev_vsel(ev, n, false, &out->m);
+    case AG_PQ_MATRIX_SEL:
+    case AG_PQ_SUBQUERY:
+        out->k = AG_PQ_T_MATRIX;
+        return eval_matrix_top(ev, n, &out->m);
+    case AG_PQ_UNARY: {
+        if ((rc = ev_eval(ev, n->u.unary.expr, out))) return rc;
+        if (n->u.unary.op != '-') return AG_OK;
+        if (out->k == AG_PQ_T_SCALAR) {
+            for (size_t k = 0; k < ev->nsteps; k++) out->sc[k] = -out->sc[k];
+            return AG_OK;
+        }
+        eval_val_t neg;
+        memset(&neg, 0, sizeof neg);
+        neg.k = AG_PQ_T_VECTOR;
+        for (size_t i = 0; i < out->m.n && !rc; i++) {
+            const char *l;
+            size_t len;
+            lbl_drop_name(ev, out->m.s[i].lbl, out->m.s[i].len, &l, &len);
+            for (size_t k = 0; k < out->m.s[i].n && !rc; k++)
+                rc = emit(ev, &neg.m, l, len, out->m.s[i].p[k].t, -out->m.s[i].p[k].v);
+        }
+        ev_val_free(ev, out);
+        *out = neg;
+        return rc;
+    }
+    case AG_PQ_BINARY: return eval_binary(ev, n, out);
+    case AG_PQ_AGGREGATE: return eval_aggregate(ev, n, out);
+    case AG_PQ_CALL: return ev_call(ev, n, out);
+    case AG_PQ_PAREN: break;
+    }
+    return ag_errmsg_set(ev->e, AG_EUNSUPPORTED, n->pos, "expression is not supported yet");
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
 
 void ag_value_free(ag_value_t *v)
 {
@@ -41,163 +998,124 @@ void ag_value_free(ag_value_t *v)
     memset(v, 0, sizeof *v);
 }
 
-/* Moves the labels of selection entry `sd` into `sv` (no copy). */
-static void take_labels(ag_series_val_t *sv, ag_series_data_t *sd)
+static int cmp_series_val(const void *a, const void *b)
 {
-    sv->labels = sd->labels;
-    sv->labels_len = sd->labels_len;
-    sd->labels = NULL;
+    const ag_series_val_t *x = a, *y = b;
+    return ag_labels_cmp(x->labels, x->labels_len, y->labels, y->labels_len);
 }
 
-static int select_window(ag_store_t *s, const ag_pq_node_t *n, int64_t mint, int64_t maxt,
-                         const ag_eval_opts_t *o, ag_selection_t *sel, ag_errmsg_t *e)
+static int cmp_vec_value(const void *a, const void *b)
 {
-    return ag_store_select(s, n->u.sel.matchers, n->u.sel.nmatchers, mint, maxt, true,
-                           o->max_samples, sel, e);
+    double x = ((const ag_series_val_t *)a)->points[0].v, y = ((const ag_series_val_t *)b)->points[0].v;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    return (x > y) - (x < y);
 }
 
-int ag_eval_instant(ag_store_t *s, const ag_pq_node_t *node, int64_t t, const ag_eval_opts_t *o,
-                    ag_value_t *out, ag_errmsg_t *e)
+static int cmp_vec_value_desc(const void *a, const void *b)
 {
-    memset(out, 0, sizeof *out);
-    const ag_pq_node_t *n = unparen(node);
-    out->t = t;
-    switch (n->type) {
-    case AG_PQ_NUMBER:
-        out->type = AG_VAL_SCALAR;
-        out->scalar = n->u.number;
-        return AG_OK;
-    case AG_PQ_STRING:
+    double x = ((const ag_series_val_t *)a)->points[0].v, y = ((const ag_series_val_t *)b)->points[0].v;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    return (x < y) - (x > y);
+}
+
+/* Moves an evaluated value into the public result. */
+static int export(ev_t *ev, const ag_pq_node_t *top, eval_val_t *v, bool range, ag_value_t *out)
+{
+    out->t = ev->start;
+    if (v->k == AG_PQ_T_STRING) {
+        if (range)
+            return ag_errmsg_set(ev->e, AG_EINVAL, top->pos,
+                                 "invalid expression type \"string\" for range query, must be "
+                                 "Scalar or instant Vector");
         out->type = AG_VAL_STRING;
-        out->str = malloc(n->u.string.len + 1);
+        out->str = malloc(v->slen + 1);
         if (!out->str) return AG_ENOMEM;
-        memcpy(out->str, n->u.string.s, n->u.string.len + 1);
-        out->str_len = n->u.string.len;
-        return AG_OK;
-    case AG_PQ_VECTOR_SEL:
-    case AG_PQ_MATRIX_SEL: break;
-    default:
-        return ag_errmsg_set(e, AG_EUNSUPPORTED, n->pos, "expression is not supported yet");
-    }
-    bool matrix = n->type == AG_PQ_MATRIX_SEL;
-    int64_t ref = sub_sat(t, n->u.sel.offset_ms);
-    int64_t window = matrix ? n->u.sel.range_ms : o->lookback_ms;
-    ag_selection_t sel;
-    int rc = select_window(s, n, sub_sat(ref, window), ref, o, &sel, e);
-    if (rc) return rc;
-    out->type = matrix ? AG_VAL_MATRIX : AG_VAL_VECTOR;
-    out->series = calloc(sel.n ? sel.n : 1, sizeof *out->series);
-    if (!out->series) {
-        ag_selection_free(&sel);
-        return AG_ENOMEM;
-    }
-    for (size_t i = 0; i < sel.n; i++) {
-        ag_series_data_t *sd = &sel.series[i];
-        ag_series_val_t *sv = &out->series[out->n];
-        if (!matrix) {
-            const ag_sample_t *last = &sd->samples[sd->n - 1];
-            if (is_stale(last->v)) continue;
-            if (!(sv->points = malloc(sizeof *sv->points))) goto nomem;
-            sv->points[0].t = t;
-            sv->points[0].v = last->v;
-            sv->n = 1;
-        } else {
-            if (!(sv->points = malloc(sd->n * sizeof *sv->points))) goto nomem;
-            for (size_t k = 0; k < sd->n; k++) {
-                if (is_stale(sd->samples[k].v)) continue;
-                sv->points[sv->n].t = sd->samples[k].t;
-                sv->points[sv->n].v = sd->samples[k].v;
-                sv->n++;
-            }
-            if (!sv->n) {
-                free(sv->points);
-                sv->points = NULL;
-                continue;
-            }
-        }
-        take_labels(sv, sd);
-        out->n++;
-    }
-    ag_selection_free(&sel);
-    return AG_OK;
-nomem:
-    ag_selection_free(&sel);
-    ag_value_free(out);
-    return AG_ENOMEM;
-}
-
-int ag_eval_range(ag_store_t *s, const ag_pq_node_t *node, int64_t start, int64_t end, int64_t step,
-                  const ag_eval_opts_t *o, ag_value_t *out, ag_errmsg_t *e)
-{
-    memset(out, 0, sizeof *out);
-    const ag_pq_node_t *n = unparen(node);
-    if (step <= 0 || end < start) return ag_errmsg_set(e, AG_EINVAL, -1, "invalid range");
-    size_t nsteps = (size_t)((end - start) / step) + 1;
-    out->type = AG_VAL_MATRIX;
-    switch (n->type) {
-    case AG_PQ_NUMBER: {
-        out->series = calloc(1, sizeof *out->series);
-        if (!out->series) return AG_ENOMEM;
-        ag_series_val_t *sv = &out->series[0];
-        sv->points = malloc(nsteps * sizeof *sv->points);
-        sv->labels = malloc(1);
-        if (!sv->points || !sv->labels) {
-            out->n = 1;
-            ag_value_free(out);
-            return AG_ENOMEM;
-        }
-        for (size_t k = 0; k < nsteps; k++) {
-            sv->points[k].t = start + (int64_t)k * step;
-            sv->points[k].v = n->u.number;
-        }
-        sv->n = nsteps;
-        out->n = 1;
+        memcpy(out->str, v->str, v->slen + 1);
+        out->str_len = v->slen;
         return AG_OK;
     }
-    case AG_PQ_STRING:
-        return ag_errmsg_set(e, AG_EINVAL, n->pos,
-                             "invalid expression type \"string\" for range query, must be "
-                             "Scalar or instant Vector");
-    case AG_PQ_MATRIX_SEL:
-        return ag_errmsg_set(e, AG_EINVAL, n->pos,
+    if (v->k == AG_PQ_T_SCALAR && !range) {
+        out->type = AG_VAL_SCALAR;
+        out->scalar = v->sc[0];
+        return AG_OK;
+    }
+    if (v->k == AG_PQ_T_MATRIX && range)
+        return ag_errmsg_set(ev->e, AG_EINVAL, top->pos,
                              "invalid expression type \"range vector\" for range query, must be "
                              "Scalar or instant Vector");
-    case AG_PQ_VECTOR_SEL: break;
-    default:
-        return ag_errmsg_set(e, AG_EUNSUPPORTED, n->pos, "expression is not supported yet");
+    if (v->k == AG_PQ_T_SCALAR) { /* a scalar in a range query: one series without labels */
+        eval_val_t m;
+        memset(&m, 0, sizeof m);
+        int rc = AG_OK;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++)
+            rc = emit(ev, &m.m, "", 0, step_ts(ev, k), v->sc[k]);
+        ev_val_free(ev, v);
+        *v = m;
+        v->k = AG_PQ_T_VECTOR;
+        if (rc) return rc;
     }
-    int64_t off = n->u.sel.offset_ms, lb = o->lookback_ms;
-    ag_selection_t sel;
-    int rc = select_window(s, n, sub_sat(sub_sat(start, off), lb), sub_sat(end, off), o, &sel, e);
-    if (rc) return rc;
-    out->series = calloc(sel.n ? sel.n : 1, sizeof *out->series);
-    if (!out->series) {
-        ag_selection_free(&sel);
-        return AG_ENOMEM;
-    }
-    for (size_t i = 0; i < sel.n; i++) {
-        ag_series_data_t *sd = &sel.series[i];
+    out->type = range || v->k == AG_PQ_T_MATRIX ? AG_VAL_MATRIX : AG_VAL_VECTOR;
+    out->series = calloc(v->m.n + 1, sizeof *out->series);
+    if (!out->series) return AG_ENOMEM;
+    for (size_t i = 0; i < v->m.n; i++) {
+        eseries_t *s = &v->m.s[i];
+        if (!s->n) continue;
         ag_series_val_t *sv = &out->series[out->n];
-        size_t j = 0;
-        for (size_t k = 0; k < nsteps; k++) {
-            int64_t ts = start + (int64_t)k * step;
-            int64_t ref = sub_sat(ts, off);
-            while (j + 1 < sd->n && sd->samples[j + 1].t <= ref) j++;
-            const ag_sample_t *cand = &sd->samples[j];
-            if (cand->t > ref || cand->t < sub_sat(ref, lb) || is_stale(cand->v)) continue;
-            if (!sv->points && !(sv->points = malloc(nsteps * sizeof *sv->points))) {
-                ag_selection_free(&sel);
-                ag_value_free(out);
-                return AG_ENOMEM;
-            }
-            sv->points[sv->n].t = ts;
-            sv->points[sv->n].v = cand->v;
-            sv->n++;
-        }
-        if (!sv->n) continue;
-        take_labels(sv, sd);
+        sv->labels = malloc(s->len ? s->len : 1);
+        if (!sv->labels) return AG_ENOMEM;
+        memcpy(sv->labels, s->lbl, s->len);
+        sv->labels_len = s->len;
+        sv->points = s->p;
+        sv->n = s->n;
+        s->p = NULL;
+        s->n = 0;
         out->n++;
     }
-    ag_selection_free(&sel);
+    if (out->type == AG_VAL_MATRIX) {
+        qsort(out->series, out->n, sizeof *out->series, cmp_series_val);
+    } else {
+        const ag_pq_node_t *u = unparen(top);
+        if (u->type == AG_PQ_CALL && strcmp(u->u.call.name, "sort") == 0)
+            qsort(out->series, out->n, sizeof *out->series, cmp_vec_value);
+        else if (u->type == AG_PQ_CALL && strcmp(u->u.call.name, "sort_desc") == 0)
+            qsort(out->series, out->n, sizeof *out->series, cmp_vec_value_desc);
+    }
     return AG_OK;
+}
+
+static int run(ag_store_t *s, const ag_pq_node_t *n, int64_t start, int64_t end, int64_t step,
+               bool range, const ag_eval_opts_t *o, ag_value_t *out, ag_errmsg_t *e)
+{
+    memset(out, 0, sizeof *out);
+    if (step <= 0 || end < start) return ag_errmsg_set(e, AG_EINVAL, -1, "invalid range");
+    ev_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.store = s;
+    ev.start = ev.q_start = start;
+    ev.end = ev.q_end = end;
+    ev.step = step;
+    ev.nsteps = (size_t)((end - start) / step) + 1;
+    ev.o = o;
+    ev.e = e;
+    ev.deadline = o->timeout_ms > 0 ? mono_ms() + o->timeout_ms : 0;
+    if (!(ev.arena = ag_arena_new(64 * 1024, 0))) return AG_ENOMEM;
+    eval_val_t v;
+    int rc = ev_eval(&ev, n, &v);
+    if (!rc) rc = export(&ev, n, &v, range, out);
+    ev_val_free(&ev, &v);
+    ag_arena_free(ev.arena);
+    if (rc) ag_value_free(out);
+    return rc;
+}
+
+int ag_eval_instant(ag_store_t *s, const ag_pq_node_t *n, int64_t t, const ag_eval_opts_t *o,
+                    ag_value_t *out, ag_errmsg_t *e)
+{
+    return run(s, n, t, t, 1, false, o, out, e);
+}
+
+int ag_eval_range(ag_store_t *s, const ag_pq_node_t *n, int64_t start, int64_t end, int64_t step,
+                  const ag_eval_opts_t *o, ag_value_t *out, ag_errmsg_t *e)
+{
+    return run(s, n, start, end, step, true, o, out, e);
 }

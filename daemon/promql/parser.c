@@ -5,10 +5,9 @@
  * function calls, aggregations, subqueries, offset and @ modifiers. The whole query is parsed
  * into an internal tree first, so that syntax errors anywhere are reported the way Prometheus
  * reports them (same texts, same "<line>:<col>: parse error: " prefix). Then, like Prometheus'
- * checkAST, the tree is type-checked. Only then are constructs outside the implemented subset
- * rejected with AG_EUNSUPPORTED, and the rest is converted into the public ag_pq_node_t tree.
- * Supporting another construct later means adding a public node type and a conversion here; the
- * grammar is already complete.
+ * checkAST, the tree is type-checked (every node gets its value type), and then the whole tree is
+ * converted into the public ag_pq_node_t tree; what the evaluator does not implement is its
+ * business (AG_EUNSUPPORTED there), the parser accepts all of PromQL 2.42.
  *
  * Deviation from Prometheus (documented in ag_promql.h): the __name__ matcher of a named
  * selector comes first in its matcher list (Prometheus appends it).
@@ -137,13 +136,17 @@ struct pn {
     size_t nm, mcap;
     int64_t range_ms, step_ms, offset_ms;
     int at_pos;      /* position of an @ modifier, -1 when none */
-    int bracket_pos; /* subquery: position of '[' */
+    int at_kind;     /* AG_PQ_AT_* */
+    int64_t at_ms;   /* AG_PQ_AT_TIME: the timestamp in ms */
     bool ret_bool, on;
     int card;
     span_t *mlabels; /* on(...) / ignoring(...) labels, pointing into the query */
     size_t nmlabels;
     span_t *incl; /* group_left(...) / group_right(...) labels */
     size_t nincl;
+    bool without; /* aggregation: without(...) rather than by(...) */
+    span_t *grouping; /* aggregation: by/without labels */
+    size_t ngrouping;
     pn_t *a, *b;
     pn_t **args; /* call and aggregation arguments */
     size_t nargs;
@@ -192,6 +195,7 @@ static void pn_free(pn_t *n)
     free(n->m);
     free(n->mlabels);
     free(n->incl);
+    free(n->grouping);
     pn_free(n->a);
     pn_free(n->b);
     for (size_t i = 0; i < n->nargs; i++) pn_free(n->args[i]);
@@ -829,14 +833,13 @@ static pn_t *parse_aggregation(parser_t *p, pq_item_t op)
     if (!agg) return NULL;
     agg->op = op.type;
     agg->op_pos = op.pos;
-    span_t *grouping = NULL;
-    size_t ngrouping = 0;
     p->agg_depth++;
     bool ok = true, have_mod = false;
     pq_tok_t t = peek(p)->type;
     if (t == PQ_BY || t == PQ_WITHOUT) {
         advance(p);
-        ok = parse_grouping_labels(p, &grouping, &ngrouping);
+        agg->without = t == PQ_WITHOUT;
+        ok = parse_grouping_labels(p, &agg->grouping, &agg->ngrouping);
         have_mod = true;
     }
     ok = ok && parse_call_body(p, agg);
@@ -844,11 +847,11 @@ static pn_t *parse_aggregation(parser_t *p, pq_item_t op)
         t = peek(p)->type;
         if (t == PQ_BY || t == PQ_WITHOUT) {
             advance(p);
-            ok = parse_grouping_labels(p, &grouping, &ngrouping);
+            agg->without = t == PQ_WITHOUT;
+            ok = parse_grouping_labels(p, &agg->grouping, &agg->ngrouping);
         }
     }
     p->agg_depth--;
-    free(grouping); /* grouping labels play no part in parsing or type checking */
     if (ok && !p->err && agg->nargs == 0) {
         set_error(p, AG_EINVAL, op.pos, "no arguments for aggregate expression provided");
         ok = false;
@@ -994,6 +997,7 @@ static bool parse_at(parser_t *p, pn_t *e)
     advance(p); /* @ */
     pq_item_t *t = peek(p);
     bool preproc = false, neg = false;
+    int preproc_kind = AG_PQ_AT_NONE;
     double ts = 0;
     if (t->type == PQ_ADD || t->type == PQ_SUB) {
         neg = t->type == PQ_SUB;
@@ -1010,6 +1014,7 @@ static bool parse_at(parser_t *p, pn_t *e)
         if (!parse_number(p, &num, &ts)) return false;
         if (neg) ts = -ts;
     } else if (t->type == PQ_START || t->type == PQ_END) {
+        preproc_kind = t->type == PQ_START ? AG_PQ_AT_START : AG_PQ_AT_END;
         advance(p);
         if (peek(p)->type != PQ_LEFT_PAREN) {
             unexpected(p, "@", "timestamp");
@@ -1047,6 +1052,16 @@ static bool parse_at(parser_t *p, pn_t *e)
         return false;
     }
     target->at_pos = at_pos;
+    if (preproc) {
+        target->at_kind = preproc_kind;
+    } else {
+        /* timestamp.FromFloatSeconds: int64(math.Round(ts * 1000)); Go on amd64 turns an
+         * out-of-range conversion into math.MinInt64. */
+        double r = round(ts * 1000.0);
+        target->at_kind = AG_PQ_AT_TIME;
+        target->at_ms = r >= -9223372036854775808.0 && r < 9223372036854775808.0 ? (int64_t)r
+                                                                                  : INT64_MIN;
+    }
     return true;
 }
 
@@ -1109,7 +1124,6 @@ static pn_t *parse_range_or_subquery(parser_t *p, pn_t *e)
     s->a = e;
     s->range_ms = range;
     s->step_ms = step;
-    s->bracket_pos = lb;
     if (!pn_set_depth(p, s)) {
         pn_free(s);
         return NULL;
@@ -1415,46 +1429,15 @@ static int check(parser_t *p, pn_t *n)
     return t;
 }
 
-/* First construct outside the implemented subset, in pre-order; records AG_EUNSUPPORTED. */
-static bool find_unsupported(parser_t *p, const pn_t *n)
-{
-    const char *what = NULL;
-    switch (n->kind) {
-    case PN_BINARY:
-        set_error(p, AG_EUNSUPPORTED, n->op_pos, "binary operator \"%s\" is not supported yet",
-                  pq_tok_str(n->op));
-        return true;
-    case PN_UNARY:
-        set_error(p, AG_EUNSUPPORTED, n->op_pos, "unary operator \"%s\" is not supported yet",
-                  pq_tok_str(n->op));
-        return true;
-    case PN_CALL:
-        set_error(p, AG_EUNSUPPORTED, n->start, "function \"%.*s\" is not supported yet",
-                  n->name_len, p->in + n->start);
-        return true;
-    case PN_AGG:
-        set_error(p, AG_EUNSUPPORTED, n->op_pos, "aggregation \"%s\" is not supported yet",
-                  pq_tok_str(n->op));
-        return true;
-    case PN_SUBQ: what = "subqueries are not supported yet"; break;
-    default: break;
-    }
-    if (n->at_pos >= 0) {
-        set_error(p, AG_EUNSUPPORTED, n->at_pos, "the @ modifier is not supported yet");
-        return true;
-    }
-    if (what) {
-        set_error(p, AG_EUNSUPPORTED, n->bracket_pos, "%s", what);
-        return true;
-    }
-    if (n->a && find_unsupported(p, n->a)) return true;
-    if (n->b && find_unsupported(p, n->b)) return true;
-    for (size_t i = 0; i < n->nargs; i++)
-        if (find_unsupported(p, n->args[i])) return true;
-    return false;
-}
-
 /* ---- the public tree -------------------------------------------------------------------------- */
+
+static void names_free(ag_pq_names_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
 
 void ag_promql_free(ag_pq_node_t *n)
 {
@@ -1468,12 +1451,119 @@ void ag_promql_free(ag_pq_node_t *n)
         free(n->u.sel.matchers);
         break;
     case AG_PQ_PAREN: ag_promql_free(n->u.paren); break;
+    case AG_PQ_UNARY: ag_promql_free(n->u.unary.expr); break;
+    case AG_PQ_BINARY:
+        ag_promql_free(n->u.binary.lhs);
+        ag_promql_free(n->u.binary.rhs);
+        names_free(&n->u.binary.matching);
+        names_free(&n->u.binary.include);
+        break;
+    case AG_PQ_AGGREGATE:
+        ag_promql_free(n->u.agg.expr);
+        ag_promql_free(n->u.agg.param);
+        names_free(&n->u.agg.grouping);
+        break;
+    case AG_PQ_CALL:
+        free(n->u.call.name);
+        for (size_t i = 0; i < n->u.call.nargs; i++) ag_promql_free(n->u.call.args[i]);
+        free(n->u.call.args);
+        break;
+    case AG_PQ_SUBQUERY: ag_promql_free(n->u.subquery.expr); break;
     default: break;
     }
     free(n);
 }
 
-/* Moves a checked, fully supported internal tree into public nodes (taking its allocations). */
+static ag_pq_vtype_t public_vtype(int t)
+{
+    switch (t) {
+    case VT_SCALAR: return AG_PQ_T_SCALAR;
+    case VT_VECTOR: return AG_PQ_T_VECTOR;
+    case VT_MATRIX: return AG_PQ_T_MATRIX;
+    default: return AG_PQ_T_STRING;
+    }
+}
+
+static ag_pq_binop_t public_binop(pq_tok_t t)
+{
+    switch (t) {
+    case PQ_ADD: return AG_PQ_OP_ADD;
+    case PQ_SUB: return AG_PQ_OP_SUB;
+    case PQ_MUL: return AG_PQ_OP_MUL;
+    case PQ_DIV: return AG_PQ_OP_DIV;
+    case PQ_MOD: return AG_PQ_OP_MOD;
+    case PQ_POW: return AG_PQ_OP_POW;
+    case PQ_ATAN2: return AG_PQ_OP_ATAN2;
+    case PQ_EQLC: return AG_PQ_OP_EQL;
+    case PQ_NEQ: return AG_PQ_OP_NEQ;
+    case PQ_GTR: return AG_PQ_OP_GTR;
+    case PQ_LSS: return AG_PQ_OP_LSS;
+    case PQ_GTE: return AG_PQ_OP_GTE;
+    case PQ_LTE: return AG_PQ_OP_LTE;
+    case PQ_LAND: return AG_PQ_OP_AND;
+    case PQ_LOR: return AG_PQ_OP_OR;
+    default: return AG_PQ_OP_UNLESS;
+    }
+}
+
+static ag_pq_aggop_t public_aggop(pq_tok_t t)
+{
+    switch (t) {
+    case PQ_SUM: return AG_PQ_AGG_SUM;
+    case PQ_AVG: return AG_PQ_AGG_AVG;
+    case PQ_COUNT: return AG_PQ_AGG_COUNT;
+    case PQ_MIN: return AG_PQ_AGG_MIN;
+    case PQ_MAX: return AG_PQ_AGG_MAX;
+    case PQ_GROUP: return AG_PQ_AGG_GROUP;
+    case PQ_STDDEV: return AG_PQ_AGG_STDDEV;
+    case PQ_STDVAR: return AG_PQ_AGG_STDVAR;
+    case PQ_TOPK: return AG_PQ_AGG_TOPK;
+    case PQ_BOTTOMK: return AG_PQ_AGG_BOTTOMK;
+    case PQ_QUANTILE: return AG_PQ_AGG_QUANTILE;
+    default: return AG_PQ_AGG_COUNT_VALUES;
+    }
+}
+
+static ag_pq_card_t public_card(int card)
+{
+    switch (card) {
+    case CARD_MANY_TO_ONE: return AG_PQ_CARD_MANY_TO_ONE;
+    case CARD_ONE_TO_MANY: return AG_PQ_CARD_ONE_TO_MANY;
+    case CARD_MANY_TO_MANY: return AG_PQ_CARD_MANY_TO_MANY;
+    default: return AG_PQ_CARD_ONE_TO_ONE;
+    }
+}
+
+/* Copies label spans of the query into an owned name list. */
+static bool names_from_spans(parser_t *p, ag_pq_names_t *l, const span_t *s, size_t n)
+{
+    if (n == 0) return true;
+    l->v = calloc(n, sizeof *l->v);
+    if (!l->v) {
+        nomem(p);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        l->v[i] = strndup(p->in + s[i].pos, (size_t)s[i].len);
+        if (!l->v[i]) {
+            nomem(p);
+            return false;
+        }
+        l->n++;
+    }
+    return true;
+}
+
+static ag_pq_node_t *convert(parser_t *p, pn_t *n);
+
+/* Converts *child into *slot; false (error recorded) on failure. */
+static bool convert_child(parser_t *p, pn_t *child, ag_pq_node_t **slot)
+{
+    *slot = convert(p, child);
+    return *slot != NULL;
+}
+
+/* Moves a checked internal tree into public nodes (taking its allocations). */
 static ag_pq_node_t *convert(parser_t *p, pn_t *n)
 {
     ag_pq_node_t *o = calloc(1, sizeof *o);
@@ -1482,6 +1572,8 @@ static ag_pq_node_t *convert(parser_t *p, pn_t *n)
         return NULL;
     }
     o->pos = n->start;
+    o->vtype = public_vtype(n->vtype);
+    bool ok = true;
     switch (n->kind) {
     case PN_NUMBER:
         o->type = AG_PQ_NUMBER;
@@ -1502,6 +1594,8 @@ static ag_pq_node_t *convert(parser_t *p, pn_t *n)
         o->u.sel.nmatchers = v->nm;
         o->u.sel.range_ms = n->kind == PN_MSEL ? n->range_ms : 0;
         o->u.sel.offset_ms = v->offset_ms;
+        o->u.sel.at = (ag_pq_at_t)v->at_kind;
+        o->u.sel.at_ms = v->at_ms;
         v->name = NULL;
         v->m = NULL;
         v->nm = 0;
@@ -1509,15 +1603,67 @@ static ag_pq_node_t *convert(parser_t *p, pn_t *n)
     }
     case PN_PAREN:
         o->type = AG_PQ_PAREN;
-        o->u.paren = convert(p, n->a);
-        if (!o->u.paren) {
-            free(o);
-            return NULL;
+        ok = convert_child(p, n->a, &o->u.paren);
+        break;
+    case PN_UNARY:
+        o->type = AG_PQ_UNARY;
+        o->u.unary.op = n->op == PQ_SUB ? '-' : '+';
+        ok = convert_child(p, n->a, &o->u.unary.expr);
+        break;
+    case PN_BINARY:
+        o->type = AG_PQ_BINARY;
+        o->u.binary.op = public_binop(n->op);
+        o->u.binary.return_bool = n->ret_bool;
+        o->u.binary.card = AG_PQ_CARD_ONE_TO_ONE;
+        /* Like checkAST, vector matching only exists between two instant vectors. */
+        if (n->a->vtype == VT_VECTOR && n->b->vtype == VT_VECTOR) {
+            o->u.binary.card = public_card(n->card);
+            o->u.binary.on = n->on;
+            ok = names_from_spans(p, &o->u.binary.matching, n->mlabels, n->nmlabels) &&
+                 names_from_spans(p, &o->u.binary.include, n->incl, n->nincl);
+        }
+        ok = ok && convert_child(p, n->a, &o->u.binary.lhs) &&
+             convert_child(p, n->b, &o->u.binary.rhs);
+        break;
+    case PN_AGG:
+        o->type = AG_PQ_AGGREGATE;
+        o->u.agg.op = public_aggop(n->op);
+        o->u.agg.without = n->without;
+        ok = names_from_spans(p, &o->u.agg.grouping, n->grouping, n->ngrouping);
+        if (ok && n->nargs == 2) ok = convert_child(p, n->args[0], &o->u.agg.param);
+        ok = ok && convert_child(p, n->args[n->nargs - 1], &o->u.agg.expr);
+        break;
+    case PN_CALL:
+        o->type = AG_PQ_CALL;
+        o->u.call.name = strdup(n->fn->name);
+        o->u.call.args = calloc(n->nargs ? n->nargs : 1, sizeof *o->u.call.args);
+        if (!o->u.call.name || !o->u.call.args) {
+            nomem(p);
+            ok = false;
+            break;
+        }
+        for (size_t i = 0; ok && i < n->nargs; i++) {
+            ok = convert_child(p, n->args[i], &o->u.call.args[i]);
+            if (ok) o->u.call.nargs++;
         }
         break;
-    default: /* unreachable: find_unsupported ran first */
-        set_error(p, AG_EUNSUPPORTED, n->start, "expression is not supported yet");
-        free(o);
+    case PN_SUBQ:
+        o->type = AG_PQ_SUBQUERY;
+        o->u.subquery.range_ms = n->range_ms;
+        o->u.subquery.step_ms = n->step_ms;
+        o->u.subquery.offset_ms = n->offset_ms;
+        o->u.subquery.at = (ag_pq_at_t)n->at_kind;
+        o->u.subquery.at_ms = n->at_ms;
+        ok = convert_child(p, n->a, &o->u.subquery.expr);
+        break;
+    default: /* unreachable: every internal node kind has a public one */
+        o->type = AG_PQ_NUMBER;
+        set_error(p, AG_EUNSUPPORTED, n->start, "expression is not supported");
+        ok = false;
+        break;
+    }
+    if (!ok) {
+        ag_promql_free(o);
         return NULL;
     }
     return o;
@@ -1544,7 +1690,6 @@ int ag_promql_parse(const char *query, size_t len, ag_pq_node_t **out, ag_errmsg
         }
     }
     if (!p->err) check(p, root);
-    if (!p->err) find_unsupported(p, root);
     ag_pq_node_t *res = NULL;
     if (!p->err) res = convert(p, root);
     pn_free(root);
@@ -1628,6 +1773,86 @@ static void format_selector(const ag_pq_node_t *n, ag_buf_t *out)
     free(strs);
 }
 
+/* " offset 5m" / " offset -5m" (nothing for 0). */
+static void format_offset(ag_buf_t *out, int64_t ms)
+{
+    if (ms > 0) {
+        ag_buf_puts(out, " offset ");
+        format_duration(out, ms);
+    } else if (ms < 0) {
+        ag_buf_puts(out, " offset -");
+        format_duration(out, -ms);
+    }
+}
+
+/* " @ 100.000" (fmt "%.3f" of the seconds), " @ start()", " @ end()". */
+static void format_at(ag_buf_t *out, ag_pq_at_t at, int64_t at_ms)
+{
+    char num[64];
+    switch (at) {
+    case AG_PQ_AT_TIME:
+        snprintf(num, sizeof num, " @ %.3f", (double)at_ms / 1000.0);
+        ag_buf_puts(out, num);
+        break;
+    case AG_PQ_AT_START: ag_buf_puts(out, " @ start()"); break;
+    case AG_PQ_AT_END: ag_buf_puts(out, " @ end()"); break;
+    default: break;
+    }
+}
+
+/* "(a, b)" */
+static void format_names(ag_buf_t *out, const ag_pq_names_t *l)
+{
+    ag_buf_putc(out, '(');
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) ag_buf_puts(out, ", ");
+        ag_buf_puts(out, l->v[i]);
+    }
+    ag_buf_putc(out, ')');
+}
+
+static const char *binop_str(ag_pq_binop_t op)
+{
+    switch (op) {
+    case AG_PQ_OP_ADD: return "+";
+    case AG_PQ_OP_SUB: return "-";
+    case AG_PQ_OP_MUL: return "*";
+    case AG_PQ_OP_DIV: return "/";
+    case AG_PQ_OP_MOD: return "%";
+    case AG_PQ_OP_POW: return "^";
+    case AG_PQ_OP_ATAN2: return "atan2";
+    case AG_PQ_OP_EQL: return "==";
+    case AG_PQ_OP_NEQ: return "!=";
+    case AG_PQ_OP_GTR: return ">";
+    case AG_PQ_OP_LSS: return "<";
+    case AG_PQ_OP_GTE: return ">=";
+    case AG_PQ_OP_LTE: return "<=";
+    case AG_PQ_OP_AND: return "and";
+    case AG_PQ_OP_OR: return "or";
+    case AG_PQ_OP_UNLESS: return "unless";
+    }
+    return "?";
+}
+
+static const char *aggop_str(ag_pq_aggop_t op)
+{
+    switch (op) {
+    case AG_PQ_AGG_SUM: return "sum";
+    case AG_PQ_AGG_AVG: return "avg";
+    case AG_PQ_AGG_COUNT: return "count";
+    case AG_PQ_AGG_MIN: return "min";
+    case AG_PQ_AGG_MAX: return "max";
+    case AG_PQ_AGG_GROUP: return "group";
+    case AG_PQ_AGG_STDDEV: return "stddev";
+    case AG_PQ_AGG_STDVAR: return "stdvar";
+    case AG_PQ_AGG_TOPK: return "topk";
+    case AG_PQ_AGG_BOTTOMK: return "bottomk";
+    case AG_PQ_AGG_QUANTILE: return "quantile";
+    case AG_PQ_AGG_COUNT_VALUES: return "count_values";
+    }
+    return "?";
+}
+
 void ag_promql_format(const ag_pq_node_t *n, ag_buf_t *out)
 {
     switch (n->type) {
@@ -1635,24 +1860,91 @@ void ag_promql_format(const ag_pq_node_t *n, ag_buf_t *out)
     case AG_PQ_STRING: pq_quote(out, n->u.string.s, n->u.string.len, -1); break;
     case AG_PQ_VECTOR_SEL:
     case AG_PQ_MATRIX_SEL:
+        /* VectorSelector: name{...} @ t offset d; MatrixSelector: name{...}[r] @ t offset d */
         format_selector(n, out);
         if (n->type == AG_PQ_MATRIX_SEL) {
             ag_buf_putc(out, '[');
             format_duration(out, n->u.sel.range_ms);
             ag_buf_putc(out, ']');
         }
-        if (n->u.sel.offset_ms > 0) {
-            ag_buf_puts(out, " offset ");
-            format_duration(out, n->u.sel.offset_ms);
-        } else if (n->u.sel.offset_ms < 0) {
-            ag_buf_puts(out, " offset -");
-            format_duration(out, -n->u.sel.offset_ms);
-        }
+        format_at(out, n->u.sel.at, n->u.sel.at_ms);
+        format_offset(out, n->u.sel.offset_ms);
         break;
     case AG_PQ_PAREN:
         ag_buf_putc(out, '(');
         ag_promql_format(n->u.paren, out);
         ag_buf_putc(out, ')');
+        break;
+    case AG_PQ_UNARY:
+        ag_buf_putc(out, n->u.unary.op);
+        ag_promql_format(n->u.unary.expr, out);
+        break;
+    case AG_PQ_BINARY: {
+        /* "%s %s%s%s %s": lhs, op, " bool", matching, rhs; matching only with on(...) or a
+         * non-empty ignoring(...) list (an empty ignoring() drops a group_x() too, as in
+         * Prometheus 2.42). */
+        const ag_pq_node_t *b = n;
+        const ag_pq_node_t *lhs = b->u.binary.lhs;
+        if (b->u.binary.op == AG_PQ_OP_POW && lhs->type == AG_PQ_NUMBER && isinf(lhs->u.number) &&
+            lhs->u.number > 0) {
+            /* Deviation: Prometheus prints "+Inf ^ x", which parses back as +(Inf ^ x) (the
+             * unary operand takes the whole ^ chain); "Inf" keeps the text a fixed point. */
+            ag_buf_puts(out, "Inf");
+        } else {
+            ag_promql_format(lhs, out);
+        }
+        ag_buf_putc(out, ' ');
+        ag_buf_puts(out, binop_str(b->u.binary.op));
+        if (b->u.binary.return_bool) ag_buf_puts(out, " bool");
+        if (b->u.binary.on || b->u.binary.matching.n > 0) {
+            ag_buf_puts(out, b->u.binary.on ? " on" : " ignoring");
+            format_names(out, &b->u.binary.matching);
+            if (b->u.binary.card == AG_PQ_CARD_MANY_TO_ONE ||
+                b->u.binary.card == AG_PQ_CARD_ONE_TO_MANY) {
+                ag_buf_puts(out, b->u.binary.card == AG_PQ_CARD_MANY_TO_ONE ? " group_left"
+                                                                           : " group_right");
+                format_names(out, &b->u.binary.include);
+            }
+        }
+        ag_buf_putc(out, ' ');
+        ag_promql_format(b->u.binary.rhs, out);
+        break;
+    }
+    case AG_PQ_AGGREGATE:
+        /* op [" without (..) " | " by (..) "] "(" [param ", "] expr ")" */
+        ag_buf_puts(out, aggop_str(n->u.agg.op));
+        if (n->u.agg.without || n->u.agg.grouping.n > 0) {
+            ag_buf_puts(out, n->u.agg.without ? " without " : " by ");
+            format_names(out, &n->u.agg.grouping);
+            ag_buf_putc(out, ' ');
+        }
+        ag_buf_putc(out, '(');
+        if (n->u.agg.param) {
+            ag_promql_format(n->u.agg.param, out);
+            ag_buf_puts(out, ", ");
+        }
+        ag_promql_format(n->u.agg.expr, out);
+        ag_buf_putc(out, ')');
+        break;
+    case AG_PQ_CALL:
+        ag_buf_puts(out, n->u.call.name);
+        ag_buf_putc(out, '(');
+        for (size_t i = 0; i < n->u.call.nargs; i++) {
+            if (i) ag_buf_puts(out, ", ");
+            ag_promql_format(n->u.call.args[i], out);
+        }
+        ag_buf_putc(out, ')');
+        break;
+    case AG_PQ_SUBQUERY:
+        /* expr "[" range ":" [step] "]" @ t offset d */
+        ag_promql_format(n->u.subquery.expr, out);
+        ag_buf_putc(out, '[');
+        format_duration(out, n->u.subquery.range_ms);
+        ag_buf_putc(out, ':');
+        if (n->u.subquery.step_ms != 0) format_duration(out, n->u.subquery.step_ms);
+        ag_buf_putc(out, ']');
+        format_at(out, n->u.subquery.at, n->u.subquery.at_ms);
+        format_offset(out, n->u.subquery.offset_ms);
         break;
     }
 }

@@ -489,7 +489,7 @@ def expect_error(d, path, params, status, etype, text, method="GET"):
     return problems
 
 
-def test_query_literals_and_unsupported_expressions(ctx):
+def test_query_literals_and_expressions(ctx):
     d = ctx.daemon()
     problems = []
     for q, want in [("42", "42"), ("-1.5", "-1.5"), ("1e3", "1000"), ("0x10", "16"), ("NaN", "NaN"),
@@ -510,10 +510,20 @@ def test_query_literals_and_unsupported_expressions(ctx):
                              400, "bad_data", 'invalid expression type "string" for range query')
     problems += expect_error(d, "/api/v1/query_range", {"query": 'x[5m]', "start": "10", "end": "12", "step": "1"},
                              400, "bad_data", 'invalid expression type "range vector" for range query')
-    for q in ("1+1", "sum(up)", "rate(up[5m])", "up * 2", "-up", "up > 0", "up @ 100", "up[5m:1m]"):
+    # Grafana's "Save & test": query=1+1&time=4, GET and POST, must give the scalar 2.
+    for method in ("GET", "POST"):
+        st, j, r = q_instant(d, "1+1", "4", method)
+        if st != 200 or j["data"] != {"resultType": "scalar", "result": [4, "2"]}:
+            problems.append("query=1+1&time=4 via %s: expected scalar [4,\"2\"], got %r" % (method, r))
+    # Operators, aggregations, functions, subqueries and @ are evaluated now (their semantics are
+    # checked against Prometheus by test_prometheus.py and the PromQL conformance runner).
+    for q in ("sum(up)", "rate(up[5m])", "up * 2", "-up", "up > 0", "up @ 100", "up[5m:1m]"):
         for method in ("GET", "POST"):
-            problems += expect_error(d, "/api/v1/query", {"query": q, "time": "4"}, 400, "bad_data",
-                                     "not supported", method)
+            st, j, r = q_instant(d, q, "4", method)
+            if st != 200 or j.get("status") != "success":
+                problems.append("query=%s via %s: expected success, got %r" % (q, method, r))
+    problems += expect_error(d, "/api/v1/query", {"query": "holt_winters_nope(up)", "time": "4"}, 400,
+                             "bad_data", 'invalid parameter "query"')
     for q in ("up{", "up{job=}", '"unterminated', "", "up[5x]", "1 +", "{}", "up\x00", 'up\x00{job="x"}'):
         problems += expect_error(d, "/api/v1/query", {"query": q, "time": "4"}, 400, "bad_data",
                                  'invalid parameter "query"')

@@ -571,3 +571,94 @@ def test_promql_parser_agrees_with_prometheus(ctx):
 
 
 test_promql_parser_agrees_with_prometheus.timeout = 180
+
+
+# PromQL beyond selectors, compared with Prometheus 2.42 answer by answer on the same data.
+DIFF_EXPRESSIONS = [
+    "1+1", "2*3-1", "2^3^2", "-(2)", "7 % 3", "1 > bool 2", "-diff_a", "diff_a + 1", "1 - diff_a",
+    "diff_a * 2 > 10", "diff_a > bool 10", "10 < diff_a", "diff_a == 4", "diff_a != bool 4",
+    "diff_a / diff_a", "diff_a - on(job, inst) diff_a", "diff_a{job=\"x\"} / ignoring(inst) diff_a{inst=\"1\"}",
+    "diff_a * on(job) group_left diff_a{inst=\"1\"}", "diff_a and diff_a{job=\"x\"}", "diff_a or diff_sparse",
+    "diff_a unless on(job) diff_a{inst=\"2\"}", "diff_a atan2 diff_a",
+    "sum(diff_a)", "sum by (job) (diff_a)", "avg without (inst) (diff_a)", "count(diff_a)", "min(diff_a)",
+    "max by (inst) (diff_a)", "stddev(diff_a)", "stdvar(diff_a)", "topk(1, diff_a)", "bottomk(2, diff_a)",
+    "quantile(0.5, diff_a)", "quantile by (job) (0.9, diff_a)", 'count_values("v", diff_a)',
+    "group by (job) (diff_a)", "sum(diff_vals)", "avg(diff_vals)", "max(diff_vals)", "min(diff_vals)",
+    "rate(diff_a[1m])", "increase(diff_a[5m])", "delta(diff_a[2m])", "irate(diff_a[1m])",
+    "idelta(diff_a[1m])", "deriv(diff_a[2m])", "predict_linear(diff_a[5m], 60)", "resets(diff_a[10m])",
+    "changes(diff_a[10m])", "avg_over_time(diff_a[1m])", "max_over_time(diff_vals[5m])",
+    "min_over_time(diff_vals[5m])", "sum_over_time(diff_a[1m])", "count_over_time(diff_sparse[10m])",
+    "stddev_over_time(diff_a[2m])", "stdvar_over_time(diff_a[2m])", "quantile_over_time(0.9, diff_a[3m])",
+    "last_over_time(diff_a[1m])", "present_over_time(diff_a[1m])", "holt_winters(diff_a[5m], 0.5, 0.5)",
+    "abs(-diff_a)", "ceil(diff_vals)", "floor(diff_vals)", "round(diff_a / 3)", "round(diff_a, 5)",
+    "sqrt(diff_a)", "exp(diff_a / 100)", "ln(diff_a)", "log2(diff_a)", "log10(diff_a)", "sgn(diff_vals)",
+    "clamp(diff_a, 2, 10)", "clamp_min(diff_a, 5)", "clamp_max(diff_a, 5)", "timestamp(diff_a)",
+    "timestamp(diff_a + 1)", "time()", "vector(1)", 'scalar(diff_a{inst="1",job="x"})', "scalar(diff_a)",
+    'absent(nonexistent{job="x"})', "absent(diff_a)", 'absent_over_time(diff_a{job="x"}[1m])',
+    "sort(diff_a)", "sort_desc(diff_a)", 'label_replace(diff_a, "foo", "$1", "job", "(.*)")',
+    'label_replace(diff_a, "job", "", "job", "x")', 'label_join(diff_a, "foo", ",", "job", "inst")',
+    "day_of_week()", "hour(diff_a)", "minute()", "month()", "year()", "days_in_month()",
+    "day_of_month()", "rate(diff_a[5m:30s])", "max_over_time(diff_a[10m:1m])",
+    "sum by (job) (rate(diff_a[2m]))", "diff_a offset 1m + diff_a", "sum(diff_a) / count(diff_a)",
+    'histogram_quantile(0.5, sum by (le) (label_replace(diff_a, "le", "$1", "inst", "(.*)")))',
+]
+
+
+def test_expressions_match_prometheus(ctx):
+    if not os.access(PROMETHEUS, os.X_OK):
+        raise AssertionError("%s is not installed (make deps installs it)" % PROMETHEUS)
+    d = ctx.daemon(log_level="info")
+    prom, pbase = start_prometheus(ctx, "global:\n  scrape_interval: 1h\n", ["--web.enable-remote-write-receiver"])
+    b, series = diff_data(int(time.time() * 1000))
+    body = snappy_compress(encode_write_request(series))
+    for name, base in (("prometheus", pbase), ("augurd", d.base)):
+        r = http_post(base + "/api/v1/write", body, REMOTE_WRITE_HEADERS)
+        if r.status // 100 != 2:
+            raise AssertionError("remote write to %s: %r" % (name, r))
+    times = [b + k * 23_000 for k in range(-2, 46)]
+
+    def compare(q):
+        out = []
+        for t in times:
+            params = {"query": q, "time": ms_to_ts_str(t)}
+            rp, ra = http_get(pbase + "/api/v1/query", params), http_get(d.base + "/api/v1/query", params)
+            if rp.status != ra.status:
+                out.append("%s at base%+dms: prometheus HTTP %d %s, augurd HTTP %d %s" % (
+                    q, t - b, rp.status, rp.text[:150], ra.status, ra.text[:150]))
+                break
+            if rp.status != 200:
+                continue
+            dp, da = json.loads(rp.decoded())["data"], json.loads(ra.decoded())["data"]
+            same = _same_result(dp, da)
+            if same and q.startswith("sort") and ordered_metrics(dp) != ordered_metrics(da):
+                same = False
+            if not same:
+                out.append("%s at base%+dms:\n      prometheus %s\n      augurd     %s" % (
+                    q, t - b, json.dumps(dp)[:300], json.dumps(da)[:300]))
+                break
+        for start, end, step in ((b - 60_000, b + 1_000_000, "13"), (b + 1, b + 900_001, "60")):
+            params = {"query": q, "start": ms_to_ts_str(start), "end": ms_to_ts_str(end), "step": step}
+            rp, ra = http_get(pbase + "/api/v1/query_range", params), http_get(d.base + "/api/v1/query_range", params)
+            if rp.status != ra.status:
+                out.append("range %s step %s: prometheus HTTP %d, augurd HTTP %d %s" % (
+                    q, step, rp.status, ra.status, ra.text[:150]))
+                continue
+            if rp.status == 200:
+                delta = diff_matrices(matrix(json.loads(rp.decoded())["data"]),
+                                      matrix(json.loads(ra.decoded())["data"]))
+                if delta:
+                    out.append("range %s step %s: %s" % (q, step, delta))
+        return out
+
+    problems = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        for out in pool.map(compare, DIFF_EXPRESSIONS):
+            problems += out
+    print("  %d expressions compared at %d instants and 2 ranges" % (len(DIFF_EXPRESSIONS), len(times)),
+          flush=True)
+    if problems:
+        raise AssertionError("%d difference(s) between Prometheus 2.42 and augurd:\n  - %s" % (
+            len(problems), "\n  - ".join(problems[:40])))
+
+
+test_expressions_match_prometheus.timeout = 300

@@ -1,6 +1,7 @@
 /* test_promql.c - unit tests for the PromQL lexer/parser/formatter (daemon/promql): literals,
  * strings, selectors, offsets and ranges, Prometheus-worded syntax errors with their positions,
- * AG_EUNSUPPORTED for valid PromQL outside the subset, and canonical-text round trips. */
+ * the AST of every expression kind (unary, binary with vector matching, aggregations, calls,
+ * subqueries, @) with value types, and canonical-text round trips. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -345,7 +346,7 @@ static void test_syntax_errors(void **state)
     want_error("some_metric @ 1234 [5m]", E, "1:20: parse error: no @ modifiers allowed before range", 19);
     want_error("some_metric[5m] @", E, "1:18: parse error: unexpected end of input in @, expected timestamp", 17);
     want_error("foo @ NaN", E, "1:1: parse error: timestamp out of bounds for @ modifier: NaN", 0);
-    /* Type errors (checked before anything is rejected as unsupported). */
+    /* Type errors. */
     want_error("-\"string\"", E,
                  "1:1: parse error: unary expression only allowed on expressions of type scalar or instant vector, got \"string\"", 0);
     want_error("-test[5m]", E,
@@ -371,29 +372,398 @@ static void test_syntax_errors(void **state)
     want_error("foo +\n  bar{", E, "2:7: parse error: unexpected end of input inside braces", 12);
 }
 
-static void test_unsupported(void **state)
+static void want_names(const ag_pq_names_t *l, size_t n, ...)
+{
+    assert_int_equal(l->n, n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) assert_string_equal(l->v[i], va_arg(ap, const char *));
+    va_end(ap);
+}
+
+static void test_unary(void **state)
 {
     (void)state;
-    const int U = AG_EUNSUPPORTED;
-    want_error("1 + 1", U, "binary operator \"+\" is not supported yet", 2);
-    want_error("foo / on(a) group_left(b) bar", U, "binary operator \"/\" is not supported yet", 4);
-    want_error("foo and bar", U, "binary operator \"and\" is not supported yet", 4);
-    want_error("2 ^ 3 ^ 2", U, "binary operator \"^\" is not supported yet", 2);
-    want_error("foo atan2 bar", U, "binary operator \"atan2\" is not supported yet", 4);
-    want_error("1 == bool 1", U, "binary operator \"==\" is not supported yet", 2);
-    want_error("rate(foo[5m])", U, "function \"rate\" is not supported yet", 0);
-    want_error("time()", U, "function \"time\" is not supported yet", 0);
-    want_error("sum(foo)", U, "aggregation \"sum\" is not supported yet", 0);
-    want_error("SUM by (job) (foo)", U, "aggregation \"sum\" is not supported yet", 0);
-    want_error("topk(3, foo) without (a)", U, "aggregation \"topk\" is not supported yet", 0);
-    want_error("foo[5m:1m]", U, "subqueries are not supported yet", 3);
-    want_error("foo[5m:]", U, "subqueries are not supported yet", 3);
-    want_error("foo @ 1609746000", U, "the @ modifier is not supported yet", 4);
-    want_error("foo[5m] @ end()", U, "the @ modifier is not supported yet", 8);
-    want_error("-foo", U, "unary operator \"-\" is not supported yet", 0);
-    want_error("+foo", U, "unary operator \"+\" is not supported yet", 0);
-    want_error("-(1)", U, "unary operator \"-\" is not supported yet", 0);
-    want_error("(foo offset 5m) * 2", U, "binary operator \"*\" is not supported yet", 16);
+    ag_pq_node_t *n = parse_ok("-foo");
+    assert_int_equal(n->type, AG_PQ_UNARY);
+    assert_int_equal(n->vtype, AG_PQ_T_VECTOR);
+    assert_int_equal(n->u.unary.op, '-');
+    assert_int_equal(n->pos, 0);
+    assert_int_equal(n->u.unary.expr->type, AG_PQ_VECTOR_SEL);
+    assert_int_equal(n->u.unary.expr->pos, 1);
+    ag_promql_free(n);
+
+    n = parse_ok(" +foo");
+    assert_int_equal(n->type, AG_PQ_UNARY);
+    assert_int_equal(n->u.unary.op, '+');
+    assert_int_equal(n->pos, 1);
+    ag_promql_free(n);
+
+    n = parse_ok("-(1)");
+    assert_int_equal(n->type, AG_PQ_UNARY);
+    assert_int_equal(n->vtype, AG_PQ_T_SCALAR);
+    assert_int_equal(n->u.unary.expr->type, AG_PQ_PAREN);
+    assert_int_equal(n->u.unary.expr->vtype, AG_PQ_T_SCALAR);
+    ag_promql_free(n);
+
+    /* The operand binds tighter than '*' but looser than '^'. */
+    n = parse_ok("-foo ^ 2 * 3");
+    assert_int_equal(n->type, AG_PQ_BINARY);
+    assert_int_equal(n->u.binary.op, AG_PQ_OP_MUL);
+    const ag_pq_node_t *u = n->u.binary.lhs;
+    assert_int_equal(u->type, AG_PQ_UNARY);
+    assert_int_equal(u->u.unary.expr->type, AG_PQ_BINARY);
+    assert_int_equal(u->u.unary.expr->u.binary.op, AG_PQ_OP_POW);
+    ag_promql_free(n);
+
+    /* A literal still folds, also after an operator. */
+    n = parse_ok("foo - -1");
+    assert_int_equal(n->u.binary.rhs->type, AG_PQ_NUMBER);
+    assert_true(n->u.binary.rhs->u.number == -1);
+    assert_int_equal(n->u.binary.rhs->pos, 6);
+    ag_promql_free(n);
+}
+
+static void test_binary(void **state)
+{
+    (void)state;
+    ag_pq_node_t *n = parse_ok("1 + 2 * 3");
+    assert_int_equal(n->type, AG_PQ_BINARY);
+    assert_int_equal(n->vtype, AG_PQ_T_SCALAR);
+    assert_int_equal(n->pos, 0);
+    assert_int_equal(n->u.binary.op, AG_PQ_OP_ADD);
+    assert_int_equal(n->u.binary.lhs->type, AG_PQ_NUMBER);
+    assert_int_equal(n->u.binary.rhs->type, AG_PQ_BINARY);
+    assert_int_equal(n->u.binary.rhs->u.binary.op, AG_PQ_OP_MUL);
+    assert_int_equal(n->u.binary.rhs->pos, 4);
+    assert_int_equal(n->u.binary.card, AG_PQ_CARD_ONE_TO_ONE);
+    assert_false(n->u.binary.return_bool);
+    assert_int_equal(n->u.binary.matching.n, 0);
+    ag_promql_free(n);
+
+    /* ^ is right-associative, the rest left-associative. */
+    n = parse_ok("2 ^ 3 ^ 2");
+    assert_int_equal(n->u.binary.op, AG_PQ_OP_POW);
+    assert_int_equal(n->u.binary.lhs->type, AG_PQ_NUMBER);
+    assert_int_equal(n->u.binary.rhs->type, AG_PQ_BINARY);
+    ag_promql_free(n);
+    n = parse_ok("a - b - c");
+    assert_int_equal(n->u.binary.lhs->type, AG_PQ_BINARY);
+    assert_int_equal(n->u.binary.rhs->type, AG_PQ_VECTOR_SEL);
+    ag_promql_free(n);
+
+    struct {
+        const char *q;
+        ag_pq_binop_t op;
+    } ops[] = {
+        {"a + b", AG_PQ_OP_ADD},    {"a - b", AG_PQ_OP_SUB},      {"a * b", AG_PQ_OP_MUL},
+        {"a / b", AG_PQ_OP_DIV},    {"a % b", AG_PQ_OP_MOD},      {"a ^ b", AG_PQ_OP_POW},
+        {"a atan2 b", AG_PQ_OP_ATAN2}, {"a == b", AG_PQ_OP_EQL},  {"a != b", AG_PQ_OP_NEQ},
+        {"a > b", AG_PQ_OP_GTR},    {"a < b", AG_PQ_OP_LSS},      {"a >= b", AG_PQ_OP_GTE},
+        {"a <= b", AG_PQ_OP_LTE},   {"a and b", AG_PQ_OP_AND},    {"a or b", AG_PQ_OP_OR},
+        {"a unless b", AG_PQ_OP_UNLESS},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        n = parse_ok(ops[i].q);
+        assert_int_equal(n->type, AG_PQ_BINARY);
+        assert_int_equal(n->u.binary.op, ops[i].op);
+        assert_int_equal(n->vtype, AG_PQ_T_VECTOR);
+        assert_int_equal(n->u.binary.card, ops[i].op >= AG_PQ_OP_AND ? AG_PQ_CARD_MANY_TO_MANY
+                                                                      : AG_PQ_CARD_ONE_TO_ONE);
+        want_format(ops[i].q, ops[i].q);
+        ag_promql_free(n);
+    }
+
+    n = parse_ok("foo > bool 1");
+    assert_true(n->u.binary.return_bool);
+    assert_int_equal(n->u.binary.op, AG_PQ_OP_GTR);
+    assert_int_equal(n->vtype, AG_PQ_T_VECTOR);
+    ag_promql_free(n);
+    n = parse_ok("1 == bool 2");
+    assert_true(n->u.binary.return_bool);
+    assert_int_equal(n->vtype, AG_PQ_T_SCALAR);
+    ag_promql_free(n);
+
+    n = parse_ok("foo / on(a, b) group_left(c) bar");
+    assert_int_equal(n->u.binary.op, AG_PQ_OP_DIV);
+    assert_true(n->u.binary.on);
+    assert_int_equal(n->u.binary.card, AG_PQ_CARD_MANY_TO_ONE);
+    want_names(&n->u.binary.matching, 2, "a", "b");
+    want_names(&n->u.binary.include, 1, "c");
+    ag_promql_free(n);
+
+    n = parse_ok("foo * ignoring(x) group_right bar");
+    assert_false(n->u.binary.on);
+    assert_int_equal(n->u.binary.card, AG_PQ_CARD_ONE_TO_MANY);
+    want_names(&n->u.binary.matching, 1, "x");
+    want_names(&n->u.binary.include, 0);
+    ag_promql_free(n);
+
+    n = parse_ok("foo and on() bar");
+    assert_true(n->u.binary.on);
+    assert_int_equal(n->u.binary.card, AG_PQ_CARD_MANY_TO_MANY);
+    want_names(&n->u.binary.matching, 0);
+    ag_promql_free(n);
+
+    n = parse_ok("foo unless ignoring(sum, by, and) bar");
+    assert_int_equal(n->u.binary.card, AG_PQ_CARD_MANY_TO_MANY);
+    want_names(&n->u.binary.matching, 3, "sum", "by", "and");
+    ag_promql_free(n);
+
+    /* Vector matching only exists between two vectors (checkAST drops it otherwise). */
+    n = parse_ok("foo + on() 1");
+    assert_false(n->u.binary.on);
+    assert_int_equal(n->u.binary.card, AG_PQ_CARD_ONE_TO_ONE);
+    ag_promql_free(n);
+
+    n = parse_ok("(foo offset 5m) * 2");
+    assert_int_equal(n->pos, 0);
+    assert_int_equal(n->u.binary.lhs->type, AG_PQ_PAREN);
+    assert_int_equal(n->u.binary.rhs->pos, 18);
+    ag_promql_free(n);
+}
+
+static void test_aggregate(void **state)
+{
+    (void)state;
+    ag_pq_node_t *n = parse_ok("sum(foo)");
+    assert_int_equal(n->type, AG_PQ_AGGREGATE);
+    assert_int_equal(n->vtype, AG_PQ_T_VECTOR);
+    assert_int_equal(n->u.agg.op, AG_PQ_AGG_SUM);
+    assert_null(n->u.agg.param);
+    assert_false(n->u.agg.without);
+    assert_int_equal(n->u.agg.grouping.n, 0);
+    assert_int_equal(n->u.agg.expr->type, AG_PQ_VECTOR_SEL);
+    assert_int_equal(n->u.agg.expr->pos, 4);
+    ag_promql_free(n);
+
+    n = parse_ok("SUM by (job, instance) (foo)");
+    assert_int_equal(n->u.agg.op, AG_PQ_AGG_SUM);
+    assert_false(n->u.agg.without);
+    want_names(&n->u.agg.grouping, 2, "job", "instance");
+    ag_promql_free(n);
+
+    n = parse_ok("avg(foo) without (a)");
+    assert_int_equal(n->u.agg.op, AG_PQ_AGG_AVG);
+    assert_true(n->u.agg.without);
+    want_names(&n->u.agg.grouping, 1, "a");
+    ag_promql_free(n);
+
+    n = parse_ok("topk(3, foo) by (a)");
+    assert_int_equal(n->u.agg.op, AG_PQ_AGG_TOPK);
+    assert_int_equal(n->u.agg.param->type, AG_PQ_NUMBER);
+    assert_int_equal(n->u.agg.param->vtype, AG_PQ_T_SCALAR);
+    assert_true(n->u.agg.param->u.number == 3);
+    assert_int_equal(n->u.agg.expr->type, AG_PQ_VECTOR_SEL);
+    ag_promql_free(n);
+
+    n = parse_ok("count_values(\"v\", foo)");
+    assert_int_equal(n->u.agg.op, AG_PQ_AGG_COUNT_VALUES);
+    assert_int_equal(n->u.agg.param->type, AG_PQ_STRING);
+    assert_int_equal(n->u.agg.param->vtype, AG_PQ_T_STRING);
+    ag_promql_free(n);
+
+    struct {
+        const char *q;
+        ag_pq_aggop_t op;
+    } ops[] = {
+        {"sum(x)", AG_PQ_AGG_SUM},       {"avg(x)", AG_PQ_AGG_AVG},
+        {"count(x)", AG_PQ_AGG_COUNT},   {"min(x)", AG_PQ_AGG_MIN},
+        {"max(x)", AG_PQ_AGG_MAX},       {"group(x)", AG_PQ_AGG_GROUP},
+        {"stddev(x)", AG_PQ_AGG_STDDEV}, {"stdvar(x)", AG_PQ_AGG_STDVAR},
+        {"topk(1, x)", AG_PQ_AGG_TOPK},  {"bottomk(1, x)", AG_PQ_AGG_BOTTOMK},
+        {"quantile(0.5, x)", AG_PQ_AGG_QUANTILE},
+        {"count_values(\"a\", x)", AG_PQ_AGG_COUNT_VALUES},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        n = parse_ok(ops[i].q);
+        assert_int_equal(n->type, AG_PQ_AGGREGATE);
+        assert_int_equal(n->u.agg.op, ops[i].op);
+        assert_int_equal(n->u.agg.param != NULL, ops[i].op >= AG_PQ_AGG_TOPK);
+        want_format(ops[i].q, ops[i].q);
+        ag_promql_free(n);
+    }
+}
+
+static void test_call(void **state)
+{
+    (void)state;
+    ag_pq_node_t *n = parse_ok("rate(foo[5m])");
+    assert_int_equal(n->type, AG_PQ_CALL);
+    assert_int_equal(n->vtype, AG_PQ_T_VECTOR);
+    assert_string_equal(n->u.call.name, "rate");
+    assert_int_equal(n->u.call.nargs, 1);
+    assert_int_equal(n->u.call.args[0]->type, AG_PQ_MATRIX_SEL);
+    assert_int_equal(n->u.call.args[0]->vtype, AG_PQ_T_MATRIX);
+    assert_int_equal(n->u.call.args[0]->pos, 5);
+    ag_promql_free(n);
+
+    n = parse_ok("time()");
+    assert_string_equal(n->u.call.name, "time");
+    assert_int_equal(n->u.call.nargs, 0);
+    assert_int_equal(n->vtype, AG_PQ_T_SCALAR);
+    ag_promql_free(n);
+
+    n = parse_ok("label_replace(up, \"a\", \"$1\", \"b\", \"(.*)\")");
+    assert_int_equal(n->u.call.nargs, 5);
+    assert_int_equal(n->u.call.args[1]->type, AG_PQ_STRING);
+    assert_int_equal(n->u.call.args[1]->vtype, AG_PQ_T_STRING);
+    ag_promql_free(n);
+
+    n = parse_ok("round(foo, 0.5)");
+    assert_int_equal(n->u.call.nargs, 2);
+    ag_promql_free(n);
+    n = parse_ok("scalar(foo)");
+    assert_int_equal(n->vtype, AG_PQ_T_SCALAR);
+    ag_promql_free(n);
+}
+
+static void test_subquery_and_at(void **state)
+{
+    (void)state;
+    ag_pq_node_t *n = parse_ok("foo[5m:1m]");
+    assert_int_equal(n->type, AG_PQ_SUBQUERY);
+    assert_int_equal(n->vtype, AG_PQ_T_MATRIX);
+    assert_int_equal(n->u.subquery.range_ms, 300000);
+    assert_int_equal(n->u.subquery.step_ms, 60000);
+    assert_int_equal(n->u.subquery.offset_ms, 0);
+    assert_int_equal(n->u.subquery.at, AG_PQ_AT_NONE);
+    assert_int_equal(n->u.subquery.expr->type, AG_PQ_VECTOR_SEL);
+    assert_int_equal(n->u.subquery.expr->vtype, AG_PQ_T_VECTOR);
+    ag_promql_free(n);
+
+    n = parse_ok("rate(foo[1m])[1h:] offset -10m @ 50.5");
+    assert_int_equal(n->type, AG_PQ_SUBQUERY);
+    assert_int_equal(n->u.subquery.step_ms, 0);
+    assert_int_equal(n->u.subquery.offset_ms, -600000);
+    assert_int_equal(n->u.subquery.at, AG_PQ_AT_TIME);
+    assert_int_equal(n->u.subquery.at_ms, 50500);
+    assert_int_equal(n->u.subquery.expr->type, AG_PQ_CALL);
+    ag_promql_free(n);
+
+    n = parse_ok("sum(foo)[10m:] @ start()");
+    assert_int_equal(n->u.subquery.at, AG_PQ_AT_START);
+    ag_promql_free(n);
+
+    n = parse_ok("foo @ 1609746000");
+    assert_int_equal(n->type, AG_PQ_VECTOR_SEL);
+    assert_int_equal(n->u.sel.at, AG_PQ_AT_TIME);
+    assert_int_equal(n->u.sel.at_ms, 1609746000000LL);
+    ag_promql_free(n);
+
+    n = parse_ok("foo @ -0.0005 offset 1m");
+    assert_int_equal(n->u.sel.at, AG_PQ_AT_TIME);
+    assert_int_equal(n->u.sel.at_ms, -1); /* math.Round: half away from zero */
+    assert_int_equal(n->u.sel.offset_ms, 60000);
+    ag_promql_free(n);
+
+    n = parse_ok("foo @ 1.2344");
+    assert_int_equal(n->u.sel.at_ms, 1234);
+    ag_promql_free(n);
+
+    n = parse_ok("foo[5m] @ end()");
+    assert_int_equal(n->type, AG_PQ_MATRIX_SEL);
+    assert_int_equal(n->u.sel.at, AG_PQ_AT_END);
+    ag_promql_free(n);
+
+    n = parse_ok("foo offset 5m @ start()");
+    assert_int_equal(n->u.sel.at, AG_PQ_AT_START);
+    assert_int_equal(n->u.sel.offset_ms, 300000);
+    ag_promql_free(n);
+}
+
+static void test_format_expressions(void **state)
+{
+    (void)state;
+    /* Unary. */
+    want_format("-foo", "-foo");
+    want_format("+ foo", "+foo");
+    want_format("- - foo", "--foo");
+    want_format("-(1)", "-(1)");
+    want_format("-foo ^ 2", "-foo ^ 2");
+    want_format("-foo offset 5m", "-foo offset 5m");
+    /* Binary. */
+    want_format("1+2*3", "1 + 2 * 3");
+    want_format("(1+2)*3", "(1 + 2) * 3");
+    want_format("foo-- 1", "foo - -1");
+    want_format("foo >bool 1", "foo > bool 1");
+    want_format("1 == BOOL 1", "1 == bool 1");
+    want_format("foo / ON(a,b) GROUP_LEFT(c) bar", "foo / on(a, b) group_left(c) bar");
+    want_format("foo / on(a) group_right bar", "foo / on(a) group_right() bar");
+    want_format("foo * ignoring(x) bar", "foo * ignoring(x) bar");
+    want_format("foo * ignoring() bar", "foo * bar");
+    want_format("foo and on() bar", "foo and on() bar");
+    want_format("foo or ignoring(a,) bar", "foo or ignoring(a) bar");
+    want_format("foo > bool on(a) bar", "foo > bool on(a) bar");
+    want_format("foo + on() 1", "foo + 1");
+    want_format("foo atan2 bar", "foo atan2 bar");
+    want_format("a unless b", "a unless b");
+    want_format("2 ^ 3 ^ 2", "2 ^ 3 ^ 2");
+    want_format("Inf ^ 2", "Inf ^ 2"); /* not "+Inf ^ 2": that would parse as +(Inf ^ 2) */
+    want_format("-inf ^ 2", "-Inf ^ 2");
+    want_format("foo ^ -inf ^ 2", "foo ^ -Inf ^ 2");
+    want_format("Inf + 1", "+Inf + 1");
+    /* Aggregations. */
+    want_format("sum(foo)", "sum(foo)");
+    want_format("SUM BY(job)(foo)", "sum by (job) (foo)");
+    want_format("sum(foo) by (job, instance)", "sum by (job, instance) (foo)");
+    want_format("sum by () (foo)", "sum(foo)");
+    want_format("sum without () (foo)", "sum without () (foo)");
+    want_format("max without(a) (foo)", "max without (a) (foo)");
+    want_format("topk(5, foo)", "topk(5, foo)");
+    want_format("topk by (job) (5, foo)", "topk by (job) (5, foo)");
+    want_format("quantile(0.9, foo) without (a)", "quantile without (a) (0.9, foo)");
+    want_format("count_values('v', foo)", "count_values(\"v\", foo)");
+    want_format("sum by (job) (rate(foo[5m]))", "sum by (job) (rate(foo[5m]))");
+    /* Calls. */
+    want_format("rate(foo[5m])", "rate(foo[5m])");
+    want_format("time()", "time()");
+    want_format("clamp(foo,1,2)", "clamp(foo, 1, 2)");
+    want_format("label_join(up, 'a', ',', 'b', 'c')", "label_join(up, \"a\", \",\", \"b\", \"c\")");
+    want_format("histogram_quantile(0.9, sum by (le) (rate(x[5m])))",
+                "histogram_quantile(0.9, sum by (le) (rate(x[5m])))");
+    /* Subqueries and @. */
+    want_format("foo[5m:1m]", "foo[5m:1m]");
+    want_format("foo[300s:]", "foo[5m:]");
+    want_format("rate(foo[1m])[1h:5m] offset 1m", "rate(foo[1m])[1h:5m] offset 1m");
+    want_format("foo[5m:] offset -1m @ 100", "foo[5m:] @ 100.000 offset -1m");
+    want_format("(foo + bar)[5m:] @ end()", "(foo + bar)[5m:] @ end()");
+    want_format("foo offset 1m[5m:]", "foo offset 1m[5m:]");
+    want_format("foo @ 100", "foo @ 100.000");
+    want_format("foo @ 1.5", "foo @ 1.500");
+    want_format("foo @ -1.5", "foo @ -1.500");
+    want_format("foo @ 0.0004", "foo @ 0.000");
+    want_format("foo @ 1e3", "foo @ 1000.000");
+    want_format("foo{a=\"b\"} offset 5m @ 1", "foo{a=\"b\"} @ 1.000 offset 5m");
+    want_format("foo @ start()", "foo @ start()");
+    want_format("foo[5m] offset 1m @ end()", "foo[5m] @ end() offset 1m");
+    want_format("foo[5m] @ 1", "foo[5m] @ 1.000");
+    /* Metric names that are keywords elsewhere. */
+    want_format("sum @ 1", "sum @ 1.000");
+    want_format("sum + sum", "sum + sum");
+    want_format("sum(sum)", "sum(sum)");
+}
+
+static void test_vtype(void **state)
+{
+    (void)state;
+    struct {
+        const char *q;
+        ag_pq_vtype_t t;
+    } cases[] = {
+        {"1", AG_PQ_T_SCALAR},          {"\"a\"", AG_PQ_T_STRING},
+        {"foo", AG_PQ_T_VECTOR},        {"foo[1m]", AG_PQ_T_MATRIX},
+        {"(foo[1m])", AG_PQ_T_MATRIX},  {"foo[1m:]", AG_PQ_T_MATRIX},
+        {"1 + foo", AG_PQ_T_VECTOR},    {"foo + 1", AG_PQ_T_VECTOR},
+        {"1 + 1", AG_PQ_T_SCALAR},      {"-time()", AG_PQ_T_SCALAR},
+        {"pi()", AG_PQ_T_SCALAR},       {"vector(1)", AG_PQ_T_VECTOR},
+        {"(\"s\")", AG_PQ_T_STRING},    {"count(foo)", AG_PQ_T_VECTOR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ag_pq_node_t *n = parse_ok(cases[i].q);
+        if (n->vtype != cases[i].t) fail_msg("vtype(%s) = %d, want %d", cases[i].q, n->vtype, cases[i].t);
+        ag_promql_free(n);
+    }
 }
 
 static void test_format(void **state)
@@ -495,7 +865,10 @@ int main(void)
         cmocka_unit_test(test_number_literals),   cmocka_unit_test(test_number_literals_paren),
         cmocka_unit_test(test_string_literals),   cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_ranges_and_offsets), cmocka_unit_test(test_syntax_errors),
-        cmocka_unit_test(test_unsupported),       cmocka_unit_test(test_format),
+        cmocka_unit_test(test_unary),             cmocka_unit_test(test_binary),
+        cmocka_unit_test(test_aggregate),         cmocka_unit_test(test_call),
+        cmocka_unit_test(test_subquery_and_at),   cmocka_unit_test(test_format_expressions),
+        cmocka_unit_test(test_vtype),             cmocka_unit_test(test_format),
         cmocka_unit_test(test_nesting_limit),     cmocka_unit_test(test_embedded_nul_and_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,359 @@
+/* eval_call.c - PromQL function calls: argument evaluation, windows over range arguments, label
+ * functions and the special cases of Prometheus 2.42's engine (timestamp() of a selector,
+ * absent()'s labels, sort order, the __name__ rule). The arithmetic lives in functions.c
+ * (ag_pqfunc.h); this file only moves samples and labels around it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ag_labels.h"
+#include "ag_pqfunc.h"
+#include "eval_int.h"
+
+#define MAX_ARGS 8
+
+static int err_unsupported(ev_t *ev, const ag_pq_node_t *n)
+{
+    return ag_errmsg_set(ev->e, AG_EUNSUPPORTED, n->pos, "function \"%s\" is not supported yet",
+                         n->u.call.name);
+}
+
+/* Evaluates every argument except `skip` (-1 for none). */
+static int eval_args(ev_t *ev, const ag_pq_node_t *n, int skip, eval_val_t *a)
+{
+    for (size_t i = 0; i < n->u.call.nargs && i < MAX_ARGS; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        if ((int)i == skip) continue;
+        int rc = ev_eval(ev, n->u.call.args[i], &a[i]);
+        if (rc) return rc;
+    }
+    return AG_OK;
+}
+
+static void free_args(ev_t *ev, const ag_pq_node_t *n, eval_val_t *a)
+{
+    for (size_t i = 0; i < n->u.call.nargs && i < MAX_ARGS; i++) ev_val_free(ev, &a[i]);
+}
+
+/* rate(), *_over_time() and friends: slide the window of each series over the steps. */
+static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, eval_val_t *out)
+{
+    eval_val_t a[MAX_ARGS];
+    emat_t raw;
+    memset(&raw, 0, sizeof raw);
+    int64_t range, off, fts;
+    bool fixed;
+    int rc = eval_args(ev, n, mi, a);
+    if (!rc) rc = ev_range_source(ev, n->u.call.args[mi], &raw, &range, &off, &fixed, &fts);
+    out->k = AG_PQ_T_VECTOR;
+    bool keep_name = f == AG_RF_LAST_OVER_TIME;
+    for (size_t i = 0; i < raw.n && !rc; i++) {
+        eseries_t *s = &raw.s[i];
+        const char *l = s->lbl;
+        size_t len = s->len;
+        if (!keep_name) lbl_drop_name(ev, l, len, &l, &len);
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+            int64_t ts = step_ts(ev, k), at = fixed ? fts : ts, ref = at - off;
+            while (hi < s->n && s->p[hi].t <= ref) hi++;
+            while (lo < hi && s->p[lo].t < ref - range) lo++;
+            if (hi == lo) continue;
+            double args[MAX_ARGS] = {0};
+            size_t na = 0;
+            for (size_t j = 0; j < n->u.call.nargs && j < MAX_ARGS; j++)
+                if ((int)j != mi) args[na++] = a[j].sc ? a[j].sc[k] : 0;
+            double v;
+            /* predict_linear's intercept is the step time even under @ (as in 2.42). */
+            int64_t t = f == AG_RF_PREDICT_LINEAR ? ts : ref;
+            if (ag_range_fn_eval(f, s->p + lo, hi - lo, t, range, args, &v))
+                rc = emit(ev, &out->m, l, len, ts, v);
+            if (!rc) rc = ev_tick(ev);
+        }
+    }
+    emat_free(ev, &raw);
+    free_args(ev, n, a);
+    return rc;
+}
+
+/* Labels absent() and absent_over_time() give their output: the selector's equality matchers,
+ * except names matched more than once or otherwise. */
+static int absent_labels(ev_t *ev, const ag_pq_node_t *arg, const char **out, size_t *olen)
+{
+    arg = unparen(arg);
+    *out = "";
+    *olen = 0;
+    if (arg->type != AG_PQ_VECTOR_SEL && arg->type != AG_PQ_MATRIX_SEL) return AG_OK;
+    const ag_matcher_t *m = arg->u.sel.matchers;
+    size_t nm = arg->u.sel.nmatchers;
+    int rc = AG_OK;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        if (strcmp(m[i].name, AG_METRIC_NAME) == 0) continue;
+        bool ok = m[i].type == AG_MATCH_EQ;
+        for (size_t j = 0; j < nm && ok; j++)
+            if (j != i && strcmp(m[j].name, m[i].name) == 0 && (j < i || m[j].type != AG_MATCH_EQ))
+                ok = false;
+        for (size_t j = 0; j < nm && ok; j++)
+            if (j != i && strcmp(m[j].name, m[i].name) == 0) ok = false;
+        if (ok) rc = lbl_set(ev, *out, *olen, m[i].name, m[i].value, m[i].value_len, out, olen);
+    }
+    return rc;
+}
+
+static int call_absent_over_time(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
+{
+    emat_t raw;
+    memset(&raw, 0, sizeof raw);
+    int64_t range, off, fts;
+    bool fixed;
+    const char *l;
+    size_t len;
+    int rc = ev_range_source(ev, n->u.call.args[0], &raw, &range, &off, &fixed, &fts);
+    if (!rc) rc = absent_labels(ev, n->u.call.args[0], &l, &len);
+    out->k = AG_PQ_T_VECTOR;
+    size_t *lo = calloc(raw.n + 1, sizeof *lo);
+    if (!lo) rc = AG_ENOMEM;
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k), ref = (fixed ? fts : ts) - off;
+        bool any = false;
+        for (size_t i = 0; i < raw.n && !any; i++) {
+            eseries_t *s = &raw.s[i];
+            while (lo[i] < s->n && s->p[lo[i]].t < ref - range) lo[i]++;
+            any = lo[i] < s->n && s->p[lo[i]].t <= ref;
+        }
+        if (!any) rc = emit(ev, &out->m, l, len, ts, 1);
+    }
+    free(lo);
+    emat_free(ev, &raw);
+    return rc;
+}
+
+/* Functions of one vector, per sample: math, clamp, round and the date functions. */
+static int call_value(ev_t *ev, const ag_pq_node_t *n, ag_value_fn_t f, eval_val_t *out)
+{
+    eval_val_t a[MAX_ARGS];
+    int rc = eval_args(ev, n, -1, a);
+    out->k = AG_PQ_T_VECTOR;
+    if (!rc && n->u.call.nargs == 0) { /* day_of_week() etc.: vector(time()) */
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+            int64_t ts = step_ts(ev, k);
+            rc = emit(ev, &out->m, "", 0, ts, ag_value_fn_eval(f, (double)ts / 1000.0, NULL, 0));
+        }
+        return rc;
+    }
+    for (size_t i = 0; !rc && i < a[0].m.n; i++) {
+        eseries_t *s = &a[0].m.s[i];
+        const char *l;
+        size_t len;
+        lbl_drop_name(ev, s->lbl, s->len, &l, &len);
+        for (size_t k = 0; k < s->n && !rc; k++) {
+            size_t step = (size_t)((s->p[k].t - ev->start) / ev->step);
+            double args[MAX_ARGS];
+            size_t na = 0;
+            for (size_t j = 1; j < n->u.call.nargs && j < MAX_ARGS; j++)
+                args[na++] = a[j].sc ? a[j].sc[step] : 0;
+            if (f == AG_VF_CLAMP && na == 2 && args[1] < args[0]) continue;
+            rc = emit(ev, &out->m, l, len, s->p[k].t, ag_value_fn_eval(f, s->p[k].v, args, na));
+        }
+    }
+    free_args(ev, n, a);
+    return rc;
+}
+
+static int call_histogram_quantile(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
+{
+    eval_val_t a[MAX_ARGS];
+    int rc = eval_args(ev, n, -1, a);
+    out->k = AG_PQ_T_VECTOR;
+    static char le_name[] = "le";
+    char *le_list[1] = {le_name};
+    ag_pq_names_t le = {le_list, 1};
+    size_t *cur = rc ? NULL : calloc(a[1].m.n + 1, sizeof *cur);
+    evec_t v = {0};
+    ag_bucket_t *b = NULL;
+    uint64_t *keys = NULL;
+    if (!rc && !cur) rc = AG_ENOMEM;
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k);
+        if ((rc = gather(&a[1].m, cur, ts, &v)) || !v.n) continue;
+        free(b);
+        free(keys);
+        b = malloc(v.n * sizeof *b);
+        keys = malloc(v.n * sizeof *keys);
+        if (!b || !keys) {
+            rc = AG_ENOMEM;
+            break;
+        }
+        /* Buckets group by every label but `le` (the metric name included, so two histograms
+         * that differ only in name collide in the output, as in Prometheus). */
+        for (size_t i = 0; i < v.n && !rc; i++) {
+            const char *kl;
+            size_t klen;
+            rc = lbl_del(ev, v.v[i].lbl, v.v[i].len, &le, &kl, &klen);
+            keys[i] = lbl_hash(kl, klen);
+        }
+        for (size_t i = 0; i < v.n && !rc; i++) {
+            bool first = true;
+            for (size_t j = 0; j < i && first; j++)
+                if (keys[j] == keys[i] && ag_labels_get(v.v[j].lbl, v.v[j].len, "le", &(size_t){0}))
+                    first = false;
+            size_t vl;
+            if (!first || !ag_labels_get(v.v[i].lbl, v.v[i].len, "le", &vl)) continue;
+            size_t nb = 0;
+            for (size_t j = i; j < v.n; j++) {
+                if (keys[j] != keys[i]) continue;
+                const char *lev = ag_labels_get(v.v[j].lbl, v.v[j].len, "le", &vl);
+                if (!lev) continue;
+                char *end;
+                double up = strtod(lev, &end);
+                if (end == lev || *end) continue;
+                b[nb++] = (ag_bucket_t){up, v.v[j].v};
+            }
+            const char *l;
+            size_t len;
+            if ((rc = lbl_filter(ev, v.v[i].lbl, v.v[i].len, &le, false, &l, &len))) break;
+            rc = emit(ev, &out->m, l, len, ts, ag_bucket_quantile(a[0].sc[k], b, nb));
+        }
+    }
+    free(b);
+    free(keys);
+    free(cur);
+    free(v.v);
+    free_args(ev, n, a);
+    return rc;
+}
+
+/* label_replace and label_join: new labels per input series, values unchanged. */
+static int call_label(ev_t *ev, const ag_pq_node_t *n, bool join, eval_val_t *out)
+{
+    eval_val_t a[MAX_ARGS];
+    int rc = eval_args(ev, n, -1, a);
+    if (rc) {
+        free_args(ev, n, a);
+        return rc;
+    }
+    const char *dst = a[1].str;
+    ag_regex_t *re = NULL;
+    if (!ag_label_name_valid(dst, strlen(dst))) {
+        rc = ag_errmsg_set(ev->e, AG_EEXEC, n->pos, "invalid destination label name in %s(): %s",
+                           n->u.call.name, dst);
+    } else if (!join) {
+        ag_errmsg_t re_e = {{0}, -1};
+        if (ag_regex_compile(a[4].str, a[4].slen, &re, &re_e))
+            rc = ag_errmsg_set(ev->e, AG_EEXEC, n->pos,
+                               "invalid regular expression in label_replace(): %s", a[4].str);
+    }
+    out->k = AG_PQ_T_VECTOR;
+    for (size_t i = 0; !rc && i < a[0].m.n; i++) {
+        eseries_t *s = &a[0].m.s[i];
+        ag_buf_t val = AG_BUF_INIT;
+        const char *l = s->lbl;
+        size_t len = s->len;
+        bool set = true;
+        if (join) {
+            for (size_t j = 3; j < n->u.call.nargs && j < MAX_ARGS; j++) {
+                size_t vl = 0;
+                const char *v = ag_labels_get(s->lbl, s->len, a[j].str, &vl);
+                if (j > 3) ag_buf_append(&val, a[2].str, a[2].slen);
+                if (v) ag_buf_append(&val, v, vl);
+            }
+        } else {
+            size_t vl = 0;
+            const char *v = ag_labels_get(s->lbl, s->len, a[3].str, &vl);
+            set = ag_regex_expand(re, v ? v : "", v ? vl : 0, a[2].str, a[2].slen, &val) == 1;
+        }
+        if (!ag_buf_ok(&val)) rc = AG_ENOMEM;
+        else if (set) rc = lbl_set(ev, s->lbl, s->len, dst, val.data ? val.data : "", val.len, &l, &len);
+        ag_buf_free(&val);
+        for (size_t k = 0; k < s->n && !rc; k++) rc = emit(ev, &out->m, l, len, s->p[k].t, s->p[k].v);
+    }
+    ag_regex_free(re);
+    free_args(ev, n, a);
+    return rc;
+}
+
+int ev_call(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
+{
+    const char *f = n->u.call.name;
+    size_t na = n->u.call.nargs;
+    int rc = AG_OK;
+    if (na > MAX_ARGS) return err_unsupported(ev, n);
+    ag_range_fn_t rf = ag_range_fn_lookup(f);
+    if (rf) {
+        int mi = 0; /* the range argument: first, except quantile_over_time(q, m) */
+        for (size_t i = 0; i < na; i++)
+            if (unparen(n->u.call.args[i])->vtype == AG_PQ_T_MATRIX) mi = (int)i;
+        return call_range(ev, n, rf, mi, out);
+    }
+    if (strcmp(f, "absent_over_time") == 0) return call_absent_over_time(ev, n, out);
+    ag_value_fn_t vf = ag_value_fn_lookup(f);
+    if (vf) return call_value(ev, n, vf, out);
+    if (strcmp(f, "histogram_quantile") == 0) return call_histogram_quantile(ev, n, out);
+    if (strcmp(f, "label_replace") == 0) return call_label(ev, n, false, out);
+    if (strcmp(f, "label_join") == 0) return call_label(ev, n, true, out);
+    if (strcmp(f, "pi") == 0 || strcmp(f, "time") == 0) {
+        bool pi = f[0] == 'p';
+        out->k = AG_PQ_T_SCALAR;
+        if (!(out->sc = calloc(ev->nsteps, sizeof *out->sc))) return AG_ENOMEM;
+        for (size_t k = 0; k < ev->nsteps; k++) out->sc[k] = pi ? M_PI : (double)step_ts(ev, k) / 1000.0;
+        return AG_OK;
+    }
+    eval_val_t a[MAX_ARGS];
+    const ag_pq_node_t *arg0 = na ? unparen(n->u.call.args[0]) : NULL;
+    /* timestamp() of a selector reads the samples' own times, not the step's. */
+    bool raw_time = strcmp(f, "timestamp") == 0 && arg0 && arg0->type == AG_PQ_VECTOR_SEL;
+    if ((rc = eval_args(ev, n, raw_time ? 0 : -1, a))) {
+        free_args(ev, n, a);
+        return rc;
+    }
+    if (strcmp(f, "vector") == 0) {
+        out->k = AG_PQ_T_VECTOR;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) rc = emit(ev, &out->m, "", 0, step_ts(ev, k), a[0].sc[k]);
+    } else if (strcmp(f, "scalar") == 0) {
+        out->k = AG_PQ_T_SCALAR;
+        size_t *cur = calloc(a[0].m.n + 1, sizeof *cur);
+        evec_t v = {0};
+        if (!cur || !(out->sc = calloc(ev->nsteps, sizeof *out->sc))) rc = AG_ENOMEM;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+            rc = gather(&a[0].m, cur, step_ts(ev, k), &v);
+            out->sc[k] = v.n == 1 ? v.v[0].v : NAN;
+        }
+        free(cur);
+        free(v.v);
+    } else if (strcmp(f, "timestamp") == 0) {
+        out->k = AG_PQ_T_VECTOR;
+        emat_t times;
+        memset(&times, 0, sizeof times);
+        if (raw_time) rc = ev_vsel(ev, arg0, true, &times);
+        emat_t *src = raw_time ? &times : &a[0].m;
+        for (size_t i = 0; !rc && i < src->n; i++) {
+            const char *l;
+            size_t len;
+            lbl_drop_name(ev, src->s[i].lbl, src->s[i].len, &l, &len);
+            for (size_t k = 0; k < src->s[i].n && !rc; k++)
+                rc = emit(ev, &out->m, l, len, src->s[i].p[k].t,
+                          raw_time ? src->s[i].p[k].v : (double)src->s[i].p[k].t / 1000.0);
+        }
+        emat_free(ev, &times);
+    } else if (strcmp(f, "absent") == 0) {
+        out->k = AG_PQ_T_VECTOR;
+        const char *l;
+        size_t len;
+        size_t *cur = calloc(a[0].m.n + 1, sizeof *cur);
+        evec_t v = {0};
+        rc = cur ? absent_labels(ev, n->u.call.args[0], &l, &len) : AG_ENOMEM;
+        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+            if ((rc = gather(&a[0].m, cur, step_ts(ev, k), &v))) break;
+            if (!v.n) rc = emit(ev, &out->m, l, len, step_ts(ev, k), 1);
+        }
+        free(cur);
+        free(v.v);
+    } else if (strcmp(f, "sort") == 0 || strcmp(f, "sort_desc") == 0) {
+        *out = a[0]; /* the order is applied to the final instant vector */
+        memset(&a[0], 0, sizeof a[0]);
+    } else {
+        rc = err_unsupported(ev, n);
+    }
+    free_args(ev, n, a);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* eval_int.h - internals of the PromQL evaluator shared by eval.c (expressions, operators,
+ * aggregations) and eval_call.c (function calls). Not a public header.
+ *
+ * Model (Prometheus' range evaluation): every expression is evaluated for all steps of the
+ * query at once. A vector-valued expression yields an `emat_t`: series, each with points at the
+ * step times where it has a value. A scalar yields one value per step. Operators, aggregations
+ * and functions then walk the steps, gather each operand's samples at that step into an
+ * `evec_t`, compute an output vector and append it to the result series. An instant query is a
+ * range evaluation with one step. Labels are canonical encodings (ag_labels.h) allocated in the
+ * query's arena, so no label string is freed individually.
+ */
+#ifndef AG_EVAL_INT_H
+#define AG_EVAL_INT_H
+
+#include "ag_arena.h"
+#include "ag_eval.h"
+#include "ag_promql.h"
+#include "ag_store.h"
+
+typedef struct ev {
+    ag_store_t *store;
+    int64_t start, end, step; /* step > 0; an instant query has start == end */
+    size_t nsteps;
+    int64_t q_start, q_end;   /* the top-level query's range, for @ start() / end() */
+    const ag_eval_opts_t *o;
+    int64_t deadline;         /* monotonic ms; 0 = none */
+    uint64_t points;          /* points currently held, against o->max_samples */
+    unsigned ticks;
+    ag_arena_t *arena;
+    ag_errmsg_t *e;
+} ev_t;
+
+typedef struct eseries {
+    const char *lbl; /* arena */
+    size_t len;
+    uint64_t hash;
+    ag_point_t *p;   /* malloc'd */
+    size_t n, cap;
+} eseries_t;
+
+typedef struct emat {
+    eseries_t *s; /* malloc'd */
+    size_t n, cap;
+    size_t *idx;  /* open-addressing table of series indexes + 1 (0 = empty), for emit */
+    size_t nidx;
+} emat_t;
+
+typedef struct esample {
+    const char *lbl;
+    size_t len;
+    uint64_t hash;
+    double v;
+    int64_t t; /* the sample's own timestamp (timestamp()) */
+} esample_t;
+
+typedef struct evec {
+    esample_t *v; /* malloc'd */
+    size_t n, cap;
+} evec_t;
+
+/* The value of an evaluated expression over all steps. */
+typedef struct eval_val {
+    ag_pq_vtype_t k;
+    emat_t m;       /* vector (points at step times) or matrix (raw points; instant only) */
+    double *sc;     /* scalar: nsteps values */
+    char *str;      /* string (arena) */
+    size_t slen;
+} eval_val_t;
+
+int ev_eval(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out);
+void ev_val_free(ev_t *ev, eval_val_t *v);
+void emat_free(ev_t *ev, emat_t *m);
+/* Appends (ts, v) to the series with labels lbl, creating it; AG_EEXEC when that series already
+ * has a point at ts (two outputs with one labelset). */
+int emit(ev_t *ev, emat_t *m, const char *lbl, size_t len, int64_t ts, double v);
+int evec_push(evec_t *vec, const char *lbl, size_t len, uint64_t hash, double v, int64_t t);
+/* Samples of `m` at step time ts; `cur` holds one cursor per series (start zeroed). */
+int gather(const emat_t *m, size_t *cur, int64_t ts, evec_t *out);
+int ev_tick(ev_t *ev);      /* AG_ETIMEOUT once the deadline passed */
+int ev_count(ev_t *ev, uint64_t add);
+int64_t step_ts(const ev_t *ev, size_t k);
+const ag_pq_node_t *unparen(const ag_pq_node_t *n);
+
+/* Label helpers (results in the arena). */
+uint64_t lbl_hash(const char *l, size_t len);
+int lbl_drop_name(ev_t *ev, const char *l, size_t len, const char **out, size_t *olen);
+/* Sets `name` to value (vlen 0 deletes it), keeping the set sorted. */
+int lbl_set(ev_t *ev, const char *l, size_t len, const char *name, const char *value,
+            size_t vlen, const char **out, size_t *olen);
+/* Removes exactly `names` (Prometheus' Builder.Del). */
+int lbl_del(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, const char **out,
+            size_t *olen);
+/* Keeps only `names` (keep) or drops `names` and __name__ (!keep). */
+int lbl_filter(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, bool keep,
+               const char **out, size_t *olen);
+/* The matching signature: a hash over `names` (on) or over everything but `names` and
+ * __name__ (!on). */
+uint64_t lbl_signature(const char *l, size_t len, const ag_pq_names_t *names, bool on);
+/* Renders labels as {a="b", ...} for error messages. */
+void lbl_describe(const char *l, size_t len, char *out, size_t outlen);
+
+/* An instant vector selector over every step; values are the samples' own times in seconds
+ * when want_ts (for timestamp()). */
+int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out);
+
+/* Function calls (eval_call.c). */
+int ev_call(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out);
+/* Raw points of a range argument (matrix selector or subquery) covering every step's window,
+ * plus the window length and offset to apply at each step. */
+int ev_range_source(ev_t *ev, const ag_pq_node_t *n, emat_t *raw, int64_t *range_ms,
+                    int64_t *offset_ms, bool *fixed, int64_t *fixed_ts);
+
+#endif

@@ -1,0 +1,981 @@
+/* functions.c - the PromQL function library as pure math (contract: include/ag_pqfunc.h).
+ *
+ * Range functions (rate, increase, delta, irate, idelta, deriv, predict_linear, holt_winters,
+ * resets, changes, *_over_time), per-value functions (math, clamp, round, trigonometry, date
+ * parts) and the quantile helpers used by quantile(), quantile_over_time() and
+ * histogram_quantile(). Every function follows Prometheus 2.42's promql/functions.go and
+ * promql/quantile.go in semantics and in floating-point operation order (e.g. extrapolatedRate
+ * applies the counter zero-point clamp BEFORE the extrapolation threshold test, as 2.42 does;
+ * later Prometheus versions swapped that order). Nothing here keeps state.
+ *
+ * Bit-exactness with Go: sin cos tan asin acos atan and ln/log2/log10 are ports of Go's own
+ * (Cephes / FreeBSD) algorithms and formulas, so they round like Go's pure-Go code (the trig
+ * results match trig_functions.test bit for bit; log2(10) is one ulp below that file's literal,
+ * which Prometheus itself only checks to 1e-6). exp, sinh, cosh, tanh, asinh, acosh, atanh and sqrt use C's libm (sqrt is
+ * exact in both; the others may differ from Go by an ulp). Trig arguments >= 2^29 go to libm
+ * (Go switches to Payne-Hanek reduction there).
+ *
+ * One exception to "allocates nothing": quantile_over_time copies the window to sort it, on
+ * the stack up to 256 samples and with malloc beyond (no output if that fails).
+ */
+#include "ag_pqfunc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keep a*b+c as two roundings (Go does not fuse on amd64); clang honours this, GCC in ISO C
+ * mode already defaults to -ffp-contract=off. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* ---- Go math helpers ------------------------------------------------------------------- */
+
+/* Go's math.Max: +Inf wins over NaN, NaN otherwise propagates, +0 beats -0. */
+static double go_max(double x, double y)
+{
+    if ((isinf(x) && x > 0) || (isinf(y) && y > 0))
+        return INFINITY;
+    if (isnan(x) || isnan(y))
+        return NAN;
+    if (x == 0 && x == y)
+        return signbit(x) ? y : x;
+    return x > y ? x : y;
+}
+
+/* Go's math.Min: -Inf wins over NaN, NaN otherwise propagates, -0 beats +0. */
+static double go_min(double x, double y)
+{
+    if ((isinf(x) && x < 0) || (isinf(y) && y < 0))
+        return -INFINITY;
+    if (isnan(x) || isnan(y))
+        return NAN;
+    if (x == 0 && x == y)
+        return signbit(x) ? x : y;
+    return x < y ? x : y;
+}
+
+/* Go folds 1/Ln2 and 1/Ln10 exactly at compile time; these are those constants rounded once. */
+#define GO_INV_LN2 1.44269504088896340735992468100189214
+#define GO_INV_LN10 0.434294481903251827651128918916605082
+#define GO_PI 3.14159265358979323846264338327950288419716939937510582097494459
+
+/* Go's math.Log (FreeBSD e_log.c algorithm; Go's amd64 assembly computes the same thing). */
+static double go_log(double x)
+{
+    const double Ln2Hi = 6.93147180369123816490e-01, Ln2Lo = 1.90821492927058770002e-10,
+                 L1 = 6.666666666666735130e-01, L2 = 3.999999999940941908e-01,
+                 L3 = 2.857142874366239149e-01, L4 = 2.222219843214978396e-01,
+                 L5 = 1.818357216161805012e-01, L6 = 1.531383769920937332e-01,
+                 L7 = 1.479819860511658591e-01;
+    if (isnan(x) || (isinf(x) && x > 0))
+        return x;
+    if (x < 0)
+        return NAN;
+    if (x == 0)
+        return -INFINITY;
+    int ki;
+    double f1 = frexp(x, &ki);
+    if (f1 < 1.41421356237309504880168872420969808 / 2) {
+        f1 *= 2;
+        ki--;
+    }
+    double f = f1 - 1;
+    double k = (double)ki;
+    double s = f / (2 + f);
+    double s2 = s * s;
+    double s4 = s2 * s2;
+    double t1 = s2 * (L1 + s4 * (L3 + s4 * (L5 + s4 * L7)));
+    double t2 = s4 * (L2 + s4 * (L4 + s4 * L6));
+    double R = t1 + t2;
+    double hfsq = 0.5 * f * f;
+    return k * Ln2Hi - ((hfsq - (s * (hfsq + R) + k * Ln2Lo)) - f);
+}
+
+/* Go's math.Log2: exact for powers of two, else Log(frac)*(1/Ln2) + exp. */
+static double go_log2(double x)
+{
+    int e;
+    double frac = frexp(x, &e);
+    if (frac == 0.5)
+        return (double)(e - 1);
+    return go_log(frac) * GO_INV_LN2 + (double)e;
+}
+
+/* Go's math.Log10: Log(x) * (1/Ln10). */
+static double go_log10(double x)
+{
+    return go_log(x) * GO_INV_LN10;
+}
+
+/* Go's pure-Go sin/cos/tan (Cephes, Cody-Waite reduction by Pi/4 in three parts). Go uses
+ * Payne-Hanek reduction from 2^29 on; we hand such arguments to libm instead. */
+static const double go_sin_c[6] = {
+    1.58962301576546568060e-10,  -2.50507477628578072866e-8, 2.75573136213857245213e-6,
+    -1.98412698295895385996e-4, 8.33333333332211858878e-3,   -1.66666666666666307295e-1,
+};
+static const double go_cos_c[6] = {
+    -1.13585365213876817300e-11, 2.08757008419747316778e-9,  -2.75573141792967388112e-7,
+    2.48015872888517045348e-5,   -1.38888888888730564116e-3, 4.16666666666665929218e-2,
+};
+#define GO_TRIG_REDUCE_THRESHOLD 536870912.0 /* 1 << 29 */
+
+/* Octant j (0..7) and reduced argument z for 0 <= x < 2^29. */
+static void go_trig_reduce(double x, unsigned *j_out, double *z_out)
+{
+    const double PI4A = 7.85398125648498535156e-1;
+    const double PI4B = 3.77489470793079817668e-8;
+    const double PI4C = 2.69515142907905952645e-15;
+    uint64_t j = (uint64_t)(x * (4 / GO_PI));
+    double y = (double)j;
+    if (j & 1) {
+        j++;
+        y++;
+    }
+    j &= 7;
+    *z_out = ((x - y * PI4A) - y * PI4B) - y * PI4C;
+    *j_out = (unsigned)j;
+}
+
+static double go_sin_poly(double z, double zz)
+{
+    return z + z * zz *
+                   ((((((go_sin_c[0] * zz) + go_sin_c[1]) * zz + go_sin_c[2]) * zz + go_sin_c[3]) *
+                         zz +
+                     go_sin_c[4]) *
+                        zz +
+                    go_sin_c[5]);
+}
+
+static double go_cos_poly(double zz)
+{
+    return 1.0 - 0.5 * zz +
+           zz * zz *
+               ((((((go_cos_c[0] * zz) + go_cos_c[1]) * zz + go_cos_c[2]) * zz + go_cos_c[3]) *
+                     zz +
+                 go_cos_c[4]) *
+                    zz +
+                go_cos_c[5]);
+}
+
+static double go_sin(double x)
+{
+    if (x == 0 || isnan(x))
+        return x;
+    if (isinf(x))
+        return NAN;
+    bool sign = false;
+    if (x < 0) {
+        x = -x;
+        sign = true;
+    }
+    if (x >= GO_TRIG_REDUCE_THRESHOLD)
+        return sign ? -sin(x) : sin(x);
+    unsigned j;
+    double z;
+    go_trig_reduce(x, &j, &z);
+    if (j > 3) {
+        sign = !sign;
+        j -= 4;
+    }
+    double zz = z * z;
+    double y = (j == 1 || j == 2) ? go_cos_poly(zz) : go_sin_poly(z, zz);
+    return sign ? -y : y;
+}
+
+static double go_cos(double x)
+{
+    if (isnan(x) || isinf(x))
+        return NAN;
+    x = fabs(x);
+    if (x >= GO_TRIG_REDUCE_THRESHOLD)
+        return cos(x);
+    bool sign = false;
+    unsigned j;
+    double z;
+    go_trig_reduce(x, &j, &z);
+    if (j > 3) {
+        j -= 4;
+        sign = !sign;
+    }
+    if (j > 1)
+        sign = !sign;
+    double zz = z * z;
+    double y = (j == 1 || j == 2) ? go_sin_poly(z, zz) : go_cos_poly(zz);
+    return sign ? -y : y;
+}
+
+static double go_tan(double x)
+{
+    static const double P[3] = {-1.30936939181383777646e4, 1.15351664838587416140e6,
+                                -1.79565251976484877988e7};
+    static const double Q[5] = {1.0, 1.36812963470692954678e4, -1.32089234440210967447e6,
+                                2.50083801823357915839e7, -5.38695755929454629881e7};
+    if (x == 0 || isnan(x))
+        return x;
+    if (isinf(x))
+        return NAN;
+    bool sign = false;
+    if (x < 0) {
+        x = -x;
+        sign = true;
+    }
+    if (x >= GO_TRIG_REDUCE_THRESHOLD)
+        return sign ? -tan(x) : tan(x);
+    unsigned j;
+    double z, y;
+    go_trig_reduce(x, &j, &z);
+    double zz = z * z;
+    if (zz > 1e-14)
+        y = z + z * (zz * (((P[0] * zz) + P[1]) * zz + P[2]) /
+                     ((((zz + Q[1]) * zz + Q[2]) * zz + Q[3]) * zz + Q[4]));
+    else
+        y = z;
+    if (j & 2)
+        y = -1 / y;
+    return sign ? -y : y;
+}
+
+/* Go's atan family (Cephes). */
+static double go_xatan(double x)
+{
+    const double P0 = -8.750608600031904122785e-01, P1 = -1.615753718733365076637e+01,
+                 P2 = -7.500855792314704667340e+01, P3 = -1.228866684490136173410e+02,
+                 P4 = -6.485021904942025371773e+01, Q0 = +2.485846490142306297962e+01,
+                 Q1 = +1.650270098316988542046e+02, Q2 = +4.328810604912902668951e+02,
+                 Q3 = +4.853903996359136964868e+02, Q4 = +1.945506571482613964425e+02;
+    double z = x * x;
+    z = z * ((((P0 * z + P1) * z + P2) * z + P3) * z + P4) /
+        (((((z + Q0) * z + Q1) * z + Q2) * z + Q3) * z + Q4);
+    return x * z + x;
+}
+
+static double go_satan(double x)
+{
+    const double morebits = 6.123233995736765886130e-17;
+    const double tan3pio8 = 2.41421356237309504880;
+    if (x <= 0.66)
+        return go_xatan(x);
+    if (x > tan3pio8)
+        return GO_PI / 2 - go_xatan(1 / x) + morebits;
+    return GO_PI / 4 + go_xatan((x - 1) / (x + 1)) + 0.5 * morebits;
+}
+
+static double go_atan(double x)
+{
+    if (x == 0)
+        return x;
+    if (x > 0)
+        return go_satan(x);
+    return -go_satan(-x);
+}
+
+static double go_asin(double x)
+{
+    if (x == 0)
+        return x;
+    bool sign = false;
+    if (x < 0) {
+        x = -x;
+        sign = true;
+    }
+    if (x > 1)
+        return NAN;
+    double temp = sqrt(1 - x * x);
+    if (x > 0.7)
+        temp = GO_PI / 2 - go_satan(temp / x);
+    else
+        temp = go_satan(x / temp);
+    return sign ? -temp : temp;
+}
+
+static double go_acos(double x)
+{
+    return GO_PI / 2 - go_asin(x);
+}
+
+/* time.Duration(ms).Seconds() as Go computes it: whole seconds + nanosecond remainder / 1e9. */
+static double duration_seconds(int64_t ms)
+{
+    int64_t sec = ms / 1000;
+    int64_t nsec = (ms % 1000) * 1000000;
+    return (double)sec + (double)nsec / 1e9;
+}
+
+/* ---- range functions ------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    ag_range_fn_t fn;
+} range_names[] = {
+    {"rate", AG_RF_RATE},
+    {"increase", AG_RF_INCREASE},
+    {"delta", AG_RF_DELTA},
+    {"irate", AG_RF_IRATE},
+    {"idelta", AG_RF_IDELTA},
+    {"deriv", AG_RF_DERIV},
+    {"resets", AG_RF_RESETS},
+    {"changes", AG_RF_CHANGES},
+    {"avg_over_time", AG_RF_AVG_OVER_TIME},
+    {"min_over_time", AG_RF_MIN_OVER_TIME},
+    {"max_over_time", AG_RF_MAX_OVER_TIME},
+    {"sum_over_time", AG_RF_SUM_OVER_TIME},
+    {"count_over_time", AG_RF_COUNT_OVER_TIME},
+    {"stddev_over_time", AG_RF_STDDEV_OVER_TIME},
+    {"stdvar_over_time", AG_RF_STDVAR_OVER_TIME},
+    {"last_over_time", AG_RF_LAST_OVER_TIME},
+    {"present_over_time", AG_RF_PRESENT_OVER_TIME},
+    {"quantile_over_time", AG_RF_QUANTILE_OVER_TIME},
+    {"predict_linear", AG_RF_PREDICT_LINEAR},
+    {"holt_winters", AG_RF_HOLT_WINTERS},
+};
+
+ag_range_fn_t ag_range_fn_lookup(const char *name)
+{
+    if (!name)
+        return (ag_range_fn_t)0;
+    for (size_t i = 0; i < sizeof range_names / sizeof range_names[0]; i++)
+        if (strcmp(range_names[i].name, name) == 0)
+            return range_names[i].fn;
+    return (ag_range_fn_t)0;
+}
+
+/* 2.42 extrapolatedRate (float samples only). The caller guarantees n >= 2. */
+static double extrapolated_rate(const ag_point_t *p, size_t n, int64_t t, int64_t range_ms,
+                                bool is_counter, bool is_rate)
+{
+    int64_t range_start = t - range_ms;
+    int64_t range_end = t;
+    double result = p[n - 1].v - p[0].v;
+
+    if (is_counter) {
+        double prev = p[0].v;
+        for (size_t i = 1; i < n; i++) {
+            double cur = p[i].v;
+            if (cur < prev)
+                result += prev;
+            prev = cur;
+        }
+    }
+
+    double duration_to_start = (double)(p[0].t - range_start) / 1000;
+    double duration_to_end = (double)(range_end - p[n - 1].t) / 1000;
+    double sampled_interval = (double)(p[n - 1].t - p[0].t) / 1000;
+    double avg_between = sampled_interval / (double)(n - 1);
+
+    if (is_counter && result > 0 && p[0].v >= 0) {
+        double duration_to_zero = sampled_interval * (p[0].v / result);
+        if (duration_to_zero < duration_to_start)
+            duration_to_start = duration_to_zero;
+    }
+
+    double threshold = avg_between * 1.1;
+    double extrapolate_to = sampled_interval;
+    if (duration_to_start < threshold)
+        extrapolate_to += duration_to_start;
+    else
+        extrapolate_to += avg_between / 2;
+    if (duration_to_end < threshold)
+        extrapolate_to += duration_to_end;
+    else
+        extrapolate_to += avg_between / 2;
+
+    double factor = extrapolate_to / sampled_interval;
+    if (is_rate)
+        factor /= duration_seconds(range_ms);
+    return result * factor;
+}
+
+/* 2.42 instantValue (irate / idelta). The caller guarantees n >= 2. */
+static bool instant_value(const ag_point_t *p, size_t n, bool is_rate, double *out)
+{
+    const ag_point_t *last = &p[n - 1];
+    const ag_point_t *prev = &p[n - 2];
+    double result;
+    if (is_rate && last->v < prev->v)
+        result = last->v; /* counter reset */
+    else
+        result = last->v - prev->v;
+    int64_t interval = last->t - prev->t;
+    if (interval == 0)
+        return false;
+    if (is_rate)
+        result /= (double)interval / 1000;
+    *out = result;
+    return true;
+}
+
+/* 2.42 linearRegression: plain (non-compensated) sums, x relative to intercept_time. */
+/* Prometheus' kahanSumInc: compensated summation with Neumaier's improvement. */
+static void kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+/* 2.42 linearRegression: compensated sums; a constant series has slope 0. */
+static void linear_regression(const ag_point_t *p, size_t n, int64_t intercept_time,
+                              double *slope, double *intercept)
+{
+    double cnt = 0, sum_x = 0, c_x = 0, sum_y = 0, c_y = 0, sum_xy = 0, c_xy = 0, sum_x2 = 0,
+           c_x2 = 0;
+    double init_y = p[0].v;
+    bool const_y = true;
+    for (size_t i = 0; i < n; i++) {
+        if (const_y && i > 0 && p[i].v != init_y) const_y = false;
+        double x = (double)(p[i].t - intercept_time) / 1e3;
+        cnt += 1.0;
+        kahan_inc(x, &sum_x, &c_x);
+        kahan_inc(p[i].v, &sum_y, &c_y);
+        kahan_inc(x * p[i].v, &sum_xy, &c_xy);
+        kahan_inc(x * x, &sum_x2, &c_x2);
+    }
+    if (const_y) {
+        if (isinf(init_y)) {
+            *slope = *intercept = NAN;
+        } else {
+            *slope = 0;
+            *intercept = init_y;
+        }
+        return;
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    double cov_xy = sum_xy - sum_x * sum_y / cnt;
+    double var_x = sum_x2 - sum_x * sum_x / cnt;
+    *slope = cov_xy / var_x;
+    *intercept = sum_y / cnt - *slope * sum_x / cnt;
+}
+
+/* 2.42 calcTrendValue. */
+static double calc_trend_value(size_t i, double tf, double s0, double s1, double b)
+{
+    if (i == 0)
+        return b;
+    double x = tf * (s1 - s0);
+    double y = (1 - tf) * b;
+    return x + y;
+}
+
+static double holt_winters(const ag_point_t *p, size_t n, double sf, double tf)
+{
+    double s0 = 0, s1 = p[0].v, b = p[1].v - p[0].v;
+    for (size_t i = 1; i < n; i++) {
+        double x = sf * p[i].v;
+        b = calc_trend_value(i - 1, tf, s0, s1, b);
+        double y = (1 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    return s1;
+}
+
+static double avg_over_time(const ag_point_t *p, size_t n)
+{
+    double mean = 0, count = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = p[i].v;
+        count++;
+        if (isinf(mean)) {
+            /* Same-sign Inf: mean is already right; finite v cannot change an infinite mean
+             * (and the update below would turn it into NaN). */
+            if (isinf(v) && (mean > 0) == (v > 0))
+                continue;
+            if (!isinf(v) && !isnan(v))
+                continue;
+        }
+        mean += v / count - mean / count;
+    }
+    return mean;
+}
+
+static double stdvar_over_time(const ag_point_t *p, size_t n)
+{
+    double count = 0, mean = 0, c_mean = 0, aux = 0, c_aux = 0;
+    for (size_t i = 0; i < n; i++) {
+        count++;
+        double delta = p[i].v - (mean + c_mean);
+        kahan_inc(delta / count, &mean, &c_mean);
+        kahan_inc(delta * (p[i].v - (mean + c_mean)), &aux, &c_aux);
+    }
+    return (aux + c_aux) / count;
+}
+
+/* quantile() over the window values; uses a small stack buffer or the heap for large windows. */
+static double quantile_over_time(double q, const ag_point_t *p, size_t n, bool *ok)
+{
+    double stackbuf[256];
+    double *v = n <= 256 ? stackbuf : malloc(n * sizeof *v);
+    if (!v) {
+        *ok = false;
+        return NAN;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = p[i].v;
+    double r = ag_quantile(q, v, n);
+    if (v != stackbuf)
+        free(v);
+    *ok = true;
+    return r;
+}
+
+bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
+                      int64_t range_ms, const double *args, double *out)
+{
+    /* The engine never calls a range function for a series without samples in the window. */
+    if (!p || n == 0 || !out)
+        return false;
+
+    switch (f) {
+    case AG_RF_RATE:
+    case AG_RF_INCREASE:
+    case AG_RF_DELTA:
+        if (n < 2)
+            return false;
+        *out = extrapolated_rate(p, n, t, range_ms, f != AG_RF_DELTA, f == AG_RF_RATE);
+        return true;
+
+    case AG_RF_IRATE:
+    case AG_RF_IDELTA:
+        if (n < 2)
+            return false;
+        return instant_value(p, n, f == AG_RF_IRATE, out);
+
+    case AG_RF_DERIV: {
+        if (n < 2)
+            return false;
+        double slope, intercept;
+        /* Intercept near the samples to avoid precision loss (Prometheus issue 2674). */
+        linear_regression(p, n, p[0].t, &slope, &intercept);
+        *out = slope;
+        return true;
+    }
+
+    case AG_RF_PREDICT_LINEAR: {
+        if (n < 2 || !args)
+            return false;
+        double slope, intercept;
+        linear_regression(p, n, t, &slope, &intercept);
+        *out = slope * args[0] + intercept;
+        return true;
+    }
+
+    case AG_RF_HOLT_WINTERS:
+        if (n < 2 || !args)
+            return false;
+        *out = holt_winters(p, n, args[0], args[1]);
+        return true;
+
+    case AG_RF_RESETS: {
+        int resets = 0;
+        double prev = p[0].v;
+        for (size_t i = 1; i < n; i++) {
+            double cur = p[i].v;
+            if (cur < prev)
+                resets++;
+            prev = cur;
+        }
+        *out = (double)resets;
+        return true;
+    }
+
+    case AG_RF_CHANGES: {
+        int changes = 0;
+        double prev = p[0].v;
+        for (size_t i = 1; i < n; i++) {
+            double cur = p[i].v;
+            if (cur != prev && !(isnan(cur) && isnan(prev)))
+                changes++;
+            prev = cur;
+        }
+        *out = (double)changes;
+        return true;
+    }
+
+    case AG_RF_AVG_OVER_TIME:
+        *out = avg_over_time(p, n);
+        return true;
+
+    case AG_RF_MIN_OVER_TIME: {
+        double m = p[0].v;
+        for (size_t i = 0; i < n; i++)
+            if (p[i].v < m || isnan(m))
+                m = p[i].v;
+        *out = m;
+        return true;
+    }
+
+    case AG_RF_MAX_OVER_TIME: {
+        double m = p[0].v;
+        for (size_t i = 0; i < n; i++)
+            if (p[i].v > m || isnan(m))
+                m = p[i].v;
+        *out = m;
+        return true;
+    }
+
+    case AG_RF_SUM_OVER_TIME: {
+        double sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += p[i].v;
+        *out = sum;
+        return true;
+    }
+
+    case AG_RF_COUNT_OVER_TIME:
+        *out = (double)n;
+        return true;
+
+    case AG_RF_STDDEV_OVER_TIME:
+        *out = sqrt(stdvar_over_time(p, n));
+        return true;
+
+    case AG_RF_STDVAR_OVER_TIME:
+        *out = stdvar_over_time(p, n);
+        return true;
+
+    case AG_RF_LAST_OVER_TIME:
+        *out = p[n - 1].v;
+        return true;
+
+    case AG_RF_PRESENT_OVER_TIME:
+        *out = 1;
+        return true;
+
+    case AG_RF_QUANTILE_OVER_TIME: {
+        if (!args)
+            return false;
+        bool ok;
+        *out = quantile_over_time(args[0], p, n, &ok);
+        return ok;
+    }
+    }
+    return false;
+}
+
+/* ---- value functions ------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    ag_value_fn_t fn;
+} value_names[] = {
+    {"abs", AG_VF_ABS},
+    {"ceil", AG_VF_CEIL},
+    {"floor", AG_VF_FLOOR},
+    {"round", AG_VF_ROUND},
+    {"sqrt", AG_VF_SQRT},
+    {"exp", AG_VF_EXP},
+    {"ln", AG_VF_LN},
+    {"log2", AG_VF_LOG2},
+    {"log10", AG_VF_LOG10},
+    {"sgn", AG_VF_SGN},
+    {"clamp", AG_VF_CLAMP},
+    {"clamp_min", AG_VF_CLAMP_MIN},
+    {"clamp_max", AG_VF_CLAMP_MAX},
+    {"sin", AG_VF_SIN},
+    {"cos", AG_VF_COS},
+    {"tan", AG_VF_TAN},
+    {"asin", AG_VF_ASIN},
+    {"acos", AG_VF_ACOS},
+    {"atan", AG_VF_ATAN},
+    {"sinh", AG_VF_SINH},
+    {"cosh", AG_VF_COSH},
+    {"tanh", AG_VF_TANH},
+    {"asinh", AG_VF_ASINH},
+    {"acosh", AG_VF_ACOSH},
+    {"atanh", AG_VF_ATANH},
+    {"deg", AG_VF_DEG},
+    {"rad", AG_VF_RAD},
+    {"day_of_week", AG_VF_DAY_OF_WEEK},
+    {"hour", AG_VF_HOUR},
+    {"minute", AG_VF_MINUTE},
+    {"month", AG_VF_MONTH},
+    {"year", AG_VF_YEAR},
+    {"days_in_month", AG_VF_DAYS_IN_MONTH},
+    {"day_of_month", AG_VF_DAY_OF_MONTH},
+    {"day_of_year", AG_VF_DAY_OF_YEAR},
+};
+
+ag_value_fn_t ag_value_fn_lookup(const char *name)
+{
+    if (!name)
+        return (ag_value_fn_t)0;
+    for (size_t i = 0; i < sizeof value_names / sizeof value_names[0]; i++)
+        if (strcmp(value_names[i].name, name) == 0)
+            return value_names[i].fn;
+    return (ag_value_fn_t)0;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static bool is_leap(int64_t y)
+{
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+/* Civil date (proleptic Gregorian, UTC) from days since 1970-01-01 (H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = floor_div(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Date part of time.Unix(int64(v), 0).UTC(). Go truncates v toward zero. Values that do not fit
+ * an int64 (and NaN) are implementation-defined in Go; we return NaN for them. */
+static double date_part(ag_value_fn_t f, double v)
+{
+    if (isnan(v) || v >= 9223372036854775807.0 || v < -9223372036854775807.0)
+        return NAN;
+    int64_t secs = (int64_t)v;
+    int64_t days = floor_div(secs, 86400);
+    int64_t sod = secs - days * 86400;
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int cum[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+
+    switch (f) {
+    case AG_VF_DAY_OF_WEEK: {
+        /* 1970-01-01 was a Thursday (4). */
+        int64_t w = (days + 4) % 7;
+        if (w < 0)
+            w += 7;
+        return (double)w;
+    }
+    case AG_VF_HOUR:
+        return (double)(sod / 3600);
+    case AG_VF_MINUTE:
+        return (double)(sod % 3600 / 60);
+    case AG_VF_MONTH:
+        return (double)m;
+    case AG_VF_YEAR:
+        return (double)y;
+    case AG_VF_DAY_OF_MONTH:
+        return (double)d;
+    case AG_VF_DAYS_IN_MONTH:
+        return (double)(mdays[m - 1] + (m == 2 && is_leap(y)));
+    case AG_VF_DAY_OF_YEAR:
+        return (double)(cum[m - 1] + d + (m > 2 && is_leap(y)));
+    default:
+        return NAN;
+    }
+}
+
+double ag_value_fn_eval(ag_value_fn_t f, double v, const double *args, size_t nargs)
+{
+    switch (f) {
+    case AG_VF_ABS:
+        return fabs(v);
+    case AG_VF_CEIL:
+        return ceil(v);
+    case AG_VF_FLOOR:
+        return floor(v);
+    case AG_VF_ROUND: {
+        double to_nearest = 1;
+        if (nargs >= 1 && args)
+            to_nearest = args[0];
+        /* Prometheus inverts first: fewer floating-point accuracy issues. */
+        double inv = 1.0 / to_nearest;
+        return floor(v * inv + 0.5) / inv;
+    }
+    case AG_VF_SQRT:
+        return sqrt(v);
+    case AG_VF_EXP:
+        return exp(v);
+    case AG_VF_LN:
+        return go_log(v);
+    case AG_VF_LOG2:
+        return go_log2(v);
+    case AG_VF_LOG10:
+        return go_log10(v);
+    case AG_VF_SGN:
+        if (v < 0)
+            return -1;
+        if (v > 0)
+            return 1;
+        return v; /* 0, -0 and NaN pass through */
+    case AG_VF_CLAMP:
+        /* Prometheus drops the element when max < min; the caller must do that (we return NaN
+         * so a caller that forgets does not emit a plausible value). */
+        if (nargs < 2 || !args || args[1] < args[0])
+            return NAN;
+        return go_max(args[0], go_min(args[1], v));
+    case AG_VF_CLAMP_MIN:
+        if (nargs < 1 || !args)
+            return NAN;
+        return go_max(args[0], v);
+    case AG_VF_CLAMP_MAX:
+        if (nargs < 1 || !args)
+            return NAN;
+        return go_min(args[0], v);
+    case AG_VF_SIN:
+        return go_sin(v);
+    case AG_VF_COS:
+        return go_cos(v);
+    case AG_VF_TAN:
+        return go_tan(v);
+    case AG_VF_ASIN:
+        return go_asin(v);
+    case AG_VF_ACOS:
+        return go_acos(v);
+    case AG_VF_ATAN:
+        return go_atan(v);
+    case AG_VF_SINH:
+        return sinh(v);
+    case AG_VF_COSH:
+        return cosh(v);
+    case AG_VF_TANH:
+        return tanh(v);
+    case AG_VF_ASINH:
+        return asinh(v);
+    case AG_VF_ACOSH:
+        return acosh(v);
+    case AG_VF_ATANH:
+        return atanh(v);
+    case AG_VF_DEG:
+        return v * 180 / GO_PI;
+    case AG_VF_RAD:
+        return v * GO_PI / 180;
+    case AG_VF_DAY_OF_WEEK:
+    case AG_VF_HOUR:
+    case AG_VF_MINUTE:
+    case AG_VF_MONTH:
+    case AG_VF_YEAR:
+    case AG_VF_DAYS_IN_MONTH:
+    case AG_VF_DAY_OF_MONTH:
+    case AG_VF_DAY_OF_YEAR:
+        return date_part(f, v);
+    }
+    return NAN;
+}
+
+/* ---- quantile helpers ------------------------------------------------------------------ */
+
+/* Ascending with NaN first, as Prometheus' vectorByValueHeap.Less puts NaN before everything. */
+static int cmp_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x))
+        return isnan(y) ? 0 : -1;
+    if (isnan(y))
+        return 1;
+    return (x > y) - (x < y);
+}
+
+double ag_quantile(double q, double *v, size_t n)
+{
+    if (n == 0 || !v)
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    if (isnan(q))
+        return NAN; /* Go would index with int(NaN): undefined; NaN is the sane answer. */
+    qsort(v, n, sizeof *v, cmp_value);
+    double nn = (double)n;
+    double rank = q * (nn - 1);
+    double lower = go_max(0, floor(rank));
+    double upper = go_min(nn - 1, lower + 1);
+    double weight = rank - floor(rank);
+    return v[(size_t)lower] * (1 - weight) + v[(size_t)upper] * weight;
+}
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    double x = ((const ag_bucket_t *)a)->upper, y = ((const ag_bucket_t *)b)->upper;
+    return (x > y) - (x < y);
+}
+
+double ag_bucket_quantile(double q, ag_bucket_t *b, size_t n)
+{
+    /* histograms.test (2.42) expects NaN for q = NaN; without this check the bucket search
+     * below would never match and return the second-highest bound. */
+    if (isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    if (n == 0 || !b)
+        return NAN;
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+        return NAN;
+
+    /* coalesceBuckets: merge equal upper bounds by summing their counts. */
+    ag_bucket_t last = b[0];
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].upper == last.upper) {
+            last.count += b[i].count;
+        } else {
+            b[k++] = last;
+            last = b[i];
+        }
+    }
+    b[k] = last;
+    n = k + 1;
+
+    /* ensureMonotonic. */
+    double max = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].count > max)
+            max = b[i].count;
+        else if (b[i].count < max)
+            b[i].count = max;
+    }
+
+    if (n < 2)
+        return NAN;
+    double observations = b[n - 1].count;
+    if (observations == 0)
+        return NAN;
+    double rank = q * observations;
+
+    /* sort.Search(n-1, count >= rank): Go's binary search, reproduced step for step. */
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t h = lo + (hi - lo) / 2;
+        if (!(b[h].count >= rank))
+            lo = h + 1;
+        else
+            hi = h;
+    }
+    size_t idx = lo;
+
+    if (idx == n - 1)
+        return b[n - 2].upper;
+    if (idx == 0 && b[0].upper <= 0)
+        return b[0].upper;
+    double bucket_start = 0;
+    double bucket_end = b[idx].upper;
+    double count = b[idx].count;
+    if (idx > 0) {
+        bucket_start = b[idx - 1].upper;
+        count -= b[idx - 1].count;
+        rank -= b[idx - 1].count;
+    }
+    return bucket_start + (bucket_end - bucket_start) * (rank / count);
+}
