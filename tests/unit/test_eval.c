@@ -1,0 +1,147 @@
+/* test_eval.c - unit tests for the PromQL evaluator on a real store: results, the error kinds
+ * (bad_data vs execution vs limits) and range-query shapes. The broad semantic coverage is the
+ * conformance runner (tests/promql) and the comparison with a real Prometheus (integration). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ag_eval.h"
+#include "ag_labels.h"
+#include "ag_promql.h"
+#include "ag_store.h"
+
+static char g_dir[256];
+static ag_store_t *g_store;
+
+static void put(const char *name, const char *job, const char *inst, double base, double step)
+{
+    ag_label_t l[] = {{"__name__", name}, {"instance", inst}, {"job", job}};
+    ag_sample_t s[21];
+    for (int i = 0; i < 21; i++) s[i] = (ag_sample_t){i * 15000, base + step * i};
+    ag_series_in_t in = {l, 3, s, 21};
+    ag_write_req_t req = {&in, 1, NULL, 0};
+    ag_write_res_t res;
+    assert_int_equal(ag_store_write(g_store, &req, &res), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/augur-test-eval-XXXXXX");
+    assert_non_null(mkdtemp(g_dir));
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &g_store, &e), 0);
+    put("req_total", "api", "a", 0, 10);
+    put("req_total", "api", "b", 100, 20);
+    put("req_total", "db", "a", 0, 1);
+    put("other_total", "api", "a", 5, 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ag_store_close(g_store);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int run(const char *q, int64_t t, uint64_t max_samples, ag_value_t *v, ag_errmsg_t *e)
+{
+    ag_pq_node_t *n = NULL;
+    int rc = ag_promql_parse(q, strlen(q), &n, e);
+    if (rc) return rc;
+    ag_eval_opts_t o = {300000, max_samples, 0};
+    rc = ag_eval_instant(g_store, n, t, &o, v, e);
+    ag_promql_free(n);
+    return rc;
+}
+
+static double only_value(const char *q, int64_t t)
+{
+    ag_value_t v;
+    ag_errmsg_t e = {{0}, -1};
+    int rc = run(q, t, 0, &v, &e);
+    if (rc) fail_msg("%s: %s", q, e.msg);
+    double out = NAN;
+    if (v.type == AG_VAL_SCALAR) out = v.scalar;
+    else if (v.type == AG_VAL_VECTOR && v.n == 1) out = v.series[0].points[0].v;
+    else fail_msg("%s: expected one value, got type %d with %zu series", q, v.type, v.n);
+    ag_value_free(&v);
+    return out;
+}
+
+static void results(void **state)
+{
+    (void)state;
+    assert_true(only_value("1 + 2 * 3", 0) == 7);
+    assert_true(only_value("sum(req_total)", 300000) == 200 + 500 + 20);
+    assert_true(only_value("sum(req_total{job=\"db\"})", 150000) == 10);
+    /* 10 per 15 s over a 1m window: exactly 10/15 per second, no extrapolation at the edges */
+    assert_true(fabs(only_value("rate(req_total{job=\"api\",instance=\"a\"}[1m])", 300000) - 10.0 / 15) < 1e-12);
+    assert_true(only_value("count(req_total > 100)", 300000) == 2);
+    assert_true(only_value("scalar(max(req_total))", 300000) == 500);
+    assert_true(only_value("max_over_time(sum(req_total)[5m:1m])", 300000) == 720);
+    assert_true(only_value("req_total{job=\"db\"} @ 150", 300000) == 10);
+}
+
+static void error_kinds(void **state)
+{
+    (void)state;
+    ag_value_t v;
+    ag_errmsg_t e = {{0}, -1};
+    /* Dropping the name makes two series identical: an execution error. */
+    assert_int_equal(run("{job=\"api\",instance=\"a\"} * 1", 300000, 0, &v, &e), AG_EEXEC);
+    assert_non_null(strstr(e.msg, "same labelset"));
+    /* The one side of a match is not unique. */
+    assert_int_equal(run("req_total + on(job) req_total", 300000, 0, &v, &e), AG_EEXEC);
+    assert_non_null(strstr(e.msg, "many-to-many"));
+    /* Too many samples for the configured limit. */
+    assert_int_equal(run("req_total[1h]", 300000, 10, &v, &e), AG_ELIMIT);
+    /* A syntax error is not an evaluation error. */
+    assert_int_equal(run("sum(", 0, 0, &v, &e), AG_EINVAL);
+}
+
+static void range_shapes(void **state)
+{
+    (void)state;
+    ag_pq_node_t *n = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    ag_value_t v;
+    ag_eval_opts_t o = {300000, 0, 0};
+    const char *q = "sum by (job) (req_total)";
+    assert_int_equal(ag_promql_parse(q, strlen(q), &n, &e), 0);
+    assert_int_equal(ag_eval_range(g_store, n, 0, 300000, 60000, &o, &v, &e), 0);
+    assert_int_equal(v.type, AG_VAL_MATRIX);
+    assert_int_equal(v.n, 2); /* {job="api"}, {job="db"}, sorted */
+    assert_int_equal(v.series[0].n, 6);
+    assert_true(v.series[1].points[5].v == 20);
+    ag_value_free(&v);
+    ag_promql_free(n);
+    q = "req_total[1m]";
+    assert_int_equal(ag_promql_parse(q, strlen(q), &n, &e), 0);
+    assert_int_equal(ag_eval_range(g_store, n, 0, 60000, 1000, &o, &v, &e), AG_EINVAL);
+    assert_non_null(strstr(e.msg, "range vector"));
+    ag_promql_free(n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(results),
+        cmocka_unit_test(error_kinds),
+        cmocka_unit_test(range_shapes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
