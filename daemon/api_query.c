@@ -305,7 +305,14 @@ static bool parse_selectors(const ag_http_req_t *req, ag_http_resp_t *r, selecto
         ag_pq_node_t *n = NULL;
         ag_errmsg_t e = {{0}, -1};
         int rc = ag_promql_parse(q, req->params[i].value_len, &n, &e);
-        if (!rc && n->type != AG_PQ_VECTOR_SEL) {
+        if (!rc && n->type == AG_PQ_VECTOR_SEL &&
+            (n->u.sel.offset_ms || n->u.sel.at != AG_PQ_AT_NONE)) {
+            /* Prometheus' ParseMetricSelector takes a bare selector only. */
+            ag_promql_free(n);
+            rc = AG_EINVAL;
+            snprintf(e.msg, sizeof e.msg, "1:1: parse error: unexpected %s in a series selector",
+                     strstr(q, "offset") ? "<offset>" : "<@>");
+        } else if (!rc && n->type != AG_PQ_VECTOR_SEL) {
             ag_promql_free(n);
             rc = AG_EINVAL;
             snprintf(e.msg, sizeof e.msg, "1:1: parse error: expected a vector selector, got \"%.100s\"", q);

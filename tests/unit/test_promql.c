@@ -367,6 +367,25 @@ static void test_syntax_errors(void **state)
                  "1:13: parse error: unexpected identifier \"test\" in grouping opts, expected \"(\"", 12);
     want_error("{}[5m:1m]", E, "1:1: parse error: vector selector must contain at least one non-empty matcher", 0);
     want_error("foo{a=~\"(\"}", E, "1:5: parse error: error parsing regexp: missing ): (", 4);
+    /* Vector matching, aggregations, subqueries and @. */
+    want_error("foo and on(a) group_left(b) bar", E,
+                 "1:1: parse error: no grouping allowed for \"and\" operation", 0);
+    want_error("foo + on(a) group_left(a) bar", E,
+                 "1:5: parse error: label \"a\" must not occur in ON and GROUP clause at once", 4);
+    want_error("1 + on(a) foo", E, "1:1: parse error: vector matching only allowed between instant vectors", 0);
+    want_error("foo[5m][1m:]", E,
+                 "1:1: parse error: subquery is only allowed on instant vector, got matrix instead", 0);
+    want_error("foo @ 1 @ 2", E, "1:1: parse error: @ <timestamp> may not be set multiple times", 0);
+    want_error("topk(\"a\", foo)", E,
+                 "1:6: parse error: expected type scalar in aggregation parameter, got string", 5);
+    want_error("count_values(1, foo)", E,
+                 "1:14: parse error: expected type string in aggregation parameter, got scalar", 13);
+    want_error("sum(foo[5m])", E,
+                 "1:5: parse error: expected type instant vector in aggregation expression, got range vector", 4);
+    want_error("sum by (a) (x) by (b)", E, "1:16: parse error: unexpected <by>", 15);
+    want_error("foo[5m:1m:]", E, "1:10: parse error: unexpected colon ':'", 9);
+    want_error("rate(foo[5m:0s])", E, "1:13: parse error: duration must be greater than 0", 12);
+    want_error("foo @ +start()", E, "1:8: parse error: unexpected \"start\" in @, expected timestamp", 7);
     /* Positions are line:column on multi-line queries. */
     want_error("foo\n+", E, "2:2: parse error: unexpected end of input", 5);
     want_error("foo +\n  bar{", E, "2:7: parse error: unexpected end of input inside braces", 12);

@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""query_bench.py - `make bench`, part 2: dashboard query latency of augurd against its peers.
+
+Ingests the same data into augurd, Prometheus (/usr/bin/prometheus, 2.42 on Debian 12) and
+VictoriaMetrics (/usr/bin/victoria-metrics), one server at a time, each on 127.0.0.1 with a free
+port and a fresh temp dir, then times a fixed set of dashboard queries on each over HTTP/1.1
+keep-alive and prints one Markdown table: p50/p99 per query and server, and augurd's p50 over
+the faster peer's p50.
+
+Data: tests/bench/loadgen (node_exporter-shaped, default 10,000 series x 240 samples at 15 s =
+1 h, ending now; the same --start-ms for every server so the data is identical) plus a classic
+histogram written from here (bench_http_request_duration_seconds_bucket, 25 instances x 12 `le`
+buckets = 300 series, same timestamps). Timestamps end "now" because Prometheus' head rejects
+samples older than ~1 h before its newest one.
+
+Each query runs --warmup times untimed, then --runs times timed, sequentially, with nothing
+else running; the time is the whole HTTP round trip including the body transfer (not the JSON
+parse). VictoriaMetrics runs with its rollup result cache disabled (-search.disableCache) so that
+repeated identical queries measure evaluation, as for the other two. augurd's answers are checked
+against Prometheus' (series count, labels, values to 1e-6 relative); a mismatch prints a WARNING
+line but does not fail the run. A server that fails to start or ingest is reported and left out.
+
+Environment (or flags): BENCH_Q_SERIES, BENCH_Q_SAMPLES, BENCH_Q_RUNS, BENCH_Q_WARMUP,
+BENCH_Q_HIST_INSTANCES; BENCH_PROMETHEUS, BENCH_VICTORIA_METRICS (binaries; empty = skip).
+"""
+import argparse, http.client, json, math, os, shutil, signal, socket, subprocess, sys, tempfile
+import time, urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import encode_write_request, snappy_compress  # noqa: E402
+
+INTERVAL_MS = 15000
+HIST = "bench_http_request_duration_seconds_bucket"
+LES = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    """One server process on 127.0.0.1:<free port> with its own temp dir, stopped by PID."""
+
+    def __init__(self, name, binary):
+        self.name, self.binary = name, binary
+        self.dir = tempfile.mkdtemp(prefix=f"augur-qbench-{name.split()[0].lower()}-")
+        self.port = free_port()
+        self.proc = None
+        self.log = None
+        self.conn = None
+
+    def command(self):
+        raise NotImplementedError
+
+    ready_path = "/-/ready"
+
+    def start(self, timeout=60):
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: "
+                                   f"{self.log_tail()}")
+            try:
+                st, _ = self.get(self.ready_path)
+                if st == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                self.reset_conn()
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become ready: {self.log_tail()}")
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.dir, "server.log"), errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    def reset_conn(self):
+        if self.conn:
+            self.conn.close()
+        self.conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        """One request on the keep-alive connection; (status, body bytes)."""
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                r = self.conn.getresponse()
+                data = r.read()
+                if r.getheader("Connection", "").lower() == "close":
+                    self.reset_conn()
+                return r.status, data
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                self.reset_conn()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get(self, path, params=None):
+        if params:
+            path += "?" + urllib.parse.urlencode(params)
+        return self.request("GET", path)
+
+    def after_ingest(self):
+        pass
+
+    def stop(self):
+        self.reset_conn()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Augurd(Server):
+    def command(self):
+        return [self.binary, f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--storage.path={self.dir}/data", "--log.level=warn"]
+
+
+class Prometheus(Server):
+    def command(self):
+        cfg = os.path.join(self.dir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+        return [self.binary, f"--config.file={cfg}", f"--storage.tsdb.path={self.dir}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver",
+                "--log.level=warn"]
+
+
+class VictoriaMetrics(Server):
+    ready_path = "/health"
+
+    def command(self):
+        # -search.latencyOffset=0s: the newest samples are queryable at once (default hides 30 s);
+        # -search.disableCache: no rollup result cache, so repeated queries are evaluated.
+        return [self.binary, f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.dir}/data", "-search.latencyOffset=0s",
+                "-search.disableCache", "-loggerLevel=WARN"]
+
+    def after_ingest(self):
+        st, body = self.get("/internal/force_flush")
+        if st != 200:
+            raise RuntimeError(f"force_flush: {st} {body[:200]!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def hist_requests(instances, samples, start_ms):
+    """Remote-write bodies for a classic histogram: `instances` x len(LES) cumulative counters,
+    every sample of a series in one request (in time order), 60 series per request."""
+    series = []
+    for i in range(instances):
+        rate = 5.0 + (i % 7)  # requests per second of this instance
+        # cumulative share of requests at or below each le, slower for some instances
+        shift = (i % 5) * 0.15
+        shares = [min(1.0, 1 - math.exp(-(k + 1) / (3.0 + shift * 4))) for k in range(len(LES))]
+        shares[-1] = 1.0
+        for k, le in enumerate(LES):
+            labels = [("__name__", HIST), ("instance", f"api-{i}:8080"), ("job", "api"),
+                      ("le", le)]
+            pts, total = [], 0.0
+            for step in range(samples):
+                # a gentle diurnal-ish wobble, deterministic; integer counts like a real histogram
+                n = rate * INTERVAL_MS / 1000 * (1 + 0.3 * math.sin((step + i) / 17.0))
+                total += math.floor(n * shares[k] + 0.5)
+                pts.append((start_ms + step * INTERVAL_MS, total))
+            series.append((labels, pts))
+    for j in range(0, len(series), 60):
+        yield snappy_compress(encode_write_request(series[j:j + 60]), copies=False)
+
+
+def ingest(srv, args, start_ms, hist_bodies):
+    """Loadgen then the histogram into one server; returns (samples, seconds) of the loadgen."""
+    t0 = time.time()
+    lg = subprocess.run([args.loadgen, "--port", str(srv.port), "--series", str(args.series),
+                         "--samples", str(args.samples), "--interval-ms", str(INTERVAL_MS),
+                         "--batch", "2000", "--conns", "4", "--start-ms", str(start_ms)],
+                        capture_output=True, text=True)
+    dt = time.time() - t0
+    if lg.returncode != 0:
+        raise RuntimeError(f"loadgen against {srv.name} failed ({lg.returncode}): "
+                           f"{lg.stdout.strip()} {lg.stderr.strip()[:500]} {srv.log_tail()[-500:]}")
+    m = dict(kv.split("=", 1) for kv in lg.stdout.split() if "=" in kv)
+    hdr = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+           "X-Prometheus-Remote-Write-Version": "0.1.0"}
+    for body in hist_bodies:
+        st, resp = srv.request("POST", "/api/v1/write", body=body, headers=hdr)
+        if st // 100 != 2:
+            raise RuntimeError(f"histogram write to {srv.name}: {st} {resp[:300]!r}")
+    srv.after_ingest()
+    return int(m.get("samples", 0)), dt
+
+
+# --------------------------------------------------------------------------------------------
+# queries
+
+
+def queries(start_s, end_s):
+    """The dashboard set. The loadgen's series differ only by __name__ within one (instance, cpu),
+    so rate() over {job="node"} (which drops __name__) is an error in Prometheus ("vector cannot
+    contain metrics with the same labelset"); the queries over all node series therefore use
+    last_over_time(), which keeps the name, and rate() over many series uses the 8 metric names
+    whose (instance, cpu) pairs are unique (8/97 of the series)."""
+    one = 'node_metric_1_total{instance="host-0:9100",cpu="1"}'
+    inst = {"time": f"{end_s:.3f}"}
+    rng = {"start": f"{start_s:.3f}", "end": f"{end_s:.3f}", "step": "60"}
+    many = '{__name__=~"node_metric_[0-7]_total",job="node"}'
+    return [
+        ("selector, 1 series", "query", one, inst),
+        ("rate 5m, 1 series", "query", f"rate({one}[5m])", inst),
+        ("sum by (job) (rate(node_metric_1_total[5m]))", "query",
+         "sum by (job) (rate(node_metric_1_total[5m]))", inst),
+        ('sum by (instance) (rate({__name__=~"node_metric_[0-7]_total"}[5m]))', "query",
+         f"sum by (instance) (rate({many}[5m]))", inst),
+        ('sum by (instance) (last_over_time({job="node"}[5m])), all series', "query",
+         'sum by (instance) (last_over_time({job="node"}[5m]))', inst),
+        ('range 1 h / 60 s: sum by (cpu) (last_over_time({job="node"}[5m])), all series',
+         "query_range", 'sum by (cpu) (last_over_time({job="node"}[5m]))', rng),
+        ('range 1 h / 60 s: sum by (cpu) (rate({__name__=~"node_metric_[0-7]_total"}[5m]))',
+         "query_range", f"sum by (cpu) (rate({many}[5m]))", rng),
+        ('topk(5, last_over_time({job="node"}[5m])), all series', "query",
+         'topk(5, last_over_time({job="node"}[5m]))', inst),
+        ("histogram_quantile(0.9, sum by (le) (rate(..._bucket[5m])))", "query",
+         f"histogram_quantile(0.9, sum by (le) (rate({HIST}[5m])))", inst),
+    ]
+
+
+def run_query(srv, kind, expr, params):
+    p = dict(params)
+    p["query"] = expr
+    t0 = time.perf_counter()
+    st, body = srv.get(f"/api/v1/{kind}", p)
+    dt = time.perf_counter() - t0
+    return st, body, dt
+
+
+def pct(xs, q):
+    """Nearest-rank percentile (p99 of 30 runs is the slowest run)."""
+    s = sorted(xs)
+    return s[max(0, math.ceil(q * len(s)) - 1)]
+
+
+def time_server(srv, qs, runs, warmup):
+    """{query label: (p50 s, p99 s, answer json or None, error)}"""
+    out = {}
+    for label, kind, expr, params in qs:
+        try:
+            ans = None
+            for _ in range(warmup):
+                st, body, _ = run_query(srv, kind, expr, params)
+                if st != 200:
+                    raise RuntimeError(f"HTTP {st}: {body[:300]!r}")
+                ans = body
+            ts = []
+            for _ in range(runs):
+                st, body, dt = run_query(srv, kind, expr, params)
+                if st != 200:
+                    raise RuntimeError(f"HTTP {st}: {body[:300]!r}")
+                ts.append(dt)
+            if ans is None:
+                ans = body
+            out[label] = (pct(ts, 0.5), pct(ts, 0.99), json.loads(ans), None)
+        except Exception as e:  # one failing query must not hide the others
+            out[label] = (None, None, None, str(e)[:300])
+    return out
+
+
+def series_of(ans):
+    """{sorted label tuple: [(t, value float), ...]} of a vector or matrix answer."""
+    res = {}
+    data = (ans or {}).get("data", {})
+    for r in data.get("result", []):
+        key = tuple(sorted(r.get("metric", {}).items()))
+        if "value" in r:
+            pts = [r["value"]]
+        else:
+            pts = r.get("values", [])
+        res[key] = [(float(t), float(v)) for t, v in pts]
+    return res
+
+
+def close(a, b):
+    if math.isnan(a) and math.isnan(b):
+        return True
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def compare(label, a, b, name_a, name_b):
+    """A warning string if two answers disagree, else None."""
+    sa, sb = series_of(a), series_of(b)
+    if len(sa) != len(sb):
+        return f"{label}: {name_a} returned {len(sa)} series, {name_b} {len(sb)}"
+    if "topk" in label:  # ties may pick different series; compare the values only
+        va = sorted(v for pts in sa.values() for _, v in pts)
+        vb = sorted(v for pts in sb.values() for _, v in pts)
+        if len(va) != len(vb) or not all(close(x, y) for x, y in zip(va, vb)):
+            return f"{label}: values differ: {va} vs {vb}"
+        return None
+    for k, pa in sa.items():
+        pb = sb.get(k)
+        if pb is None:
+            return f"{label}: series {dict(k)} from {name_a} is missing in {name_b}"
+        if len(pa) != len(pb):
+            return f"{label}: series {dict(k)} has {len(pa)} points in {name_a}, {len(pb)} in {name_b}"
+        for (ta, va), (tb, vb) in zip(pa, pb):
+            if ta != tb or not close(va, vb):
+                return f"{label}: series {dict(k)} at {ta}: {name_a} {va} vs {name_b} {vb} (t={tb})"
+    return None
+
+
+def fmt_ms(s):
+    if s is None:
+        return "n/a"
+    ms = s * 1000
+    return f"{ms:.2f}" if ms < 10 else (f"{ms:.1f}" if ms < 100 else f"{ms:.0f}")
+
+
+def main():
+    env = os.environ.get
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--augurd", required=True)
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--prometheus", default=env("BENCH_PROMETHEUS", "/usr/bin/prometheus"))
+    ap.add_argument("--victoria-metrics", default=env("BENCH_VICTORIA_METRICS",
+                                                      "/usr/bin/victoria-metrics"))
+    ap.add_argument("--series", type=int, default=int(env("BENCH_Q_SERIES", "10000")))
+    ap.add_argument("--samples", type=int, default=int(env("BENCH_Q_SAMPLES", "240")))
+    ap.add_argument("--runs", type=int, default=int(env("BENCH_Q_RUNS", "30")))
+    ap.add_argument("--warmup", type=int, default=int(env("BENCH_Q_WARMUP", "3")))
+    ap.add_argument("--hist-instances", type=int, default=int(env("BENCH_Q_HIST_INSTANCES", "25")))
+    a = ap.parse_args()
+    a.augurd, a.loadgen = os.path.abspath(a.augurd), os.path.abspath(a.loadgen)
+
+    # Whole seconds, ending one interval before now: every sample is within Prometheus' window.
+    start_ms = (int(time.time() * 1000) - a.samples * INTERVAL_MS) // 1000 * 1000
+    end_ms = start_ms + (a.samples - 1) * INTERVAL_MS
+    qs = queries(start_ms / 1000, end_ms / 1000)
+    hist_bodies = list(hist_requests(a.hist_instances, a.samples, start_ms))
+
+    servers = [("augurd", Augurd, a.augurd), ("Prometheus", Prometheus, a.prometheus),
+               ("VictoriaMetrics", VictoriaMetrics, a.victoria_metrics)]
+    results, ingest_rates, errors = {}, {}, []
+    t_all = time.time()
+    for name, cls, binary in servers:
+        if not binary or not os.access(binary, os.X_OK):
+            errors.append(f"{name}: binary {binary!r} not found, skipped")
+            continue
+        srv = cls(name, binary)
+        try:
+            srv.start()
+            n, dt = ingest(srv, a, start_ms, hist_bodies)
+            ingest_rates[name] = n / dt if dt > 0 else 0.0
+            results[name] = time_server(srv, qs, a.runs, a.warmup)
+        except Exception as e:
+            errors.append(f"{name}: {e}")
+        finally:
+            srv.stop()
+        print(f"query bench: {name} done ({time.time() - t_all:.0f} s so far)", file=sys.stderr)
+
+    hist_series = a.hist_instances * len(LES)
+    print(f"\n{time.strftime('%Y-%m-%d')}  query latency, {a.series:,} node series + {hist_series} "
+          f"histogram bucket series x {a.samples} samples at 15 s "
+          f"({a.samples * INTERVAL_MS / 3.6e6:g} h); instant queries at the last sample; "
+          f"{a.warmup} warm-ups then {a.runs} sequential runs per query over one keep-alive "
+          f"connection, one server running at a time, client on the same 2-core machine; "
+          f"milliseconds; p99 of {a.runs} runs is the slowest run")
+    names = [n for n, _, _ in servers]
+    print("| query | " + " | ".join(f"{n} p50 / p99" for n in names)
+          + " | ratio augurd p50 / best peer p50 |")
+    print("|---|" + "---|" * (len(names) + 1))
+    warnings = []
+    for label, _, _, _ in qs:
+        cells, peer_p50 = [], []
+        for n in names:
+            r = results.get(n, {}).get(label)
+            if r is None:
+                cells.append("n/a")
+            elif r[3]:
+                cells.append("error")
+                warnings.append(f"{n}, {label}: {r[3]}")
+            else:
+                cells.append(f"{fmt_ms(r[0])} / {fmt_ms(r[1])}")
+                if n != "augurd":
+                    peer_p50.append(r[0])
+        ours = results.get("augurd", {}).get(label)
+        ratio = "n/a"
+        if ours and ours[0] is not None and peer_p50 and min(peer_p50) > 0:
+            ratio = f"{ours[0] / min(peer_p50):.2f}"
+        print(f"| `{label}` | " + " | ".join(cells) + f" | {ratio} |")
+        pa = results.get("augurd", {}).get(label)
+        pp = results.get("Prometheus", {}).get(label)
+        if pa and pp and pa[2] is not None and pp[2] is not None:
+            w = compare(label, pa[2], pp[2], "augurd", "Prometheus")
+            if w:
+                warnings.append("answers differ: " + w)
+    if ingest_rates:
+        print("\nremote-write ingest of this data set (loadgen, 2000 samples/request, 4 connections), "
+              "samples/s: " + ", ".join(f"{n} {r:,.0f}" for n, r in ingest_rates.items()))
+    for e in errors:
+        print(f"WARNING: {e}")
+    for w in warnings:
+        print(f"WARNING: {w}")
+
+
+if __name__ == "__main__":
+    main()
