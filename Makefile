@@ -31,7 +31,7 @@ endif
 
 DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-dev \
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
-  clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl
+  clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl victoria-metrics
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))
@@ -95,9 +95,11 @@ build/bench/loadgen: tests/bench/loadgen.c $(B)/libaugur.a
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libaugur.a $(LDFLAGS) $(LIBS) -lstdc++
 
-# Ingest speed and size on this machine (augurd only for now; peers come with issue 4).
+# Ingest speed and size on this machine (augurd only for now; peers come with issue 4), then
+# dashboard query latency of augurd, Prometheus and VictoriaMetrics on the same data.
 bench: deps all build/bench/loadgen
 	python3 tests/bench/run.py --augurd $(B)/augurd --loadgen build/bench/loadgen
+	python3 tests/bench/query_bench.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 
 run: deps all
 	./$(B)/augurd
@@ -106,9 +108,11 @@ run: deps all
 # AddressSanitizer + UndefinedBehaviorSanitizer with leak detection on.
 test: deps
 	@rm -f build/test-results.txt
-	$(MAKE) all unit promql-conformance integration fuzz-replay
-	$(MAKE) B=build/asan SAN=1 all unit promql-conformance integration
-	@python3 tests/summary.py build/test-results.txt
+	@st=0; \
+	$(MAKE) all unit promql-conformance integration fuzz-replay || st=1; \
+	$(MAKE) B=build/asan SAN=1 all unit promql-conformance integration || st=1; \
+	python3 tests/summary.py build/test-results.txt || st=1; \
+	exit $$st
 
 unit: $(UNIT_BINS)
 	@mkdir -p build

@@ -146,16 +146,27 @@ int lbl_del(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, con
 
 int lbl_drop_name(ev_t *ev, const char *l, size_t len, const char **out, size_t *olen)
 {
-    if (len < 9 || memcmp(l, "__name__", 9) != 0) { /* __name__ sorts first when present */
-        *out = l;
-        *olen = len;
-        return AG_OK;
-    }
+    /* Usually __name__ is the first label (only names starting with A-Z sort before it). */
     size_t i = 0, kl, vl;
     const char *k, *v;
-    next_pair(l, len, &i, &k, &kl, &v, &vl);
-    *out = l + i;
-    *olen = len - i;
+    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+        if (!is_name(k, kl)) continue;
+        size_t start = (size_t)(k - l), end = i;
+        if (start == 0) {
+            *out = l + end;
+            *olen = len - end;
+            return AG_OK;
+        }
+        char *d = ag_arena_alloc(ev->arena, len);
+        if (!d) return AG_ENOMEM;
+        memcpy(d, l, start);
+        memcpy(d + start, l + end, len - end);
+        *out = d;
+        *olen = len - (end - start);
+        return AG_OK;
+    }
+    *out = l;
+    *olen = len;
     return AG_OK;
 }
 
@@ -303,13 +314,50 @@ static int series_push(ev_t *ev, eseries_t *s, int64_t t, double v)
     return ev_count(ev, 1);
 }
 
+eseries_t *emat_find(emat_t *m, const char *lbl, size_t len)
+{
+    if (!m->nidx) return NULL;
+    uint64_t h = lbl_hash(lbl, len);
+    for (size_t j = h & (m->nidx - 1); m->idx[j]; j = (j + 1) & (m->nidx - 1)) {
+        eseries_t *s = &m->s[m->idx[j] - 1];
+        if (s->hash == h && s->len == len && memcmp(s->lbl, lbl, len) == 0) return s;
+    }
+    return NULL;
+}
+
+static int same_labelset(ev_t *ev)
+{
+    return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+}
+
 int emit(ev_t *ev, emat_t *m, const char *lbl, size_t len, int64_t ts, double v)
 {
-    eseries_t *s = emat_series(ev, m, lbl, len);
-    if (!s) return AG_ENOMEM;
-    if (s->n && s->p[s->n - 1].t == ts)
-        return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
-    return series_push(ev, s, ts, v);
+    /* Loops that walk one input series at a time call us with the same label pointer over and
+     * over: skip the hash lookup then. */
+    eseries_t *s;
+    if (m->last_lbl == lbl && m->last_len == len && m->last < m->n) {
+        s = &m->s[m->last];
+    } else {
+        if (!(s = emat_series(ev, m, lbl, len))) return AG_ENOMEM;
+        m->last_lbl = lbl;
+        m->last_len = len;
+        m->last = (size_t)(s - m->s);
+    }
+    if (!s->n || s->p[s->n - 1].t < ts) return series_push(ev, s, ts, v);
+    /* Two inputs produced this labelset: fine at different steps (their points interleave),
+     * an error at the same step, as Prometheus checks every step's output vector. */
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->p[mid].t < ts) lo = mid + 1;
+        else hi = mid;
+    }
+    if (s->p[lo].t == ts) return same_labelset(ev);
+    int rc = series_push(ev, s, ts, v);
+    if (rc) return rc;
+    memmove(s->p + lo + 1, s->p + lo, (s->n - 1 - lo) * sizeof *s->p);
+    s->p[lo] = (ag_point_t){ts, v};
+    return AG_OK;
 }
 
 int evec_push(evec_t *vec, const char *lbl, size_t len, uint64_t hash, double v, int64_t t)

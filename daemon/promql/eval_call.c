@@ -53,6 +53,13 @@ static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, 
         const char *l = s->lbl;
         size_t len = s->len;
         if (!keep_name) lbl_drop_name(ev, l, len, &l, &len);
+        /* A function over a range vector checks its whole output matrix (2.42's
+         * Matrix.ContainsSameLabelset), not step by step. */
+        const eseries_t *prev = emat_find(&out->m, l, len);
+        if (prev && prev->n) {
+            rc = ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+            break;
+        }
         size_t lo = 0, hi = 0;
         for (size_t k = 0; k < ev->nsteps && !rc; k++) {
             int64_t ts = step_ts(ev, k), at = fixed ? fts : ts, ref = at - off;

@@ -43,6 +43,8 @@ typedef struct emat {
     size_t n, cap;
     size_t *idx;  /* open-addressing table of series indexes + 1 (0 = empty), for emit */
     size_t nidx;
+    const char *last_lbl; /* emit's one-entry cache: the labels of the last series written */
+    size_t last_len, last;
 } emat_t;
 
 typedef struct esample {
@@ -70,9 +72,11 @@ typedef struct eval_val {
 int ev_eval(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out);
 void ev_val_free(ev_t *ev, eval_val_t *v);
 void emat_free(ev_t *ev, emat_t *m);
-/* Appends (ts, v) to the series with labels lbl, creating it; AG_EEXEC when that series already
- * has a point at ts (two outputs with one labelset). */
+/* Adds (ts, v) to the series with labels lbl, creating it, keeping points in time order;
+ * AG_EEXEC when that series already has a point at ts (two outputs with one labelset). */
 int emit(ev_t *ev, emat_t *m, const char *lbl, size_t len, int64_t ts, double v);
+/* The series with these labels, or NULL. */
+eseries_t *emat_find(emat_t *m, const char *lbl, size_t len);
 int evec_push(evec_t *vec, const char *lbl, size_t len, uint64_t hash, double v, int64_t t);
 /* Samples of `m` at step time ts; `cur` holds one cursor per series (start zeroed). */
 int gather(const emat_t *m, size_t *cur, int64_t ts, evec_t *out);

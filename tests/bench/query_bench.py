@@ -17,8 +17,9 @@ Each query runs --warmup times untimed, then --runs times timed, sequentially, w
 else running; the time is the whole HTTP round trip including the body transfer (not the JSON
 parse). VictoriaMetrics runs with its rollup result cache disabled (-search.disableCache) so that
 repeated identical queries measure evaluation, as for the other two. augurd's answers are checked
-against Prometheus' (series count, labels, values to 1e-6 relative); a mismatch prints a WARNING
-line but does not fail the run. A server that fails to start or ingest is reported and left out.
+against Prometheus' (series count, labels, values to 1e-6 relative) and, for the series count
+only, against VictoriaMetrics' (its rate() has other semantics); a mismatch prints a WARNING line
+but does not fail the run. A server that fails to start or ingest is reported and left out.
 
 Environment (or flags): BENCH_Q_SERIES, BENCH_Q_SAMPLES, BENCH_Q_RUNS, BENCH_Q_WARMUP,
 BENCH_Q_HIST_INSTANCES; BENCH_PROMETHEUS, BENCH_VICTORIA_METRICS (binaries; empty = skip).
@@ -414,6 +415,13 @@ def main():
             w = compare(label, pa[2], pp[2], "augurd", "Prometheus")
             if w:
                 warnings.append("answers differ: " + w)
+        pv = results.get("VictoriaMetrics", {}).get(label)
+        if pa and pv and pa[2] is not None and pv[2] is not None:
+            # VictoriaMetrics' rate() differs by design (no extrapolation, MetricsQL windows), so
+            # only the series count is checked against it.
+            na, nv = len(series_of(pa[2])), len(series_of(pv[2]))
+            if na != nv:
+                warnings.append(f"series counts differ: {label}: augurd {na}, VictoriaMetrics {nv}")
     if ingest_rates:
         print("\nremote-write ingest of this data set (loadgen, 2000 samples/request, 4 connections), "
               "samples/s: " + ", ".join(f"{n} {r:,.0f}" for n, r in ingest_rates.items()))

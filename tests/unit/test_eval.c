@@ -96,6 +96,26 @@ static void results(void **state)
     assert_true(only_value("req_total{job=\"db\"} @ 150", 300000) == 10);
 }
 
+/* A label sorting before __name__ ("A" < "_"): dropping the name must still work. */
+static void name_not_first(void **state)
+{
+    (void)state;
+    ag_label_t l[] = {{"Zone", "1"}, {"__name__", "upper_total"}};
+    ag_sample_t smp = {0, 3};
+    ag_series_in_t in = {l, 2, &smp, 1};
+    ag_write_req_t req = {&in, 1, NULL, 0};
+    ag_write_res_t res;
+    assert_int_equal(ag_store_write(g_store, &req, &res), 0);
+    ag_value_t v;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(run("-upper_total", 0, 0, &v, &e), 0);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.series[0].labels_len, strlen("Zone") + 1 + strlen("1") + 1);
+    assert_memory_equal(v.series[0].labels, "Zone\0" "1", 7);
+    assert_true(v.series[0].points[0].v == -3);
+    ag_value_free(&v);
+}
+
 static void error_kinds(void **state)
 {
     (void)state;
@@ -129,6 +149,12 @@ static void range_shapes(void **state)
     assert_true(v.series[1].points[5].v == 20);
     ag_value_free(&v);
     ag_promql_free(n);
+    /* rate() over two series that differ only in name: the whole matrix collides, an error
+     * even in a range query where each series alone is fine. */
+    q = "rate({job=\"api\",instance=\"a\"}[1m])";
+    assert_int_equal(ag_promql_parse(q, strlen(q), &n, &e), 0);
+    assert_int_equal(ag_eval_range(g_store, n, 60000, 300000, 60000, &o, &v, &e), AG_EEXEC);
+    ag_promql_free(n);
     q = "req_total[1m]";
     assert_int_equal(ag_promql_parse(q, strlen(q), &n, &e), 0);
     assert_int_equal(ag_eval_range(g_store, n, 0, 60000, 1000, &o, &v, &e), AG_EINVAL);
@@ -140,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(results),
+        cmocka_unit_test(name_not_first),
         cmocka_unit_test(error_kinds),
         cmocka_unit_test(range_shapes),
     };
