@@ -326,8 +326,18 @@ static bool get_bits(ag_chunk_iter_t *it, unsigned n, uint64_t *out)
 {
     size_t total = it->len * 8;
     if (it->bitpos > total || total - it->bitpos < n) return false;
+    size_t pos = it->bitpos, first = pos >> 3;
+    if (n && n <= 56 && first + 8 <= it->len) {
+        /* Fast path: one big-endian 64-bit load holds all n bits (shift <= 7, n <= 56). */
+        const uint8_t *d = it->data + first;
+        uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
+                     (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
+                     (uint64_t)d[6] << 8 | (uint64_t)d[7];
+        *out = (w << (pos & 7)) >> (64 - n);
+        it->bitpos = pos + n;
+        return true;
+    }
     uint64_t v = 0;
-    size_t pos = it->bitpos;
     while (n > 0) {
         unsigned room = 8 - (unsigned)(pos & 7);
         unsigned take = n < room ? n : room;
@@ -346,6 +356,18 @@ static bool get_bits(ag_chunk_iter_t *it, unsigned n, uint64_t *out)
  * when there is one. */
 static bool get_prefix(ag_chunk_iter_t *it, unsigned max, unsigned *ones)
 {
+    size_t total = it->len * 8;
+    if (it->bitpos <= total && total - it->bitpos >= max) {
+        /* Peek all `max` bits at once and count the leading ones. */
+        size_t save = it->bitpos;
+        uint64_t b;
+        if (!get_bits(it, max, &b)) return false;
+        unsigned k = 0;
+        while (k < max && ((b >> (max - 1 - k)) & 1)) k++;
+        it->bitpos = save + k + (k < max ? 1 : 0);
+        *ones = k;
+        return true;
+    }
     unsigned n = 0;
     while (n < max) {
         uint64_t b;
