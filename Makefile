@@ -31,7 +31,7 @@ endif
 
 DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-dev \
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
-  clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl victoria-metrics
+  clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))
@@ -100,6 +100,7 @@ build/bench/loadgen: tests/bench/loadgen.c $(B)/libaugur.a
 bench: deps all build/bench/loadgen
 	python3 tests/bench/run.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 	python3 tests/bench/query_bench.py --augurd $(B)/augurd --loadgen build/bench/loadgen
+	python3 tests/bench/throughput.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 
 run: deps all
 	./$(B)/augurd
