@@ -427,9 +427,12 @@ int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out)
     return rc;
 }
 
-int ev_range_source(ev_t *ev, const ag_pq_node_t *n, emat_t *raw, int64_t *range_ms,
-                    int64_t *offset_ms, bool *fixed, int64_t *fixed_ts)
+int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
 {
+    memset(rs, 0, sizeof *rs);
+    emat_t *raw = &rs->raw;
+    int64_t *range_ms = &rs->range_ms, *offset_ms = &rs->offset_ms, *fixed_ts = &rs->fixed_ts;
+    bool *fixed = &rs->fixed;
     n = unparen(n);
     int rc;
     if (n->type == AG_PQ_MATRIX_SEL) {
@@ -495,22 +498,20 @@ int ev_range_source(ev_t *ev, const ag_pq_node_t *n, emat_t *raw, int64_t *range
 /* A range vector at the top of an instant query: the raw samples in the window. */
 static int eval_matrix_top(ev_t *ev, const ag_pq_node_t *n, emat_t *out)
 {
-    emat_t raw;
-    memset(&raw, 0, sizeof raw);
-    int64_t range, off, fts;
-    bool fixed;
-    int rc = ev_range_source(ev, n, &raw, &range, &off, &fixed, &fts);
-    int64_t hi = sub_sat(fixed ? fts : ev->start, off), lo = sub_sat(hi, range);
-    for (size_t i = 0; i < raw.n && !rc; i++) {
+    range_src_t rs;
+    int rc = ev_range_source(ev, n, &rs);
+    emat_t *raw = &rs.raw;
+    int64_t hi = sub_sat(rs.fixed ? rs.fixed_ts : ev->start, rs.offset_ms), lo = sub_sat(hi, rs.range_ms);
+    for (size_t i = 0; i < raw->n && !rc; i++) {
         eseries_t *s = NULL;
-        for (size_t k = 0; k < raw.s[i].n && !rc; k++) {
-            ag_point_t p = raw.s[i].p[k];
+        for (size_t k = 0; k < raw->s[i].n && !rc; k++) {
+            ag_point_t p = raw->s[i].p[k];
             if (p.t < lo || p.t > hi) continue;
-            if (!s && !(s = emat_series(ev, out, raw.s[i].lbl, raw.s[i].len))) rc = AG_ENOMEM;
+            if (!s && !(s = emat_series(ev, out, raw->s[i].lbl, raw->s[i].len))) rc = AG_ENOMEM;
             else rc = series_push(ev, s, p.t, p.v);
         }
     }
-    emat_free(ev, &raw);
+    emat_free(ev, raw);
     return rc;
 }
 

@@ -40,12 +40,13 @@ static void free_args(ev_t *ev, const ag_pq_node_t *n, eval_val_t *a)
 static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, eval_val_t *out)
 {
     eval_val_t a[MAX_ARGS];
-    emat_t raw;
-    memset(&raw, 0, sizeof raw);
-    int64_t range, off, fts;
-    bool fixed;
+    range_src_t rs;
+    memset(&rs, 0, sizeof rs);
     int rc = eval_args(ev, n, mi, a);
-    if (!rc) rc = ev_range_source(ev, n->u.call.args[mi], &raw, &range, &off, &fixed, &fts);
+    if (!rc) rc = ev_range_source(ev, n->u.call.args[mi], &rs);
+    emat_t raw = rs.raw;
+    int64_t range = rs.range_ms, off = rs.offset_ms, fts = rs.fixed_ts;
+    bool fixed = rs.fixed;
     out->k = AG_PQ_T_VECTOR;
     bool keep_name = f == AG_RF_LAST_OVER_TIME;
     for (size_t i = 0; i < raw.n && !rc; i++) {
@@ -96,10 +97,8 @@ static int absent_labels(ev_t *ev, const ag_pq_node_t *arg, const char **out, si
     int rc = AG_OK;
     for (size_t i = 0; i < nm && !rc; i++) {
         if (strcmp(m[i].name, AG_METRIC_NAME) == 0) continue;
+        /* An equality matcher gives its label, unless another matcher names the same label. */
         bool ok = m[i].type == AG_MATCH_EQ;
-        for (size_t j = 0; j < nm && ok; j++)
-            if (j != i && strcmp(m[j].name, m[i].name) == 0 && (j < i || m[j].type != AG_MATCH_EQ))
-                ok = false;
         for (size_t j = 0; j < nm && ok; j++)
             if (j != i && strcmp(m[j].name, m[i].name) == 0) ok = false;
         if (ok) rc = lbl_set(ev, *out, *olen, m[i].name, m[i].value, m[i].value_len, out, olen);
@@ -109,13 +108,13 @@ static int absent_labels(ev_t *ev, const ag_pq_node_t *arg, const char **out, si
 
 static int call_absent_over_time(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
 {
-    emat_t raw;
-    memset(&raw, 0, sizeof raw);
-    int64_t range, off, fts;
-    bool fixed;
+    range_src_t rs;
     const char *l;
     size_t len;
-    int rc = ev_range_source(ev, n->u.call.args[0], &raw, &range, &off, &fixed, &fts);
+    int rc = ev_range_source(ev, n->u.call.args[0], &rs);
+    emat_t raw = rs.raw;
+    int64_t range = rs.range_ms, off = rs.offset_ms, fts = rs.fixed_ts;
+    bool fixed = rs.fixed;
     if (!rc) rc = absent_labels(ev, n->u.call.args[0], &l, &len);
     out->k = AG_PQ_T_VECTOR;
     size_t *lo = calloc(raw.n + 1, sizeof *lo);

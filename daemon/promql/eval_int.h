@@ -109,9 +109,14 @@ int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out);
 
 /* Function calls (eval_call.c). */
 int ev_call(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out);
-/* Raw points of a range argument (matrix selector or subquery) covering every step's window,
- * plus the window length and offset to apply at each step. */
-int ev_range_source(ev_t *ev, const ag_pq_node_t *n, emat_t *raw, int64_t *range_ms,
-                    int64_t *offset_ms, bool *fixed, int64_t *fixed_ts);
+/* A range argument (matrix selector or subquery) resolved for the whole query: its raw points
+ * covering every step's window, and how to place the window at each step. */
+typedef struct range_src {
+    emat_t raw;
+    int64_t range_ms, offset_ms;
+    bool fixed;       /* pinned by @: every step uses fixed_ts instead of its own time */
+    int64_t fixed_ts;
+} range_src_t;
+int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs);
 
 #endif

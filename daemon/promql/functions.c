@@ -303,12 +303,23 @@ static double duration_seconds(int64_t ms)
     return (double)sec + (double)nsec / 1e9;
 }
 
+/* A PromQL name and its enum value, for both function tables. */
+typedef struct fn_name {
+    const char *name;
+    int fn;
+} fn_name_t;
+
+/* The enum value of `name` in table t[0..n), 0 when absent. */
+static int fn_lookup(const fn_name_t *t, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(t[i].name, name) == 0) return t[i].fn;
+    return 0;
+}
+
 /* ---- range functions ------------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    ag_range_fn_t fn;
-} range_names[] = {
+static const fn_name_t range_names[] = {
     {"rate", AG_RF_RATE},
     {"increase", AG_RF_INCREASE},
     {"delta", AG_RF_DELTA},
@@ -333,12 +344,7 @@ static const struct {
 
 ag_range_fn_t ag_range_fn_lookup(const char *name)
 {
-    if (!name)
-        return (ag_range_fn_t)0;
-    for (size_t i = 0; i < sizeof range_names / sizeof range_names[0]; i++)
-        if (strcmp(range_names[i].name, name) == 0)
-            return range_names[i].fn;
-    return (ag_range_fn_t)0;
+    return (ag_range_fn_t)fn_lookup(range_names, sizeof range_names / sizeof range_names[0], name);
 }
 
 /* 2.42 extrapolatedRate (float samples only). The caller guarantees n >= 2. */
@@ -662,10 +668,7 @@ bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
 
 /* ---- value functions ------------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    ag_value_fn_t fn;
-} value_names[] = {
+static const fn_name_t value_names[] = {
     {"abs", AG_VF_ABS},
     {"ceil", AG_VF_CEIL},
     {"floor", AG_VF_FLOOR},
@@ -705,12 +708,7 @@ static const struct {
 
 ag_value_fn_t ag_value_fn_lookup(const char *name)
 {
-    if (!name)
-        return (ag_value_fn_t)0;
-    for (size_t i = 0; i < sizeof value_names / sizeof value_names[0]; i++)
-        if (strcmp(value_names[i].name, name) == 0)
-            return value_names[i].fn;
-    return (ag_value_fn_t)0;
+    return (ag_value_fn_t)fn_lookup(value_names, sizeof value_names / sizeof value_names[0], name);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)

@@ -25,6 +25,7 @@ Environment (or flags): BENCH_Q_SERIES, BENCH_Q_SAMPLES, BENCH_Q_RUNS, BENCH_Q_W
 BENCH_Q_HIST_INSTANCES; BENCH_PROMETHEUS, BENCH_VICTORIA_METRICS (binaries; empty = skip).
 """
 import argparse, http.client, json, math, os, shutil, signal, socket, subprocess, sys, tempfile
+from benchlib import free_port
 import time, urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -33,14 +34,6 @@ from harness import encode_write_request, snappy_compress  # noqa: E402
 INTERVAL_MS = 15000
 HIST = "bench_http_request_duration_seconds_bucket"
 LES = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Server:

@@ -8,26 +8,7 @@ after a clean shutdown's checkpoint). Peers (Prometheus, VictoriaMetrics) join t
 issue 4.
 """
 import argparse, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_ready(port, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.05)
-    raise RuntimeError("augurd did not become ready")
+from benchlib import free_port, wait_ready
 
 
 def proc_stat(pid):
@@ -67,7 +48,7 @@ def run(args, series, samples):
     p = subprocess.Popen([args.augurd, f"--web.listen-address=127.0.0.1:{port}",
                           f"--storage.path={d}/data", "--log.level=warn"], stderr=log)
     try:
-        wait_ready(port)
+        wait_ready("http://127.0.0.1:%d/-/ready" % port)
         cpu0, _ = proc_stat(p.pid)
         lg = subprocess.run([args.loadgen, "--port", str(port), "--series", str(series),
                              "--samples", str(samples), "--batch", "2000", "--conns", "4"],

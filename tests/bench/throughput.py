@@ -8,26 +8,7 @@ threads for 10 s. Prints requests/s and latency percentiles per server. Everythi
 127.0.0.1 and is stopped by PID.
 """
 import argparse, os, re, shutil, signal, socket, subprocess, tempfile, time, urllib.request
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_ready(url, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError("not ready: " + url)
+from benchlib import free_port, wait_ready
 
 
 def wrk(url, seconds):
