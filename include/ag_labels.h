@@ -17,6 +17,9 @@
 #include "ag_err.h"
 
 #define AG_METRIC_NAME "__name__"
+/* The longest label name accepted whatever the configuration says: a name and a cut value
+ * must fit one LMDB key (511 bytes) in the postings table. */
+#define AG_LABEL_NAME_MAX 400
 
 typedef struct ag_label {
     const char *name;
@@ -31,7 +34,8 @@ bool ag_label_name_valid(const char *s, size_t n);
 bool ag_metric_name_valid(const char *s, size_t n);
 
 /* Checks a label set received from a client: at least one label, `__name__` present with a
- * valid metric name, names valid and strictly ascending (sorted, unique), values non-empty
+ * valid metric name, names valid, at most AG_LABEL_NAME_MAX bytes and strictly ascending
+ * (sorted, unique), values non-empty
  * UTF-8 without NUL. Returns 0 or AG_EINVAL with a message naming the offending label. */
 int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e);
 

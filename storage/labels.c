@@ -67,6 +67,9 @@ int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e)
             return ag_errmsg_set(e, AG_EINVAL, -1, "label name is not valid UTF-8");
         if (!ag_label_name_valid(name, nl))
             return ag_errmsg_set(e, AG_EINVAL, -1, "invalid label name \"%.100s\"", name);
+        if (nl > AG_LABEL_NAME_MAX)
+            return ag_errmsg_set(e, AG_EINVAL, -1, "label name \"%.100s...\" is longer than %d bytes",
+                                 name, AG_LABEL_NAME_MAX);
         if (i > 0 && strcmp(l[i - 1].name, name) >= 0) {
             if (strcmp(l[i - 1].name, name) == 0)
                 return ag_errmsg_set(e, AG_EINVAL, -1, "duplicate label name \"%.100s\"", name);

@@ -198,7 +198,10 @@ static int apply_sample(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, ui
     se->last_t = t;
     se->last_vbits = vbits;
     se->dirty = true;
-    if (s->min_time == 0 && s->max_time == 0) s->min_time = s->max_time = t;
+    if (!s->has_time) {
+        s->min_time = s->max_time = t;
+        s->has_time = true;
+    }
     if (t < s->min_time) s->min_time = t;
     if (t > s->max_time) s->max_time = t;
     return AG_OK;
@@ -249,7 +252,7 @@ static void describe_series(const series_t *se, char *out, size_t outlen)
     size_t n = 0;
     size_t used = 0;
     out[0] = 0;
-    if (ag_labels_decode(se->labels, se->labels_len, l, 64, &n) && n <= 64) return;
+    if (ag_labels_decode(se->labels, se->labels_len, l, 64, &n)) return; /* > 64 labels: say nothing */
     used += (size_t)snprintf(out + used, outlen - used, "{");
     for (size_t i = 0; i < n && used < outlen; i++)
         used += (size_t)snprintf(out + used, outlen - used, "%s%s=\"%s\"", i ? ", " : "",
@@ -281,18 +284,15 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
             break;
         }
         ser[i] = se;
-        if (se->chk_gen == s->gen) {
-            char d[256];
-            describe_series(se, d, sizeof d);
-            rc = ag_errmsg_set(&res->err, AG_EINVAL, -1, "series %s appears twice in the request",
-                               d);
-            i++;
-            break;
+        if (se->chk_gen != s->gen) {
+            /* First entry of this series in the request. Prometheus' sender gives every sample
+             * its own entry, so a series may come back later in the same request: its samples
+             * then continue from where the earlier entry left off. */
+            se->chk_gen = s->gen;
+            se->chk_last_t = se->last_t;
+            se->chk_last_vbits = se->last_vbits;
+            se->chk_has = has_samples(se);
         }
-        se->chk_gen = s->gen;
-        se->chk_last_t = se->last_t;
-        se->chk_last_vbits = se->last_vbits;
-        se->chk_has = has_samples(se);
         for (size_t k = 0; k < in->nsamples; k++) {
             int64_t t = in->samples[k].t;
             uint64_t vb = vbits_of(in->samples[k].v);
@@ -329,10 +329,11 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
     }
 out:
     if (rc) {
-        for (size_t k = 0; k < i && k < r->nseries; k++) {
+        size_t upto = i < r->nseries ? i + 1 : r->nseries;
+        for (size_t k = 0; k < upto; k++) {
             if (ser[k] && ser[k]->pending) {
                 series_t *p = ser[k];
-                for (size_t j = k; j < i && j < r->nseries; j++)
+                for (size_t j = k; j < upto; j++)
                     if (ser[j] == p) ser[j] = NULL;
                 head_remove(&s->head, p);
             }
@@ -497,7 +498,10 @@ static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
     if (v[0] & CHUNK_OPEN) {
         if ((rc = ag_chunk_enc_load(&se->head, data, len))) return rc;
     }
-    if (s->min_time == 0 && s->max_time == 0) s->min_time = s->max_time = se->mint;
+    if (!s->has_time) {
+        s->min_time = s->max_time = se->mint;
+        s->has_time = true;
+    }
     if (se->mint < s->min_time) s->min_time = se->mint;
     if (se->last_t > s->max_time) s->max_time = se->last_t;
     return AG_OK;
@@ -512,6 +516,7 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
     if (rc) return ag_errmsg_set(e, store_lmdb_err(rc), -1, "begin: %s", mdb_strerror(rc));
     s->next_id = 1;
     s->min_time = s->max_time = 0;
+    s->has_time = false;
     uint64_t nseries = 0, nrecords = 0;
     if ((rc = mdb_cursor_open(txn, s->dbi_series, &c)) ||
         (rc = mdb_cursor_open(txn, s->dbi_chunks, &cc))) {
@@ -608,14 +613,22 @@ static int checkpoint(ag_store_t *s)
     return AG_OK;
 }
 
-/* After a failed commit the head may hold samples LMDB does not: rebuild it from disk. */
+/* After a failed commit the head may hold samples LMDB does not: rebuild it from disk. If that
+ * fails too, the head cannot be trusted: the store refuses writes and checkpoints from then on
+ * (a restart recovers from LMDB), rather than risk duplicate series or a WAL dropped under a
+ * half-built head. */
 static void reload_head(ag_store_t *s)
 {
     head_destroy(&s->head);
     ag_errmsg_t e = {{0}, -1};
     int rc = head_init(&s->head);
     if (!rc) rc = recover(s, &e);
-    if (rc) AG_ERROR("\"cannot rebuild the head after a failed commit\" err=\"%s\"", e.msg);
+    if (rc) {
+        s->failed = true;
+        AG_ERROR("\"cannot rebuild the head after a failed commit; refusing writes until restart\" "
+                 "err=\"%s\"",
+                 e.msg);
+    }
 }
 
 /* ---- the committer ----------------------------------------------------------------------- */
@@ -625,10 +638,11 @@ static void process_group(ag_store_t *s, pending_write_t *list)
     ag_buf_t scratch = AG_BUF_INIT, wal = AG_BUF_INIT, tmp = AG_BUF_INIT;
     MDB_txn *txn = NULL;
     int group_rc = AG_OK;
+    bool applied = false; /* did the head change? only then must a failure rebuild it */
     pthread_rwlock_wrlock(&s->rw);
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    int rc = s->failed ? MDB_PANIC : mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) {
-        group_rc = store_lmdb_err(rc);
+        group_rc = s->failed ? AG_EIO : store_lmdb_err(rc);
         txn = NULL;
     }
     for (pending_write_t *p = list; p && !group_rc; p = p->next) {
@@ -640,6 +654,7 @@ static void process_group(ag_store_t *s, pending_write_t *list)
         }
         p->rc = check_request(s, txn, r, ser, &scratch, p->res);
         if (p->rc == AG_OK) {
+            applied = true;
             rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res);
             if (rc) group_rc = rc;
         }
@@ -666,10 +681,11 @@ static void process_group(ag_store_t *s, pending_write_t *list)
                 p->rc = group_rc;
                 p->res->appended = p->res->duplicates = p->res->series_created = 0;
                 ag_errmsg_set(&p->res->err, group_rc, -1, "storage write failed: %s",
-                              ag_strerror(group_rc));
+                              s->failed ? "the store is in a failed state, restart augurd"
+                                        : ag_strerror(group_rc));
             }
         }
-        reload_head(s);
+        if (applied) reload_head(s);
     } else {
         atomic_fetch_add(&s->st_commits, 1);
         for (pending_write_t *p = list; p; p = p->next) {
@@ -686,6 +702,7 @@ static void process_group(ag_store_t *s, pending_write_t *list)
 
 static void maybe_checkpoint(ag_store_t *s, bool force)
 {
+    if (s->failed) return;
     int64_t now = mono_ms();
     if (!force && s->wal_bytes < s->opts.checkpoint_wal_bytes &&
         (s->wal_bytes == 0 ||

@@ -85,6 +85,8 @@ struct ag_store {
     int64_t last_checkpoint_ms;
     uint64_t gen;          /* request generation for check state */
     int64_t min_time, max_time;
+    bool has_time;         /* min_time/max_time hold a sample's time */
+    bool failed;           /* the head could not be rebuilt after a failed commit */
 
     pthread_mutex_t qlock;
     pthread_cond_t qcond;    /* signals the committer */

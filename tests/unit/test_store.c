@@ -222,15 +222,21 @@ static void conflict_changes_nothing(void **state)
     /* Same timestamp, different value. */
     ag_sample_t d[] = {{200, 3}};
     assert_int_equal(write1(s, d, 1, "__name__", "x", NULL), AG_ECONFLICT);
-    /* The same series twice in one request. */
-    ag_sample_t later[] = {{300, 3}};
-    ag_series_in_t twice[] = {{l2, 1, later, 1}, {l2, 1, later, 1}};
+    /* The same series twice in one request (Prometheus sends a sample per entry): the second
+     * entry continues the first; going back in time across entries is out of order. */
+    ag_sample_t later[] = {{300, 3}}, later2[] = {{400, 4}}, earlier[] = {{250, 5}};
+    ag_series_in_t back[] = {{l2, 1, later, 1}, {l2, 1, earlier, 1}};
+    req.series = back;
+    assert_int_equal(ag_store_write(s, &req, &res), AG_ECONFLICT);
+    ag_series_in_t twice[] = {{l2, 1, later, 1}, {l2, 1, later2, 1}};
     req.series = twice;
-    assert_int_equal(ag_store_write(s, &req, &res), AG_EINVAL);
+    assert_int_equal(ag_store_write(s, &req, &res), 0);
+    assert_int_equal(res.appended, 2);
     ag_selection_t sel;
     assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "x", &sel), 1);
-    assert_int_equal(sel.series[0].n, 2);
+    assert_int_equal(sel.series[0].n, 4);
     assert_true(sel.series[0].samples[1].v == 2);
+    assert_true(sel.series[0].samples[3].v == 4);
     ag_selection_free(&sel);
     ag_strlist_t names;
     ag_errmsg_t e = {{0}, -1};
