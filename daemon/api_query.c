@@ -118,16 +118,10 @@ static bool parse_query(const ag_http_req_t *req, ag_http_resp_t *r, ag_pq_node_
 static void render_labels(ag_buf_t *b, const char *enc, size_t len)
 {
     ag_buf_putc(b, '{');
-    size_t i = 0;
+    size_t i = 0, nl, vl;
+    const char *name, *val;
     bool first = true;
-    while (i < len) {
-        const char *name = enc + i;
-        size_t nl = strnlen(name, len - i);
-        i += nl + 1;
-        if (i > len) break;
-        const char *val = enc + i;
-        size_t vl = strnlen(val, len - i);
-        i += vl + 1;
+    while (ag_labels_next(enc, len, &i, &name, &nl, &val, &vl)) {
         if (!first) ag_buf_putc(b, ',');
         first = false;
         ag_buf_json_str(b, name, nl);

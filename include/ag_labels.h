@@ -45,6 +45,10 @@ void ag_labels_encode(const ag_label_t *l, size_t n, ag_buf_t *out);
  * `max` pairs; *n receives the number of pairs in the encoding. Returns 0, or AG_ECORRUPT when
  * the encoding is malformed, or AG_ELIMIT when it holds more than `max` pairs. */
 int ag_labels_decode(const char *enc, size_t len, ag_label_t *out, size_t max, size_t *n);
+/* Walks an encoding pair by pair: starting with *pos = 0, each call sets name/value (pointing
+ * into enc) and their lengths and returns true, until the encoding is exhausted (false). */
+bool ag_labels_next(const char *enc, size_t len, size_t *pos, const char **name, size_t *nl,
+                    const char **value, size_t *vl);
 /* Finds label `name` in an encoding; returns its value (pointing into enc) and sets *vlen, or
  * returns NULL when absent. */
 const char *ag_labels_get(const char *enc, size_t len, const char *name, size_t *vlen);

@@ -123,17 +123,26 @@ int ag_labels_decode(const char *enc, size_t len, ag_label_t *out, size_t max, s
     return count > max ? AG_ELIMIT : AG_OK;
 }
 
+bool ag_labels_next(const char *enc, size_t len, size_t *pos, const char **name, size_t *nl,
+                    const char **value, size_t *vl)
+{
+    size_t i = *pos;
+    if (i >= len) return false;
+    *name = enc + i;
+    *nl = strnlen(*name, len - i);
+    i += *nl + 1;
+    if (i > len) return false;
+    *value = enc + i;
+    *vl = strnlen(*value, len - i);
+    *pos = i + *vl + 1;
+    return true;
+}
+
 const char *ag_labels_get(const char *enc, size_t len, const char *name, size_t *vlen)
 {
-    size_t nl = strlen(name), i = 0;
-    while (i < len) {
-        const char *k = enc + i;
-        size_t kl = strnlen(k, len - i);
-        i += kl + 1;
-        if (i >= len) return NULL;
-        const char *v = enc + i;
-        size_t vl = strnlen(v, len - i);
-        i += vl + 1;
+    size_t nl = strlen(name), i = 0, kl, vl;
+    const char *k, *v;
+    while (ag_labels_next(enc, len, &i, &k, &kl, &v, &vl)) {
         if (kl == nl && memcmp(k, name, nl) == 0) {
             *vlen = vl;
             return v;

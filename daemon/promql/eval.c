@@ -74,20 +74,6 @@ int ev_count(ev_t *ev, uint64_t add)
 
 uint64_t lbl_hash(const char *l, size_t len) { return ag_labels_hash(l, len); }
 
-static bool next_pair(const char *l, size_t len, size_t *i, const char **k, size_t *kl,
-                      const char **v, size_t *vl)
-{
-    if (*i >= len) return false;
-    *k = l + *i;
-    *kl = strnlen(*k, len - *i);
-    *i += *kl + 1;
-    if (*i > len) return false;
-    *v = l + *i;
-    *vl = strnlen(*v, len - *i);
-    *i += *vl + 1;
-    return true;
-}
-
 static bool in_names(const ag_pq_names_t *names, const char *k, size_t kl)
 {
     for (size_t j = 0; names && j < names->n; j++)
@@ -111,7 +97,7 @@ int lbl_filter(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, 
     if (!d) return AG_ENOMEM;
     size_t i = 0, o = 0, kl, vl;
     const char *k, *v;
-    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+    while (ag_labels_next(l, len, &i, &k, &kl, &v, &vl)) {
         bool take = keep ? in_names(names, k, kl) : !in_names(names, k, kl) && !is_name(k, kl);
         if (!take) continue;
         memcpy(d + o, k, kl + 1);
@@ -132,7 +118,7 @@ int lbl_del(ev_t *ev, const char *l, size_t len, const ag_pq_names_t *names, con
     if (!d) return AG_ENOMEM;
     size_t i = 0, o = 0, kl, vl;
     const char *k, *v;
-    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+    while (ag_labels_next(l, len, &i, &k, &kl, &v, &vl)) {
         if (in_names(names, k, kl)) continue;
         memcpy(d + o, k, kl + 1);
         o += kl + 1;
@@ -149,7 +135,7 @@ int lbl_drop_name(ev_t *ev, const char *l, size_t len, const char **out, size_t 
     /* Usually __name__ is the first label (only names starting with A-Z sort before it). */
     size_t i = 0, kl, vl;
     const char *k, *v;
-    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+    while (ag_labels_next(l, len, &i, &k, &kl, &v, &vl)) {
         if (!is_name(k, kl)) continue;
         size_t start = (size_t)(k - l), end = i;
         if (start == 0) {
@@ -179,7 +165,7 @@ int lbl_set(ev_t *ev, const char *l, size_t len, const char *name, const char *v
     size_t i = 0, o = 0, kl, vl;
     const char *k, *v;
     bool done = vlen == 0;
-    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+    while (ag_labels_next(l, len, &i, &k, &kl, &v, &vl)) {
         size_t m = kl < nl ? kl : nl;
         int c = memcmp(k, name, m);
         if (c == 0) c = kl < nl ? -1 : kl > nl ? 1 : 0;
@@ -214,7 +200,7 @@ uint64_t lbl_signature(const char *l, size_t len, const ag_pq_names_t *names, bo
     uint64_t h = 1469598103934665603ULL;
     size_t i = 0, kl, vl;
     const char *k, *v;
-    while (next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+    while (ag_labels_next(l, len, &i, &k, &kl, &v, &vl)) {
         bool take = on ? in_names(names, k, kl) : !in_names(names, k, kl) && !is_name(k, kl);
         if (!take) continue;
         for (size_t j = 0; j < kl + 1 + vl + 1; j++) {
@@ -231,7 +217,7 @@ void lbl_describe(const char *l, size_t len, char *out, size_t outlen)
     const char *k, *v;
     o += (size_t)snprintf(out, outlen, "{");
     bool first = true;
-    while (o < outlen && next_pair(l, len, &i, &k, &kl, &v, &vl)) {
+    while (o < outlen && ag_labels_next(l, len, &i, &k, &kl, &v, &vl)) {
         o += (size_t)snprintf(out + o, outlen - o, "%s%s=\"%s\"", first ? "" : ", ", k, v);
         first = false;
     }
