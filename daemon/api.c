@@ -150,7 +150,9 @@ static ag_handler_t metrics(ag_app_t *app, ag_http_resp_t *r)
     if (have) ag_store_stats(app->store, &st);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    ag_metrics_render(app->metrics, have ? &st : NULL, &r->body);
+    ag_qcache_stats_t qs;
+    ag_qcache_stats(app->qcache, &qs);
+    ag_metrics_render(app->metrics, have ? &st : NULL, &qs, &r->body);
     return AG_H_METRICS;
 }
 

@@ -2,6 +2,7 @@
  * series, labels, label values and metadata, with Prometheus' parameter rules (times as unix
  * seconds or RFC 3339, durations as seconds or PromQL units, GET or form POST, repeated
  * match[]) and its JSON shapes (values as strings, timestamps as seconds, [] never null).
+ * query_range goes through the result cache (ag_qcache.h) for the steps that lie in the past.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "ag_eval.h"
 #include "ag_labels.h"
 #include "ag_promql.h"
+#include "ag_qcache.h"
 #include "ag_time.h"
 #include "api_int.h"
 
@@ -218,6 +220,20 @@ ag_handler_t api_query(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *
     return AG_H_QUERY;
 }
 
+/* What the result cache needs to evaluate the steps it does not hold. */
+typedef struct range_eval {
+    ag_store_t *store;
+    const ag_pq_node_t *n;
+    int64_t step;
+    const ag_eval_opts_t *o;
+} range_eval_t;
+
+static int range_eval(void *ctx, int64_t start, int64_t end, ag_value_t *out, ag_errmsg_t *e)
+{
+    const range_eval_t *re = ctx;
+    return ag_eval_range(re->store, re->n, start, end, re->step, re->o, out, e);
+}
+
 ag_handler_t api_query_range(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r)
 {
     int64_t start, end, step;
@@ -250,7 +266,9 @@ ag_handler_t api_query_range(ag_app_t *app, const ag_http_req_t *req, ag_http_re
     ag_pq_node_t *n = NULL;
     if (!eval_opts(app, req, r, &o) || !parse_query(req, r, &n)) return AG_H_QUERY_RANGE;
     ag_value_t v;
-    int rc = ag_eval_range(app->store, n, start, end, step, &o, &v, &e);
+    range_eval_t re = {app->store, n, step, &o};
+    int rc = ag_qcache_range(app->qcache, n, start, end, step, o.lookback_ms, ag_now_ms(),
+                             range_eval, &re, &v, &e);
     ag_promql_free(n);
     if (rc) {
         eval_error(r, rc, &e);

@@ -65,6 +65,7 @@ int ag_app_reload(ag_app_t *app, ag_errmsg_t *e)
     ag_config_free(&old);
     ag_log_set_level(app->cfg.log_level);
     if (app->http) ag_http_set_max_body(app->http, app->cfg.max_request_bytes);
+    ag_qcache_set_max_bytes(app->qcache, app->cfg.query_cache_max_bytes);
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, now);
     ag_metrics_config_reload(app->metrics, true, now);

@@ -41,6 +41,7 @@ typedef enum {
     K_LISTEN,   /* char *, "host:port" */
     K_STRING,   /* char *, non-empty */
     K_BYTES,    /* uint64_t, ag_parse_bytes, > 0 */
+    K_BYTES0,   /* uint64_t, ag_parse_bytes, >= 0 (0 turns the feature off) */
     K_U32,      /* uint32_t, decimal integer, > 0 */
     K_U64,      /* uint64_t, decimal integer, > 0 */
     K_DURATION, /* int64_t milliseconds, ag_parse_duration, > 0 */
@@ -66,6 +67,7 @@ static const setting_t k_settings[] = {
     S("query.lookback_delta", K_DURATION, lookback_delta_ms),
     S("query.timeout", K_DURATION, query_timeout_ms),
     S("query.max_samples", K_U64, query_max_samples),
+    S("query.cache_max_bytes", K_BYTES0, query_cache_max_bytes),
     S("log.level", K_LEVEL, log_level),
 };
 #undef S
@@ -209,6 +211,7 @@ int ag_config_defaults(ag_config_t *c)
     c->lookback_delta_ms = 5 * 60 * 1000;
     c->query_timeout_ms = 2 * 60 * 1000;
     c->query_max_samples = 50000000;
+    c->query_cache_max_bytes = 128 * MiB;
     c->log_level = AG_LOG_INFO;
     return AG_OK;
 }
@@ -255,14 +258,15 @@ int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_
         *dst = dup;
         return AG_OK;
     }
-    case K_BYTES: {
+    case K_BYTES:
+    case K_BYTES0: {
         uint64_t v;
-        if (ag_parse_bytes(value, &v) || v == 0)
+        if (ag_parse_bytes(value, &v) || (v == 0 && s->kind == K_BYTES))
             return ag_errmsg_set(e, AG_EINVAL, -1,
-                                 "%s: \"%.64s\" is not a size above zero (bytes, or a number "
+                                 "%s: \"%.64s\" is not a size %s(bytes, or a number "
                                  "with B KB MB GB TB PB KiB MiB GiB TiB, all powers of 1024, "
                                  "e.g. \"64MiB\")",
-                                 key, value);
+                                 key, value, s->kind == K_BYTES ? "above zero " : "");
         *(uint64_t *)field = v;
         return AG_OK;
     }

@@ -35,6 +35,9 @@ static const struct {
     {"query.timeout", "query.timeout", "Maximum time a query may take. (default 2m)"},
     {"query.max-samples", "query.max_samples",
      "Maximum samples one query may load into memory. (default 50000000)"},
+    {"query.cache-max-bytes", "query.cache_max_bytes",
+     "Memory for cached range-query results over the past, e.g. 512MiB; 0 disables. (default "
+     "128MiB)"},
     {"log.level", "log.level", "Only log messages at or above: debug, info, warn, error. (default info)"},
 };
 #define NFLAGS (sizeof k_flags / sizeof k_flags[0])
@@ -138,7 +141,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!(app.metrics = ag_metrics_new())) {
+    if (!(app.metrics = ag_metrics_new()) ||
+        !(app.qcache = ag_qcache_new(app.cfg.query_cache_max_bytes))) {
         AG_ERROR("\"out of memory\"");
         goto out;
     }
@@ -157,6 +161,8 @@ int main(int argc, char **argv)
         AG_ERROR("\"cannot open storage\" path=%s err=\"%s\"", so.path, e.msg);
         goto out;
     }
+    /* The cache starts empty, so the WAL replayed by ag_store_open needs no notification. */
+    ag_store_set_write_hook(app.store, ag_qcache_store_hook, app.qcache);
     atomic_store(&app.ready, true);
     AG_INFO("\"storage open, ready\" path=%s", so.path);
 
@@ -178,6 +184,8 @@ out:
     atomic_store(&app.ready, false);
     if (app.store) ag_store_close(app.store);
     app.store = NULL;
+    ag_qcache_free(app.qcache);
+    app.qcache = NULL;
     ag_metrics_free(app.metrics);
     ag_config_free(&app.cfg);
     free(app.flag_keys);

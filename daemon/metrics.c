@@ -179,7 +179,8 @@ static void render_process(ag_buf_t *o, double start_time)
     }
 }
 
-void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, ag_buf_t *o)
+void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qcache_stats_t *qc,
+                       ag_buf_t *o)
 {
     family(o, "augur_build_info", "gauge",
            "A metric with a constant '1' value labeled by version, revision and branch.");
@@ -274,6 +275,28 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, ag_buf_t *o)
         sample_f(o, "augur_storage_min_time_seconds", (double)st->min_time / 1000.0);
         family(o, "augur_storage_max_time_seconds", "gauge", "Newest stored sample.");
         sample_f(o, "augur_storage_max_time_seconds", (double)st->max_time / 1000.0);
+    }
+    if (qc) {
+        const struct {
+            const char *name, *type, *help;
+            uint64_t v;
+        } qf[] = {
+            {"augur_query_cache_hits_total", "counter",
+             "Range queries answered at least partly from the query result cache.", qc->hits},
+            {"augur_query_cache_misses_total", "counter",
+             "Cacheable range queries that found no usable cached steps.", qc->misses},
+            {"augur_query_cache_invalidations_total", "counter",
+             "Cache entries truncated or dropped because a late sample changed their steps.",
+             qc->invalidations},
+            {"augur_query_cache_bytes", "gauge", "Memory held by the query result cache.",
+             qc->bytes},
+            {"augur_query_cache_entries", "gauge", "Entries in the query result cache.",
+             qc->entries},
+        };
+        for (size_t i = 0; i < sizeof qf / sizeof qf[0]; i++) {
+            family(o, qf[i].name, qf[i].type, qf[i].help);
+            sample_u64(o, qf[i].name, qf[i].v);
+        }
     }
     render_process(o, m->start_time);
 }

@@ -11,6 +11,7 @@
 #include "ag_config.h"
 #include "ag_http.h"
 #include "ag_metrics.h"
+#include "ag_qcache.h"
 #include "ag_store.h"
 
 typedef struct ag_app {
@@ -26,6 +27,7 @@ typedef struct ag_app {
     ag_store_t *store;          /* NULL until storage is open (then /-/ready says 200) */
     _Atomic bool ready;
     ag_metrics_t *metrics;
+    ag_qcache_t *qcache;        /* range-query result cache; fed by the store's write hook */
     ag_http_server_t *http;
     int64_t start_time_ms;
     _Atomic bool reload_requested;
@@ -34,7 +36,7 @@ typedef struct ag_app {
 } ag_app_t;
 
 /* Rebuilds the configuration (defaults, file, flags) and applies what can change at run time:
- * log level, limits, query settings. Settings that need a restart (listen address, storage
+ * log level, limits, query settings (the query cache budget too). Settings that need a restart (listen address, storage
  * path and size) are reported in the log and left as they are. On failure the old
  * configuration stays in force and `e` says why. */
 int ag_app_reload(ag_app_t *app, ag_errmsg_t *e);

@@ -3,7 +3,8 @@
  * Precedence: defaults < config file < flags. The file is read with libyaml; unknown keys are an
  * error (a typo should not silently fall back to a default). Durations use Prometheus' syntax
  * ("5m", "1h30m"), sizes accept plain bytes or units B KB MB GB TB PB (powers of 1024, as
- * Prometheus' retention.size) and KiB MiB GiB TiB. Every numeric setting must be above zero.
+ * Prometheus' retention.size) and KiB MiB GiB TiB. Every numeric setting must be above zero,
+ * except query.cache_max_bytes where 0 turns the cache off.
  * The documented example is daemon/augur.example.yml; the settings' dotted names are the
  * section and key there ("limits.max_request_bytes").
  */
@@ -35,6 +36,8 @@ typedef struct ag_config {
     int64_t lookback_delta_ms;     /* query.lookback_delta (default 5m) */
     int64_t query_timeout_ms;      /* query.timeout (default 2m) */
     uint64_t query_max_samples;    /* query.max_samples (default 50000000) */
+    uint64_t query_cache_max_bytes;/* query.cache_max_bytes: range-query result cache budget
+                                      (default 128MiB; 0 disables the cache) */
     /* log: */
     ag_log_level_t log_level;      /* log.level (default info) */
 } ag_config_t;

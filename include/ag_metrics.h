@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ag_buf.h"
+#include "ag_qcache.h"
 #include "ag_store.h"
 
 typedef enum {
@@ -52,7 +53,9 @@ void ag_metrics_rejected(ag_metrics_t *m, ag_reject_t why, uint64_t samples);
 void ag_metrics_exemplars_ignored(ag_metrics_t *m, uint64_t n);
 void ag_metrics_config_reload(ag_metrics_t *m, bool ok, int64_t now_ms);
 const char *ag_handler_name(ag_handler_t h);
-/* Renders every metric family; `st` may be NULL before storage is open. */
-void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, ag_buf_t *out);
+/* Renders every metric family; `st` may be NULL before storage is open, `qc` (the query cache's
+ * figures) when there is no cache. */
+void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qcache_stats_t *qc,
+                       ag_buf_t *out);
 
 #endif

@@ -30,6 +30,10 @@
  *     chunks while holding `rw` shared; the committer holds it exclusively from applying a
  *     group until its commit returned, so a reader never sees a sample twice or loses one that
  *     moved from the head into a sealed chunk. (test_store: concurrent_read_write)
+ *  6. The write hook (ag_store_set_write_hook) runs after a group's commit returned 0 and its
+ *     samples are in the head, still under `rw` exclusively, with the oldest appended timestamp:
+ *     no reader sees the samples before the hook ran. The query cache relies on it.
+ *     (test_store: write_hook_reports_oldest_sample; integration test_qcache.py)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -386,7 +390,7 @@ static int put_metadata(ag_store_t *s, MDB_txn *txn, const ag_metadata_in_t *m, 
 
 /* Phase 2: creates pending series, appends the new samples, logs them in the WAL. */
 static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, series_t **ser,
-                         ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res)
+                         ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res, int64_t *min_t)
 {
     int rc;
     ag_buf_reset(wal);
@@ -405,6 +409,7 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
             if (!is_newer(se, t)) continue;
             uint64_t vb = vbits_of(in->samples[k].v);
             if ((rc = apply_sample(s, txn, se, t, vb, s->opts.chunk_samples))) return rc;
+            if (t < *min_t) *min_t = t;
             if (n == 0)
                 put_uvarint(tmp, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
             else
@@ -633,8 +638,10 @@ static void reload_head(ag_store_t *s)
 
 /* ---- the committer ----------------------------------------------------------------------- */
 
-static void process_group(ag_store_t *s, pending_write_t *list)
+static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_hook_fn hook,
+                          void *hook_ctx)
 {
+    int64_t min_t = INT64_MAX; /* oldest sample appended by the group */
     ag_buf_t scratch = AG_BUF_INIT, wal = AG_BUF_INIT, tmp = AG_BUF_INIT;
     MDB_txn *txn = NULL;
     int group_rc = AG_OK;
@@ -655,7 +662,7 @@ static void process_group(ag_store_t *s, pending_write_t *list)
         p->rc = check_request(s, txn, r, ser, &scratch, p->res);
         if (p->rc == AG_OK) {
             applied = true;
-            rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res);
+            rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res, &min_t);
             if (rc) group_rc = rc;
         }
         free(ser);
@@ -693,6 +700,8 @@ static void process_group(ag_store_t *s, pending_write_t *list)
             atomic_fetch_add(&s->st_appended, p->res->appended);
             atomic_fetch_add(&s->st_duplicate, p->res->duplicates);
         }
+        /* Committed and in the head, readers still held off (invariant 6). */
+        if (hook && min_t != INT64_MAX) hook(hook_ctx, min_t);
     }
     pthread_rwlock_unlock(&s->rw);
     ag_buf_free(&scratch);
@@ -726,12 +735,14 @@ static void *committer_main(void *arg)
             if (pthread_cond_timedwait(&s->qcond, &s->qlock, &ts) == ETIMEDOUT) break;
         }
         pending_write_t *list = s->queue;
+        ag_store_write_hook_fn hook = s->hook;
+        void *hook_ctx = s->hook_ctx;
         bool stop = s->stopping && !list;
         s->queue = s->queue_tail = NULL;
         pthread_mutex_unlock(&s->qlock);
         if (stop) break;
         if (list) {
-            process_group(s, list);
+            process_group(s, list, hook, hook_ctx);
             pthread_mutex_lock(&s->qlock);
             for (pending_write_t *p = list; p; p = p->next) p->done = true;
             pthread_cond_broadcast(&s->donecond);
@@ -762,6 +773,14 @@ int ag_store_write(ag_store_t *s, const ag_write_req_t *r, ag_write_res_t *res)
     while (!pw.done) pthread_cond_wait(&s->donecond, &s->qlock);
     pthread_mutex_unlock(&s->qlock);
     return pw.rc;
+}
+
+void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->qlock);
+    s->hook = fn;
+    s->hook_ctx = fn ? ctx : NULL;
+    pthread_mutex_unlock(&s->qlock);
 }
 
 /* ---- open and close ---------------------------------------------------------------------- */

@@ -92,6 +92,8 @@ struct ag_store {
     pthread_cond_t qcond;    /* signals the committer */
     pthread_cond_t donecond; /* signals writers whose request finished */
     pending_write_t *queue, *queue_tail;
+    ag_store_write_hook_fn hook; /* under qlock */
+    void *hook_ctx;
     bool stopping;
     pthread_t committer;
     bool committer_started;

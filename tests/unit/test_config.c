@@ -83,6 +83,7 @@ static void assert_config_equal(const ag_config_t *a, const ag_config_t *b)
     assert_int_equal(a->lookback_delta_ms, b->lookback_delta_ms);
     assert_int_equal(a->query_timeout_ms, b->query_timeout_ms);
     assert_int_equal(a->query_max_samples, b->query_max_samples);
+    assert_int_equal(a->query_cache_max_bytes, b->query_cache_max_bytes);
     assert_int_equal(a->log_level, b->log_level);
 }
 
@@ -118,11 +119,30 @@ static void test_defaults(void **state)
     assert_int_equal(c.lookback_delta_ms, 5 * 60 * 1000);
     assert_int_equal(c.query_timeout_ms, 2 * 60 * 1000);
     assert_int_equal(c.query_max_samples, 50000000);
+    assert_int_equal(c.query_cache_max_bytes, 128ULL << 20);
     assert_int_equal(c.log_level, AG_LOG_INFO);
     ag_config_free(&c);
     assert_null(c.listen_address);
     assert_null(c.storage_path);
     ag_config_free(&c); /* a second free is harmless */
+}
+
+/* query.cache_max_bytes is the one size where 0 is allowed (it turns the cache off). */
+static void test_cache_budget_accepts_zero(void **state)
+{
+    ag_config_t c;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_config_defaults(&c), 0);
+    assert_int_equal(ag_config_set(&c, "query.cache_max_bytes", "0", &e), 0);
+    assert_int_equal(c.query_cache_max_bytes, 0);
+    assert_int_equal(ag_config_set(&c, "query.cache_max_bytes", "1GiB", &e), 0);
+    assert_int_equal(c.query_cache_max_bytes, 1ULL << 30);
+    assert_int_equal(ag_config_set(&c, "query.cache_max_bytes", "-1", &e), AG_EINVAL);
+    assert_int_equal(ag_config_set(&c, "query.cache_max_bytes", "", &e), AG_EINVAL);
+    assert_int_equal(c.query_cache_max_bytes, 1ULL << 30);
+    /* other sizes still refuse 0 */
+    assert_int_equal(ag_config_set(&c, "limits.max_request_bytes", "0", &e), AG_EINVAL);
+    ag_config_free(&c);
 }
 
 static void test_example_file_is_defaults(void **state)
@@ -139,6 +159,7 @@ static void test_example_file_is_defaults(void **state)
         {"limits.max_label_name_bytes", "4"}, {"limits.max_label_value_bytes", "5"},
         {"query.lookback_delta", "6s"},       {"query.timeout", "7s"},
         {"query.max_samples", "8"},           {"log.level", "error"},
+        {"query.cache_max_bytes", "0"},
     };
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
         assert_int_equal(ag_config_set(&c, other[i][0], other[i][1], &e), 0);
@@ -493,6 +514,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_example_file_is_defaults),
+        cmocka_unit_test(test_cache_budget_accepts_zero),
         cmocka_unit_test(test_override_every_key),
         cmocka_unit_test(test_unknown_names),
         cmocka_unit_test(test_wrong_shapes),
