@@ -22,10 +22,9 @@
 
 typedef enum { AG_VAL_SCALAR = 1, AG_VAL_STRING, AG_VAL_VECTOR, AG_VAL_MATRIX } ag_val_type_t;
 
-typedef struct ag_point {
-    int64_t t;
-    double v;
-} ag_point_t;
+/* A point of a result is a stored sample's shape, so selected samples become points without a
+ * copy. */
+typedef ag_sample_t ag_point_t;
 
 typedef struct ag_series_val {
     char *labels;       /* owned canonical encoding */

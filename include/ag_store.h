@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ag_chunk.h"
 #include "ag_err.h"
 #include "ag_labels.h"
 #include "ag_matcher.h"
@@ -39,10 +40,9 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e);
 /* Stops accepting writes, lets queued writes finish, checkpoints, closes LMDB, frees all. */
 void ag_store_close(ag_store_t *s);
 
-typedef struct ag_sample {
-    int64_t t; /* milliseconds since the epoch */
-    double v;  /* stored bit-exactly: NaN payloads and the stale marker survive */
-} ag_sample_t;
+/* A sample: t in milliseconds since the epoch, v stored bit-exactly (NaN payloads and the stale
+ * marker survive). The codec's decoded-sample type, so chunks decode straight into selections. */
+typedef ag_sample_pt_t ag_sample_t;
 
 typedef struct ag_series_in {
     const ag_label_t *labels; /* must pass ag_labels_validate */
@@ -104,6 +104,17 @@ typedef struct ag_selection {
 int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
                     bool with_samples, uint64_t max_samples, ag_selection_t *out, ag_errmsg_t *e);
 void ag_selection_free(ag_selection_t *sel);
+/* Called once per series of a scan: its canonical labels and its samples in the scanned range,
+ * in time order, stale markers included; both stay valid only during the call. A non-zero return
+ * stops the scan and becomes its result. */
+typedef int (*ag_series_fn)(void *ctx, const char *labels, size_t labels_len,
+                            const ag_sample_t *samples, size_t n);
+/* The streaming form of ag_store_select: calls fn for each selected series with samples in
+ * [mint, maxt], in label order, holding one series' samples at a time. Returns 0, fn's non-zero
+ * result (e untouched), or AG_ELIMIT (more than max_samples loaded in total), AG_EIO,
+ * AG_ECORRUPT, AG_ENOMEM with e set. */
+int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                  uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e);
 
 /* A sorted list of unique strings, owned by the list. */
 typedef struct ag_strlist {

@@ -462,3 +462,144 @@ int ag_chunk_iter_next(ag_chunk_iter_t *it, int64_t *t, double *v)
     *v = bits_double(it->vbits);
     return 1;
 }
+
+/* ---- bulk decoder -------------------------------------------------------------------------
+ *
+ * The query path decodes whole chunks into arrays, so this decoder keeps its state in locals
+ * and reads through a 64-bit bit buffer refilled a word at a time, instead of going through the
+ * iterator sample by sample. It accepts and rejects exactly what the iterator does (the fuzz
+ * target fuzz_chunk compares the two on every input). */
+
+typedef struct bitrd {
+    const uint8_t *p, *end;
+    uint64_t buf; /* the next bits, most significant first; the low 64 - n bits are zero */
+    unsigned n;   /* valid bits in buf */
+} bitrd_t;
+
+/* Tops the buffer up to at least 57 bits, or to everything left. */
+static inline void br_refill(bitrd_t *b)
+{
+    if (b->end - b->p >= 8) {
+        const uint8_t *d = b->p;
+        uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
+                     (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
+                     (uint64_t)d[6] << 8 | (uint64_t)d[7];
+        unsigned take = (63 - b->n) >> 3; /* whole bytes that fit */
+        b->buf |= w >> b->n;
+        b->p += take;
+        b->n += take * 8;
+        /* Drop the bits of w beyond the bytes taken. */
+        b->buf &= b->n >= 64 ? ~(uint64_t)0 : ~(~(uint64_t)0 >> b->n);
+        return;
+    }
+    while (b->n <= 56 && b->p < b->end) {
+        b->buf |= (uint64_t)*b->p++ << (56 - b->n);
+        b->n += 8;
+    }
+}
+
+/* Reads k (1..56) bits; false when fewer remain. */
+static inline bool br_get(bitrd_t *b, unsigned k, uint64_t *out)
+{
+    if (b->n < k) {
+        br_refill(b);
+        if (b->n < k) return false;
+    }
+    *out = b->buf >> (64 - k);
+    b->buf <<= k;
+    b->n -= k;
+    return true;
+}
+
+static inline bool br_get64(bitrd_t *b, unsigned k, uint64_t *out)
+{
+    if (k <= 56) return br_get(b, k, out);
+    uint64_t hi, lo;
+    if (!br_get(b, k - 32, &hi) || !br_get(b, 32, &lo)) return false;
+    *out = hi << 32 | lo;
+    return true;
+}
+
+/* A unary bucket prefix of up to 4 ones, consuming its terminating zero when there is one. */
+static inline bool br_prefix(bitrd_t *b, unsigned *ones)
+{
+    if (b->n < 4) {
+        br_refill(b);
+        if (b->n < 4) {
+            /* Near the end: fewer than 4 bits left; the prefix may still be complete. */
+            unsigned k = 0;
+            while (k < b->n && ((b->buf >> (63 - k)) & 1)) k++;
+            if (k == b->n) return false;
+            b->buf <<= k + 1;
+            b->n -= k + 1;
+            *ones = k;
+            return true;
+        }
+    }
+    unsigned k = (unsigned)__builtin_clzll(~b->buf | (~(uint64_t)0 >> 4));
+    unsigned used = k + (k < 4);
+    b->buf <<= used;
+    b->n -= used;
+    *ones = k;
+    return true;
+}
+
+int ag_chunk_decode(const uint8_t *data, size_t len, int64_t mint, int64_t maxt,
+                    ag_sample_pt_t *out, size_t *n)
+{
+    *n = 0;
+    if (!data || len < 2) return AG_ECORRUPT;
+    unsigned count = ag_chunk_count(data, len), w = 0;
+    if (!count) return AG_OK;
+    bitrd_t b = {data + 2, data + len, 0, 0};
+    uint64_t ut, vbits, delta = 0;
+    if (!br_get64(&b, 64, &ut) || !br_get64(&b, 64, &vbits)) return AG_ECORRUPT;
+    int64_t t = u64_to_i64(ut);
+    unsigned leading = NO_WINDOW, trailing = 0;
+    for (unsigned i = 0;;) {
+        if (t > maxt) break;
+        if (t >= mint) {
+            out[w].t = t;
+            memcpy(&out[w].v, &vbits, sizeof vbits);
+            w++;
+        }
+        if (++i >= count) break;
+        unsigned ones;
+        uint64_t d, u;
+        if (!br_prefix(&b, &ones)) return AG_ECORRUPT;
+        if (i == 1) {
+            static const unsigned dw[5] = {14, 17, 20, 32, 64};
+            if (!br_get64(&b, dw[ones], &d)) return AG_ECORRUPT;
+        } else if (ones == 0) {
+            d = delta;
+        } else {
+            static const unsigned ow[5] = {0, 14, 17, 20, 64};
+            if (!br_get64(&b, ow[ones], &u)) return AG_ECORRUPT;
+            d = delta + sign_extend(u, ow[ones]);
+        }
+        if (d == 0 || d > (uint64_t)INT64_MAX - (uint64_t)t) return AG_ECORRUPT;
+        /* The value: '0' same, '10' reuse the window, '11' new window. */
+        if (!br_get(&b, 1, &u)) {
+            return AG_ECORRUPT;
+        } else if (u) {
+            if (!br_get(&b, 1, &u)) return AG_ECORRUPT;
+            if (u) {
+                uint64_t hdr;
+                if (!br_get(&b, 11, &hdr)) return AG_ECORRUPT;
+                unsigned lz = (unsigned)(hdr >> 6), sig = (unsigned)(hdr & 63);
+                if (sig == 0) sig = 64;
+                if (lz + sig > 64) return AG_ECORRUPT;
+                leading = lz;
+                trailing = 64 - lz - sig;
+            } else if (leading == NO_WINDOW) {
+                return AG_ECORRUPT;
+            }
+            if (!br_get64(&b, 64 - leading - trailing, &u)) return AG_ECORRUPT;
+            vbits ^= u << trailing;
+        }
+        t = u64_to_i64((uint64_t)t + d);
+        delta = d;
+    }
+    *n = w;
+    return AG_OK;
+}

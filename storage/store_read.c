@@ -6,10 +6,13 @@
  * resolve series ids and copy the head chunks it needs (invariant 5 in store.c); decoding sealed
  * chunks happens after the lock is released, inside that read transaction's snapshot.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ag_buf.h"
 #include "store_int.h"
@@ -188,44 +191,113 @@ typedef struct sel_item {
     int64_t head_start; /* INT64_MAX when the head chunk is empty */
     uint8_t *head;      /* copy of the head chunk */
     size_t head_len;
+    char *labels;       /* copy of the canonical labels */
+    size_t labels_len;
 } sel_item_t;
 
-static int push_sample(ag_series_data_t *sd, size_t *cap, int64_t t, double v)
+/* What a selection reads: the matching series, sorted by labels, each with a copy of its labels
+ * and of its head chunk taken under the store lock together with the read transaction, so
+ * sealed chunks (read through txn) and head samples form one consistent view. */
+typedef struct plan {
+    MDB_txn *txn;
+    sel_item_t *items;
+    size_t n;
+} plan_t;
+
+static void plan_free(plan_t *p)
 {
-    if (sd->n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 32;
-        ag_sample_t *n = realloc(sd->samples, nc * sizeof *n);
-        if (!n) return AG_ENOMEM;
-        sd->samples = n;
-        *cap = nc;
+    if (p->txn) mdb_txn_abort(p->txn);
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->items[i].head);
+        free(p->items[i].labels);
     }
-    sd->samples[sd->n].t = t;
-    sd->samples[sd->n].v = v;
-    sd->n++;
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    const sel_item_t *x = a, *y = b;
+    return ag_labels_cmp(x->labels, x->labels_len, y->labels, y->labels_len);
+}
+
+static int sel_error(ag_errmsg_t *e, int rc)
+{
+    if (rc == AG_ELIMIT)
+        return ag_errmsg_set(e, rc, -1, "query processing would load too many samples into memory");
+    return ag_errmsg_set(e, rc, -1, "reading series failed: %s", ag_strerror(rc));
+}
+
+/* Series matching m whose time bounds overlap [mint, maxt]; head chunks are copied only when
+ * with_samples. Sets e on failure. */
+static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                     bool with_samples, plan_t *p, ag_errmsg_t *e)
+{
+    memset(p, 0, sizeof *p);
+    idset_t ids = {0};
+    pthread_rwlock_rdlock(&s->rw);
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &p->txn);
+    if (rc) {
+        p->txn = NULL;
+        pthread_rwlock_unlock(&s->rw);
+        return ag_errmsg_set(e, store_lmdb_err(rc), -1, "read: %s", mdb_strerror(rc));
+    }
+    rc = resolve(s, p->txn, m, nm, &ids);
+    if (!rc && ids.n && !(p->items = calloc(ids.n, sizeof *p->items))) rc = AG_ENOMEM;
+    for (size_t i = 0; i < ids.n && !rc; i++) {
+        series_t *se = head_by_id(&s->head, ids.v[i]);
+        if (!se || se->mint > maxt || se->last_t < mint) continue;
+        sel_item_t *it = &p->items[p->n++];
+        it->id = se->id;
+        it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
+        if (!(it->labels = malloc(se->labels_len ? se->labels_len : 1))) {
+            rc = AG_ENOMEM;
+            break;
+        }
+        memcpy(it->labels, se->labels, se->labels_len);
+        it->labels_len = se->labels_len;
+        if (with_samples && se->head.count && se->head.first_t <= maxt && se->last_t >= mint) {
+            const uint8_t *b = ag_chunk_enc_bytes(&se->head, &it->head_len);
+            if (!(it->head = malloc(it->head_len))) {
+                rc = AG_ENOMEM;
+                break;
+            }
+            memcpy(it->head, b, it->head_len);
+        }
+    }
+    pthread_rwlock_unlock(&s->rw);
+    free(ids.v);
+    if (rc) {
+        plan_free(p);
+        return sel_error(e, rc);
+    }
+    if (p->n > 1) qsort(p->items, p->n, sizeof *p->items, cmp_item);
     return AG_OK;
 }
 
 static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t maxt,
                         ag_series_data_t *sd, size_t *cap, uint64_t *total, uint64_t max)
 {
-    ag_chunk_iter_t it;
-    int64_t t;
-    double v;
-    int rc;
-    if (ag_chunk_iter_init(&it, data, len)) return AG_ECORRUPT;
-    while ((rc = ag_chunk_iter_next(&it, &t, &v)) == 1) {
-        if (t < mint) continue;
-        if (t > maxt) break;
-        if (max && ++*total > max) return AG_ELIMIT;
-        if ((rc = push_sample(sd, cap, t, v))) return rc;
+    size_t count = ag_chunk_count(data, len), got;
+    if (sd->n + count > *cap) {
+        size_t nc = *cap ? *cap * 2 : 32;
+        while (nc < sd->n + count) nc *= 2;
+        ag_sample_t *ns = realloc(sd->samples, nc * sizeof *ns);
+        if (!ns) return AG_ENOMEM;
+        sd->samples = ns;
+        *cap = nc;
     }
-    return rc < 0 ? AG_ECORRUPT : AG_OK;
+    if (ag_chunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got)) return AG_ECORRUPT;
+    sd->n += got;
+    *total += got;
+    return max && *total > max ? AG_ELIMIT : AG_OK;
 }
 
+/* Appends the item's samples in [mint, maxt] to sd (whose array has *cap room). */
 static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
-                        int64_t maxt, ag_series_data_t *sd, uint64_t *total, uint64_t max)
+                        int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
+                        uint64_t max)
 {
-    size_t cap = 0;
     int rc = AG_OK;
     if (mint < it->head_start) {
         MDB_cursor *c;
@@ -263,7 +335,7 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
             const unsigned char *v = val.mv_data;
             int64_t cmax = (int64_t)key_get_u64(v + 1);
             if (cmax < mint) continue;
-            rc = decode_range(v + CHUNK_HDR, val.mv_size - CHUNK_HDR, mint, maxt, sd, &cap, total,
+            rc = decode_range(v + CHUNK_HDR, val.mv_size - CHUNK_HDR, mint, maxt, sd, cap, total,
                               max);
             if (rc) break;
         }
@@ -272,14 +344,8 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
         if (rc) return rc;
     }
     if (it->head_len && it->head_start <= maxt)
-        rc = decode_range(it->head, it->head_len, mint, maxt, sd, &cap, total, max);
+        rc = decode_range(it->head, it->head_len, mint, maxt, sd, cap, total, max);
     return rc;
-}
-
-static int cmp_series(const void *a, const void *b)
-{
-    const ag_series_data_t *x = a, *y = b;
-    return ag_labels_cmp(x->labels, x->labels_len, y->labels, y->labels_len);
 }
 
 void ag_selection_free(ag_selection_t *sel)
@@ -296,81 +362,179 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
                     bool with_samples, uint64_t max_samples, ag_selection_t *out, ag_errmsg_t *e)
 {
     memset(out, 0, sizeof *out);
-    MDB_txn *txn = NULL;
-    idset_t ids = {0};
-    sel_item_t *items = NULL;
-    size_t nitems = 0;
-    int rc;
-
-    pthread_rwlock_rdlock(&s->rw);
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc) {
-        pthread_rwlock_unlock(&s->rw);
-        return ag_errmsg_set(e, store_lmdb_err(rc), -1, "read: %s", mdb_strerror(rc));
-    }
-    rc = resolve(s, txn, m, nm, &ids);
-    if (!rc && ids.n) {
-        items = calloc(ids.n, sizeof *items);
-        out->series = calloc(ids.n, sizeof *out->series);
-        if (!items || !out->series) rc = AG_ENOMEM;
-    }
-    for (size_t i = 0; i < ids.n && !rc; i++) {
-        series_t *se = head_by_id(&s->head, ids.v[i]);
-        if (!se || se->mint > maxt || se->last_t < mint) continue;
-        ag_series_data_t *sd = &out->series[out->n];
-        sel_item_t *it = &items[nitems];
-        if (!(sd->labels = malloc(se->labels_len))) {
-            rc = AG_ENOMEM;
-            break;
-        }
-        memcpy(sd->labels, se->labels, se->labels_len);
-        sd->labels_len = se->labels_len;
-        out->n++;
-        nitems++;
-        it->id = se->id;
-        it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
-        if (with_samples && se->head.count && se->head.first_t <= maxt && se->last_t >= mint) {
-            const uint8_t *b = ag_chunk_enc_bytes(&se->head, &it->head_len);
-            if (!(it->head = malloc(it->head_len))) {
-                rc = AG_ENOMEM;
-                break;
-            }
-            memcpy(it->head, b, it->head_len);
+    plan_t p;
+    int rc = plan_open(s, m, nm, mint, maxt, with_samples, &p, e);
+    if (rc) return rc;
+    if (p.n && !(out->series = calloc(p.n, sizeof *out->series))) rc = AG_ENOMEM;
+    for (size_t i = 0; i < p.n && !rc; i++) {
+        sel_item_t *it = &p.items[i];
+        ag_series_data_t *sd = &out->series[out->n++];
+        sd->labels = it->labels;
+        sd->labels_len = it->labels_len;
+        it->labels = NULL;
+        if (!with_samples) continue;
+        size_t cap = 0;
+        rc = load_samples(s, p.txn, it, mint, maxt, sd, &cap, &out->samples, max_samples);
+        if (!rc && !sd->n) { /* its bounds only overlapped the range */
+            free(sd->labels);
+            free(sd->samples);
+            out->n--;
         }
     }
-    pthread_rwlock_unlock(&s->rw);
-
-    if (with_samples) {
-        for (size_t i = 0; i < nitems && !rc; i++)
-            rc = load_samples(s, txn, &items[i], mint, maxt, &out->series[i], &out->samples,
-                              max_samples);
-        if (!rc) {
-            /* Drop series without samples in the range (their bounds only overlapped it). */
-            size_t w = 0;
-            for (size_t i = 0; i < out->n; i++) {
-                if (out->series[i].n) {
-                    out->series[w++] = out->series[i];
-                } else {
-                    free(out->series[i].labels);
-                    free(out->series[i].samples);
-                }
-            }
-            out->n = w;
-        }
-    }
-    mdb_txn_abort(txn);
-    for (size_t i = 0; i < nitems; i++) free(items[i].head);
-    free(items);
-    free(ids.v);
+    plan_free(&p);
     if (rc) {
         ag_selection_free(out);
-        if (rc == AG_ELIMIT)
-            return ag_errmsg_set(e, rc, -1,
-                                 "query processing would load too many samples into memory");
-        return ag_errmsg_set(e, rc, -1, "reading series failed: %s", ag_strerror(rc));
+        return sel_error(e, rc);
     }
-    if (out->n > 1) qsort(out->series, out->n, sizeof *out->series, cmp_series);
     return AG_OK;
+}
+
+/* A large scan runs on two threads: a decoder thread reads and decodes batches of series into a
+ * small ring while the caller's thread runs fn on the batches already decoded, so decoding (a
+ * third of a heavy query) overlaps evaluation. The read transaction may move to the decoder
+ * thread because the environment is opened with MDB_NOTLS; the caller's thread never uses it. */
+#define SCAN_BATCH 64          /* series per batch */
+#define SCAN_RING 4            /* batches decoded ahead at most */
+#define SCAN_PARALLEL_MIN 1024 /* fewer series than this: one thread */
+
+typedef struct scan_batch {
+    ag_series_data_t sd; /* every sample of the batch, series after series */
+    size_t cap;
+    size_t off[SCAN_BATCH + 1];
+} scan_batch_t;
+
+typedef struct scanner {
+    ag_store_t *s;
+    plan_t *p;
+    int64_t mint, maxt;
+    uint64_t max, total;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t nbatches, produced, consumed;
+    int rc;    /* the decoder's error, reported once the batches before it are consumed */
+    bool stop; /* the consumer gave up */
+    scan_batch_t ring[SCAN_RING];
+} scanner_t;
+
+static int decode_batch(scanner_t *sc, size_t b)
+{
+    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+    size_t first = b * SCAN_BATCH, n = sc->p->n - first < SCAN_BATCH ? sc->p->n - first : SCAN_BATCH;
+    sb->sd.n = 0;
+    for (size_t j = 0; j < n; j++) {
+        sb->off[j] = sb->sd.n;
+        int rc = load_samples(sc->s, sc->p->txn, &sc->p->items[first + j], sc->mint, sc->maxt,
+                              &sb->sd, &sb->cap, &sc->total, sc->max);
+        if (rc) return rc;
+    }
+    sb->off[n] = sb->sd.n;
+    return AG_OK;
+}
+
+static void *scan_decoder(void *arg)
+{
+    scanner_t *sc = arg;
+    pthread_setname_np(pthread_self(), "augur-scan");
+    for (size_t b = 0; b < sc->nbatches; b++) {
+        pthread_mutex_lock(&sc->mu);
+        while (!sc->stop && b >= sc->consumed + SCAN_RING) pthread_cond_wait(&sc->cv, &sc->mu);
+        bool stop = sc->stop;
+        pthread_mutex_unlock(&sc->mu);
+        if (stop) break;
+        int rc = decode_batch(sc, b);
+        pthread_mutex_lock(&sc->mu);
+        if (rc) sc->rc = rc;
+        else sc->produced = b + 1;
+        pthread_cond_broadcast(&sc->cv);
+        pthread_mutex_unlock(&sc->mu);
+        if (rc) break;
+    }
+    return NULL;
+}
+
+static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, uint64_t max,
+                         ag_series_fn fn, void *ctx, bool *fn_failed)
+{
+    scanner_t *sc = calloc(1, sizeof *sc);
+    if (!sc) return AG_ENOMEM;
+    *sc = (scanner_t){.s = s, .p = p, .mint = mint, .maxt = maxt, .max = max};
+    sc->nbatches = (p->n + SCAN_BATCH - 1) / SCAN_BATCH;
+    pthread_mutex_init(&sc->mu, NULL);
+    pthread_cond_init(&sc->cv, NULL);
+    pthread_t th;
+    int rc = AG_OK;
+    if (pthread_create(&th, NULL, scan_decoder, sc)) {
+        rc = AG_ENOMEM;
+        goto out;
+    }
+    for (size_t b = 0; b < sc->nbatches && !rc; b++) {
+        pthread_mutex_lock(&sc->mu);
+        while (sc->produced <= b && !sc->rc) pthread_cond_wait(&sc->cv, &sc->mu);
+        bool ready = sc->produced > b;
+        if (!ready) rc = sc->rc;
+        pthread_mutex_unlock(&sc->mu);
+        if (!ready) break;
+        const scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+        size_t first = b * SCAN_BATCH;
+        for (size_t j = 0; first + j < p->n && j < SCAN_BATCH && !rc; j++) {
+            const sel_item_t *it = &p->items[first + j];
+            size_t n = sb->off[j + 1] - sb->off[j];
+            if (n && (rc = fn(ctx, it->labels, it->labels_len, sb->sd.samples + sb->off[j], n)))
+                *fn_failed = true;
+        }
+        pthread_mutex_lock(&sc->mu);
+        sc->consumed = b + 1;
+        if (rc) sc->stop = true;
+        pthread_cond_broadcast(&sc->cv);
+        pthread_mutex_unlock(&sc->mu);
+    }
+    pthread_mutex_lock(&sc->mu);
+    sc->stop = true;
+    pthread_cond_broadcast(&sc->cv);
+    pthread_mutex_unlock(&sc->mu);
+    pthread_join(th, NULL);
+out:
+    for (size_t i = 0; i < SCAN_RING; i++) free(sc->ring[i].sd.samples);
+    pthread_mutex_destroy(&sc->mu);
+    pthread_cond_destroy(&sc->cv);
+    free(sc);
+    return rc;
+}
+
+static long online_cpus(void)
+{
+    static _Atomic long n;
+    long v = atomic_load(&n);
+    if (!v) atomic_store(&n, v = sysconf(_SC_NPROCESSORS_ONLN));
+    return v;
+}
+
+int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                  uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e)
+{
+    plan_t p;
+    int rc = plan_open(s, m, nm, mint, maxt, true, &p, e);
+    if (rc) return rc;
+    bool fn_failed = false;
+    if (p.n >= SCAN_PARALLEL_MIN && online_cpus() > 1) {
+        rc = scan_parallel(s, &p, mint, maxt, max_samples, fn, ctx, &fn_failed);
+    } else {
+        ag_series_data_t sd = {0};
+        size_t cap = 0;
+        uint64_t total = 0;
+        for (size_t i = 0; i < p.n && !rc; i++) {
+            sel_item_t *it = &p.items[i];
+            sd.n = 0;
+            if ((rc = load_samples(s, p.txn, it, mint, maxt, &sd, &cap, &total, max_samples)))
+                break;
+            if (sd.n && (rc = fn(ctx, it->labels, it->labels_len, sd.samples, sd.n)))
+                fn_failed = true;
+        }
+        free(sd.samples);
+    }
+    plan_free(&p);
+    if (rc && !fn_failed) return sel_error(e, rc);
+    return rc;
 }
 
 /* ---- label names and values -------------------------------------------------------------- */

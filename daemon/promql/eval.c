@@ -380,36 +380,95 @@ static int64_t at_time(const ev_t *ev, ag_pq_at_t at, int64_t at_ms)
     return at == AG_PQ_AT_TIME ? at_ms : at == AG_PQ_AT_START ? ev->q_start : ev->q_end;
 }
 
+typedef struct vsel_ctx {
+    ev_t *ev;
+    emat_t *out;
+    bool want_ts, fixed;
+    int64_t off, lb, lo;
+} vsel_ctx_t;
+
+static int vsel_series(void *arg, const char *labels, size_t labels_len, const ag_sample_t *smp,
+                       size_t n)
+{
+    vsel_ctx_t *c = arg;
+    ev_t *ev = c->ev;
+    eseries_t *s = NULL;
+    size_t j = 0;
+    int rc = AG_OK;
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k), ref = c->fixed ? c->lo : sub_sat(ts, c->off);
+        while (j + 1 < n && smp[j + 1].t <= ref) j++;
+        const ag_sample_t *cur = &smp[j];
+        if (cur->t > ref || cur->t < sub_sat(ref, c->lb) || is_stale(cur->v)) continue;
+        if (!s && !(s = emat_series(ev, c->out, labels, labels_len)))
+            return ag_errmsg_set(ev->e, AG_ENOMEM, -1, "out of memory");
+        rc = series_push(ev, s, ts, c->want_ts ? (double)cur->t / 1000.0 : cur->v);
+        if (!rc) rc = ev_tick(ev);
+    }
+    return rc;
+}
+
 /* An instant vector selector over every step: value (or sample time in seconds for
- * timestamp()) of the newest sample in [ref - lookback, ref]. */
+ * timestamp()) of the newest sample in [ref - lookback, ref], streamed from the store. */
 int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out)
 {
-    int64_t off = n->u.sel.offset_ms, lb = ev->o->lookback_ms;
-    bool fixed = n->u.sel.at != AG_PQ_AT_NONE;
-    int64_t at = fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
-    int64_t lo = sub_sat(fixed ? at : ev->start, off), hi = sub_sat(fixed ? at : ev->end, off);
-    ag_selection_t sel;
-    int rc = ag_store_select(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, sub_sat(lo, lb), hi,
-                             true, ev->o->max_samples, &sel, ev->e);
-    if (rc) return rc;
-    for (size_t i = 0; i < sel.n && !rc; i++) {
-        ag_series_data_t *sd = &sel.series[i];
-        eseries_t *s = NULL;
-        size_t j = 0;
-        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
-            int64_t ts = step_ts(ev, k), ref = fixed ? lo : sub_sat(ts, off);
-            while (j + 1 < sd->n && sd->samples[j + 1].t <= ref) j++;
-            const ag_sample_t *c = &sd->samples[j];
-            if (c->t > ref || c->t < sub_sat(ref, lb) || is_stale(c->v)) continue;
-            if (!s && !(s = emat_series(ev, out, sd->labels, sd->labels_len))) {
-                rc = AG_ENOMEM;
-                break;
-            }
-            rc = series_push(ev, s, ts, want_ts ? (double)c->t / 1000.0 : c->v);
-            if (!rc) rc = ev_tick(ev);
-        }
+    vsel_ctx_t c = {ev, out, want_ts, n->u.sel.at != AG_PQ_AT_NONE, n->u.sel.offset_ms,
+                    ev->o->lookback_ms, 0};
+    int64_t at = c.fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
+    c.lo = sub_sat(c.fixed ? at : ev->start, c.off);
+    int64_t hi = sub_sat(c.fixed ? at : ev->end, c.off);
+    return ag_store_scan(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, sub_sat(c.lo, c.lb), hi,
+                         ev->o->max_samples, vsel_series, &c, ev->e);
+}
+
+/* A matrix selector's window parameters, and the time range to read for all steps. */
+static void matrix_window(const ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, int64_t *mint,
+                          int64_t *maxt)
+{
+    rs->range_ms = n->u.sel.range_ms;
+    rs->offset_ms = n->u.sel.offset_ms;
+    rs->fixed = n->u.sel.at != AG_PQ_AT_NONE;
+    rs->fixed_ts = rs->fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
+    *maxt = sub_sat(rs->fixed ? rs->fixed_ts : ev->end, rs->offset_ms);
+    *mint = sub_sat(sub_sat(rs->fixed ? rs->fixed_ts : ev->start, rs->offset_ms), rs->range_ms);
+}
+
+typedef struct scan_ctx {
+    ev_t *ev;
+    ev_series_fn fn;
+    void *arg;
+    ag_point_t *buf; /* the current series without stale markers */
+    size_t cap;
+} scan_ctx_t;
+
+static int scan_one(void *ctx, const char *labels, size_t labels_len, const ag_sample_t *samples,
+                    size_t n)
+{
+    scan_ctx_t *c = ctx;
+    if (n > c->cap) {
+        ag_point_t *nb = realloc(c->buf, n * sizeof *nb);
+        if (!nb) return ag_errmsg_set(c->ev->e, AG_ENOMEM, -1, "out of memory");
+        c->buf = nb;
+        c->cap = n;
     }
-    ag_selection_free(&sel);
+    size_t w = 0;
+    for (size_t k = 0; k < n; k++)
+        if (!is_stale(samples[k].v)) c->buf[w++] = samples[k];
+    int rc = ev_count(c->ev, w);
+    if (!rc) rc = c->fn(c->ev, c->arg, labels, labels_len, c->buf, w);
+    c->ev->points -= w;
+    return rc;
+}
+
+int ev_range_scan(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, ev_series_fn fn, void *arg)
+{
+    memset(rs, 0, sizeof *rs);
+    int64_t mint, maxt;
+    matrix_window(ev, n, rs, &mint, &maxt);
+    scan_ctx_t c = {ev, fn, arg, NULL, 0};
+    int rc = ag_store_scan(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, mint, maxt,
+                           ev->o->max_samples, scan_one, &c, ev->e);
+    free(c.buf);
     return rc;
 }
 
@@ -422,15 +481,11 @@ int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
     n = unparen(n);
     int rc;
     if (n->type == AG_PQ_MATRIX_SEL) {
-        *range_ms = n->u.sel.range_ms;
-        *offset_ms = n->u.sel.offset_ms;
-        *fixed = n->u.sel.at != AG_PQ_AT_NONE;
-        *fixed_ts = *fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
-        int64_t lo = sub_sat(*fixed ? *fixed_ts : ev->start, *offset_ms);
-        int64_t hi = sub_sat(*fixed ? *fixed_ts : ev->end, *offset_ms);
+        int64_t mint, maxt;
+        matrix_window(ev, n, rs, &mint, &maxt);
         ag_selection_t sel;
-        rc = ag_store_select(ev->store, n->u.sel.matchers, n->u.sel.nmatchers,
-                             sub_sat(lo, *range_ms), hi, true, ev->o->max_samples, &sel, ev->e);
+        rc = ag_store_select(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, mint, maxt, true,
+                             ev->o->max_samples, &sel, ev->e);
         if (rc) return rc;
         for (size_t i = 0; i < sel.n && !rc; i++) {
             ag_series_data_t *sd = &sel.series[i];
@@ -439,8 +494,15 @@ int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
                 rc = AG_ENOMEM;
                 break;
             }
-            for (size_t k = 0; k < sd->n && !rc; k++)
-                if (!is_stale(sd->samples[k].v)) rc = series_push(ev, s, sd->samples[k].t, sd->samples[k].v);
+            /* Take the selection's sample array over, dropping stale markers in place. */
+            size_t w = 0;
+            for (size_t k = 0; k < sd->n; k++)
+                if (!is_stale(sd->samples[k].v)) sd->samples[w++] = sd->samples[k];
+            s->p = sd->samples;
+            s->n = s->cap = w;
+            sd->samples = NULL;
+            sd->n = 0;
+            rc = ev_count(ev, w);
         }
         ag_selection_free(&sel);
         return rc;
@@ -774,8 +836,6 @@ typedef struct group {
     uint64_t key;
     const char *lbl; /* output labels */
     size_t len;
-    size_t count;
-    double value, mean;
     size_t first, nmembers; /* into the step's member index list */
 } group_t;
 
@@ -864,45 +924,9 @@ static int aggregate_step(ev_t *ev, const ag_pq_node_t *n, evec_t *in, double pa
         group_t *gr = &groups[gi];
         const member_t *ms = &mem[gr->first];
         size_t cnt = gr->nmembers;
-        double v0 = in->v[ms[0].sample].v;
-        double value = v0, mean = v0, aux = 0;
+        double value = 0;
         switch (op) {
-        case AG_PQ_AGG_SUM:
-            for (size_t k = 1; k < cnt; k++) value += in->v[ms[k].sample].v;
-            break;
-        case AG_PQ_AGG_AVG:
-            for (size_t k = 1; k < cnt; k++) {
-                double v = in->v[ms[k].sample].v;
-                double c = (double)(k + 1);
-                if (isinf(mean)) {
-                    if (isinf(v) && (mean > 0) == (v > 0)) continue;
-                    if (!isinf(v) && !isnan(v)) continue;
-                }
-                mean += v / c - mean / c;
-            }
-            value = mean;
-            break;
-        case AG_PQ_AGG_COUNT:
         case AG_PQ_AGG_COUNT_VALUES: value = (double)cnt; break;
-        case AG_PQ_AGG_GROUP: value = 1; break;
-        case AG_PQ_AGG_MIN:
-        case AG_PQ_AGG_MAX:
-            for (size_t k = 1; k < cnt; k++) {
-                double v = in->v[ms[k].sample].v;
-                if (isnan(value) || (op == AG_PQ_AGG_MIN ? value > v : value < v)) value = v;
-            }
-            break;
-        case AG_PQ_AGG_STDDEV:
-        case AG_PQ_AGG_STDVAR:
-            for (size_t k = 1; k < cnt; k++) {
-                double v = in->v[ms[k].sample].v;
-                double delta = v - mean;
-                mean += delta / (double)(k + 1);
-                aux += delta * (v - mean);
-            }
-            value = aux / (double)cnt;
-            if (op == AG_PQ_AGG_STDDEV) value = sqrt(value);
-            break;
         case AG_PQ_AGG_QUANTILE:
             for (size_t k = 0; k < cnt; k++) vals[k] = in->v[ms[k].sample].v;
             value = ag_quantile(param, vals, cnt);
@@ -919,6 +943,7 @@ static int aggregate_step(ev_t *ev, const ag_pq_node_t *n, evec_t *in, double pa
                 rc = emit(ev, out, in->v[order[k]].lbl, in->v[order[k]].len, ts, in->v[order[k]].v);
             continue;
         }
+        default: break;
         }
         rc = emit(ev, out, gr->lbl, gr->len, ts, value);
     }
@@ -928,6 +953,119 @@ static int aggregate_step(ev_t *ev, const ag_pq_node_t *n, evec_t *in, double pa
     free(mem);
     free(tab);
     free(names);
+    return rc;
+}
+
+/* The aggregations that fold samples one at a time (everything but quantile, topk, bottomk and
+ * count_values) take this path: each input series' group is worked out once for the whole
+ * query rather than at every step, and each step folds its samples into per-group accumulators
+ * in input order (so sums add in the same order as the per-step path and as Prometheus). */
+static bool foldable(ag_pq_aggop_t op)
+{
+    return op == AG_PQ_AGG_SUM || op == AG_PQ_AGG_AVG || op == AG_PQ_AGG_COUNT ||
+           op == AG_PQ_AGG_GROUP || op == AG_PQ_AGG_MIN || op == AG_PQ_AGG_MAX ||
+           op == AG_PQ_AGG_STDDEV || op == AG_PQ_AGG_STDVAR;
+}
+
+typedef struct fold {
+    const char *lbl; /* output labels (arena) */
+    size_t len;
+    uint64_t key;
+    size_t step;     /* the step this accumulator was last started at, + 1 (0 = never) */
+    size_t count;
+    double value, mean, aux;
+} fold_t;
+
+static void fold_add(ag_pq_aggop_t op, fold_t *f, double v)
+{
+    size_t k = f->count++; /* samples folded before this one */
+    if (k == 0) {
+        f->value = f->mean = v;
+        f->aux = 0;
+        return;
+    }
+    switch (op) {
+    case AG_PQ_AGG_SUM: f->value += v; break;
+    case AG_PQ_AGG_AVG: {
+        double c = (double)(k + 1);
+        if (isinf(f->mean)) {
+            if (isinf(v) && (f->mean > 0) == (v > 0)) break;
+            if (!isinf(v) && !isnan(v)) break;
+        }
+        f->mean += v / c - f->mean / c;
+        break;
+    }
+    case AG_PQ_AGG_MIN:
+    case AG_PQ_AGG_MAX:
+        if (isnan(f->value) || (op == AG_PQ_AGG_MIN ? f->value > v : f->value < v)) f->value = v;
+        break;
+    case AG_PQ_AGG_STDDEV:
+    case AG_PQ_AGG_STDVAR: {
+        double delta = v - f->mean;
+        f->mean += delta / (double)(k + 1);
+        f->aux += delta * (v - f->mean);
+        break;
+    }
+    default: break;
+    }
+}
+
+static double fold_result(ag_pq_aggop_t op, const fold_t *f)
+{
+    switch (op) {
+    case AG_PQ_AGG_AVG: return f->mean;
+    case AG_PQ_AGG_COUNT: return (double)f->count;
+    case AG_PQ_AGG_GROUP: return 1;
+    case AG_PQ_AGG_STDDEV: return sqrt(f->aux / (double)f->count);
+    case AG_PQ_AGG_STDVAR: return f->aux / (double)f->count;
+    default: return f->value;
+    }
+}
+
+static int aggregate_fold(ev_t *ev, const ag_pq_node_t *n, const emat_t *in, emat_t *out)
+{
+    ag_pq_aggop_t op = n->u.agg.op;
+    size_t ns = in->n, ntab = 2 * ns + 2, ng = 0, ntouched;
+    size_t *gid = malloc((ns + 1) * sizeof *gid), *cur = calloc(ns + 1, sizeof *cur);
+    size_t *tab = calloc(ntab, sizeof *tab), *touched = malloc((ns + 1) * sizeof *touched);
+    fold_t *f = calloc(ns + 1, sizeof *f);
+    int rc = gid && cur && tab && touched && f ? AG_OK : AG_ENOMEM;
+    for (size_t i = 0; i < ns && !rc; i++) {
+        const eseries_t *s = &in->s[i];
+        uint64_t key = lbl_signature(s->lbl, s->len, &n->u.agg.grouping, !n->u.agg.without);
+        size_t j = key % ntab;
+        while (tab[j] && f[tab[j] - 1].key != key) j = (j + 1) % ntab;
+        if (!tab[j]) {
+            f[ng].key = key;
+            rc = lbl_filter(ev, s->lbl, s->len, &n->u.agg.grouping, !n->u.agg.without, &f[ng].lbl,
+                            &f[ng].len);
+            tab[j] = ++ng;
+        }
+        gid[i] = tab[j] - 1;
+    }
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k);
+        ntouched = 0;
+        for (size_t i = 0; i < ns; i++) {
+            const eseries_t *s = &in->s[i];
+            if (cur[i] >= s->n || s->p[cur[i]].t != ts) continue;
+            fold_t *g = &f[gid[i]];
+            if (g->step != k + 1) {
+                g->step = k + 1;
+                g->count = 0;
+                touched[ntouched++] = gid[i];
+            }
+            fold_add(op, g, s->p[cur[i]++].v);
+        }
+        for (size_t t = 0; t < ntouched && !rc; t++)
+            rc = emit(ev, out, f[touched[t]].lbl, f[touched[t]].len, ts, fold_result(op, &f[touched[t]]));
+        if (!rc) rc = ev_tick(ev);
+    }
+    free(gid);
+    free(cur);
+    free(tab);
+    free(touched);
+    free(f);
     return rc;
 }
 
@@ -948,6 +1086,10 @@ static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
         }
     }
     out->k = AG_PQ_T_VECTOR;
+    if (foldable(n->u.agg.op)) {
+        rc = aggregate_fold(ev, n, &in.m, &out->m);
+        goto out;
+    }
     size_t *cur = calloc(in.m.n + 1, sizeof *cur);
     evec_t v = {0};
     if (!cur) rc = AG_ENOMEM;

@@ -37,49 +37,67 @@ static void free_args(ev_t *ev, const ag_pq_node_t *n, eval_val_t *a)
 }
 
 /* rate(), *_over_time() and friends: slide the window of each series over the steps. */
+typedef struct range_call {
+    const ag_pq_node_t *n;
+    ag_range_fn_t f;
+    int mi;          /* the range argument's index */
+    eval_val_t *a;   /* the other arguments */
+    range_src_t rs;
+    eval_val_t *out;
+} range_call_t;
+
+/* One series of a range function's argument, slid over every step. */
+static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag_point_t *p,
+                        size_t np)
+{
+    range_call_t *c = arg;
+    const ag_pq_node_t *n = c->n;
+    int64_t range = c->rs.range_ms, off = c->rs.offset_ms, fts = c->rs.fixed_ts;
+    if (c->f != AG_RF_LAST_OVER_TIME) lbl_drop_name(ev, l, len, &l, &len);
+    /* A function over a range vector checks its whole output matrix (2.42's
+     * Matrix.ContainsSameLabelset), not step by step. */
+    const eseries_t *prev = emat_find(&c->out->m, l, len);
+    if (prev && prev->n)
+        return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+    size_t lo = 0, hi = 0;
+    int rc = AG_OK;
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k), at = c->rs.fixed ? fts : ts, ref = at - off;
+        while (hi < np && p[hi].t <= ref) hi++;
+        while (lo < hi && p[lo].t < ref - range) lo++;
+        if (hi == lo) continue;
+        double args[MAX_ARGS] = {0};
+        size_t na = 0;
+        for (size_t j = 0; j < n->u.call.nargs && j < MAX_ARGS; j++)
+            if ((int)j != c->mi) args[na++] = c->a[j].sc ? c->a[j].sc[k] : 0;
+        double v;
+        /* predict_linear's intercept is the step time even under @ (as in 2.42). */
+        int64_t t = c->f == AG_RF_PREDICT_LINEAR ? ts : ref;
+        if (ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &v))
+            rc = emit(ev, &c->out->m, l, len, ts, v);
+        if (!rc) rc = ev_tick(ev);
+    }
+    return rc;
+}
+
+/* rate(), *_over_time() and friends: slide the window of each series over the steps. A matrix
+ * selector is streamed from the store one series at a time; a subquery is evaluated first. */
 static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, eval_val_t *out)
 {
     eval_val_t a[MAX_ARGS];
-    range_src_t rs;
-    memset(&rs, 0, sizeof rs);
+    range_call_t c = {.n = n, .f = f, .mi = mi, .a = a, .out = out};
     int rc = eval_args(ev, n, mi, a);
-    if (!rc) rc = ev_range_source(ev, n->u.call.args[mi], &rs);
-    emat_t raw = rs.raw;
-    int64_t range = rs.range_ms, off = rs.offset_ms, fts = rs.fixed_ts;
-    bool fixed = rs.fixed;
     out->k = AG_PQ_T_VECTOR;
-    bool keep_name = f == AG_RF_LAST_OVER_TIME;
-    for (size_t i = 0; i < raw.n && !rc; i++) {
-        eseries_t *s = &raw.s[i];
-        const char *l = s->lbl;
-        size_t len = s->len;
-        if (!keep_name) lbl_drop_name(ev, l, len, &l, &len);
-        /* A function over a range vector checks its whole output matrix (2.42's
-         * Matrix.ContainsSameLabelset), not step by step. */
-        const eseries_t *prev = emat_find(&out->m, l, len);
-        if (prev && prev->n) {
-            rc = ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
-            break;
-        }
-        size_t lo = 0, hi = 0;
-        for (size_t k = 0; k < ev->nsteps && !rc; k++) {
-            int64_t ts = step_ts(ev, k), at = fixed ? fts : ts, ref = at - off;
-            while (hi < s->n && s->p[hi].t <= ref) hi++;
-            while (lo < hi && s->p[lo].t < ref - range) lo++;
-            if (hi == lo) continue;
-            double args[MAX_ARGS] = {0};
-            size_t na = 0;
-            for (size_t j = 0; j < n->u.call.nargs && j < MAX_ARGS; j++)
-                if ((int)j != mi) args[na++] = a[j].sc ? a[j].sc[k] : 0;
-            double v;
-            /* predict_linear's intercept is the step time even under @ (as in 2.42). */
-            int64_t t = f == AG_RF_PREDICT_LINEAR ? ts : ref;
-            if (ag_range_fn_eval(f, s->p + lo, hi - lo, t, range, args, &v))
-                rc = emit(ev, &out->m, l, len, ts, v);
-            if (!rc) rc = ev_tick(ev);
-        }
+    const ag_pq_node_t *arg = unparen(n->u.call.args[mi]);
+    if (!rc && arg->type == AG_PQ_MATRIX_SEL) {
+        rc = ev_range_scan(ev, arg, &c.rs, range_series, &c);
+    } else if (!rc) {
+        rc = ev_range_source(ev, arg, &c.rs);
+        for (size_t i = 0; i < c.rs.raw.n && !rc; i++)
+            rc = range_series(ev, &c, c.rs.raw.s[i].lbl, c.rs.raw.s[i].len, c.rs.raw.s[i].p,
+                              c.rs.raw.s[i].n);
+        emat_free(ev, &c.rs.raw);
     }
-    emat_free(ev, &raw);
     free_args(ev, n, a);
     return rc;
 }

@@ -118,5 +118,11 @@ typedef struct range_src {
     int64_t fixed_ts;
 } range_src_t;
 int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs);
+/* The streaming form for a matrix selector `n` (not a subquery): fills rs's window parameters
+ * (rs->raw stays empty) and calls fn once per series, in label order, with its samples minus
+ * stale markers; labels and points are valid only during the call. */
+typedef int (*ev_series_fn)(ev_t *ev, void *arg, const char *lbl, size_t len, const ag_point_t *p,
+                            size_t n);
+int ev_range_scan(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, ev_series_fn fn, void *arg);
 
 #endif

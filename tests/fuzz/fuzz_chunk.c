@@ -9,6 +9,7 @@
  *     input, reloading the prefix then appending the remainder must give identical bytes.
  * Any mismatch calls abort().
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,31 @@ static void fuzz_decode(const uint8_t *data, size_t size)
     CHECK(rc == 0 || rc == AG_ECORRUPT);
     if (rc == 0) CHECK(n == count);
     CHECK(ag_chunk_iter_next(&it, &t, &v) == rc); /* end and errors are sticky */
+
+    /* The bulk decoder agrees with the iterator: the same samples, or an error when the
+     * iterator failed; and over a window [ts[a], ts[b]] it yields exactly those samples when the
+     * iterator got past ts[b] (it stops decoding there, so a later error is not its concern). */
+    ag_sample_pt_t *bulk = malloc(((size_t)count + 1) * sizeof *bulk);
+    CHECK(bulk);
+    size_t bn;
+    int brc = ag_chunk_decode(copy, size, INT64_MIN, INT64_MAX, bulk, &bn);
+    if (rc == AG_ECORRUPT) {
+        CHECK(brc == AG_ECORRUPT);
+    } else {
+        CHECK(brc == 0 && bn == n);
+        for (size_t i = 0; i < n; i++) CHECK(bulk[i].t == ts[i] && dbits(bulk[i].v) == vs[i]);
+    }
+    if (n > 0) {
+        size_t a = size % n, b = a + (size / 7) % (n - a);
+        bool past_b = b + 1 < n || rc == 0;
+        brc = ag_chunk_decode(copy, size, ts[a], ts[b], bulk, &bn);
+        if (past_b) {
+            CHECK(brc == 0 && bn == b - a + 1);
+            for (size_t i = a; i <= b; i++)
+                CHECK(bulk[i - a].t == ts[i] && dbits(bulk[i - a].v) == vs[i]);
+        }
+    }
+    free(bulk);
 
     ag_chunk_enc_t e;
     int lrc = ag_chunk_enc_load(&e, copy, size);

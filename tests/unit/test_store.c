@@ -479,6 +479,84 @@ static void write_hook_reports_oldest_sample(void **state)
     ag_store_close(s);
 }
 
+/* ag_store_scan visits exactly what ag_store_select returns, in the same order, on the
+ * one-thread path (few series) and the two-thread path (SCAN_PARALLEL_MIN or more series,
+ * some with sealed chunks and a head, some only a head); an error from the callback stops the
+ * scan and is returned as is; the sample limit fails the scan cleanly. */
+typedef struct scan_check {
+    const ag_selection_t *sel;
+    size_t seen;
+    size_t fail_at; /* return AG_EEXEC at this series (SIZE_MAX = never) */
+} scan_check_t;
+
+static int scan_cb(void *ctx, const char *labels, size_t len, const ag_sample_t *smp, size_t n)
+{
+    scan_check_t *c = ctx;
+    if (c->seen == c->fail_at) return AG_EEXEC;
+    assert_true(c->seen < c->sel->n);
+    const ag_series_data_t *sd = &c->sel->series[c->seen++];
+    assert_int_equal(len, sd->labels_len);
+    assert_memory_equal(labels, sd->labels, len);
+    assert_int_equal(n, sd->n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(smp[i].t, sd->samples[i].t);
+        assert_int_equal(bits(smp[i].v), bits(sd->samples[i].v));
+    }
+    return 0;
+}
+
+static void scan_matches_select(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 16);
+    enum { NSERIES = 2500, NSAMPLES = 40 };
+    ag_label_t l[3];
+    char name[32], inst[32];
+    ag_sample_t smp[NSAMPLES];
+    for (size_t i = 0; i < NSERIES; i++) {
+        snprintf(name, sizeof name, "m%zu", i % 7);
+        snprintf(inst, sizeof inst, "i%05zu", (i * 7919) % NSERIES);
+        l[0] = (ag_label_t){"__name__", name};
+        l[1] = (ag_label_t){"inst", inst};
+        l[2] = (ag_label_t){"job", "scan"};
+        /* Odd series get few samples (head only), even ones several sealed chunks. */
+        size_t n = i % 2 ? 5 : NSAMPLES;
+        for (size_t k = 0; k < n; k++)
+            smp[k] = (ag_sample_t){(int64_t)(k + 1) * 15000, k == 3 ? from_bits(STALE) : (double)(i * k)};
+        ag_series_in_t in = {l, 3, smp, n};
+        ag_write_req_t req = {&in, 1, NULL, 0};
+        ag_write_res_t res;
+        assert_int_equal(ag_store_write(s, &req, &res), 0);
+    }
+    ag_matcher_t m;
+    ag_errmsg_t e = {{0}, -1};
+    for (int round = 0; round < 4; round++) {
+        /* rounds: all series over a middle window (two threads); one metric (one thread);
+         * a failing callback; a sample limit. */
+        if (round == 1) assert_int_equal(ag_matcher_init(&m, AG_MATCH_EQ, "__name__", "m3", 2, &e), 0);
+        else assert_int_equal(ag_matcher_init(&m, AG_MATCH_EQ, "job", "scan", 4, &e), 0);
+        int64_t mint = 60000, maxt = 400000;
+        ag_selection_t sel;
+        assert_int_equal(ag_store_select(s, &m, 1, mint, maxt, true, 0, &sel, &e), 0);
+        assert_true(round == 1 ? sel.n < 1024 && sel.n > 100 : sel.n > 1024);
+        scan_check_t c = {&sel, 0, round == 2 ? 1000 : SIZE_MAX};
+        int rc = ag_store_scan(s, &m, 1, mint, maxt, round == 3 ? 20000 : 0, scan_cb, &c, &e);
+        if (round < 2) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(c.seen, sel.n);
+        } else if (round == 2) {
+            assert_int_equal(rc, AG_EEXEC);
+            assert_int_equal(c.seen, 1000);
+        } else {
+            assert_int_equal(rc, AG_ELIMIT);
+            assert_non_null(strstr(e.msg, "too many samples"));
+        }
+        ag_selection_free(&sel);
+        ag_matcher_free(&m);
+    }
+    ag_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +572,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(metadata_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(write_hook_reports_oldest_sample, setup, teardown),
+        cmocka_unit_test_setup_teardown(scan_matches_select, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
