@@ -176,20 +176,46 @@ void ag_buf_json_str(ag_buf_t *b, const char *s, size_t n)
 /* The shortest decimal digits that round-trip to v (v finite and non-zero; sign ignored).
  * Writes the digits (no dot, no sign) to `digits` (at least 18 bytes) and returns their count;
  * *exp10 receives the decimal exponent of the first digit, so v = 0.d1d2d3... * 10^(exp10+1). */
+/* The shortest decimal digits that read back as v (what Go's strconv picks), and the power of
+ * ten of the first digit. The correctly rounded p-digit decimal only gets closer to v as p grows,
+ * so "p digits read back" is monotonic in p and a binary search over 1..17 finds the shortest
+ * with about four format-and-parse rounds instead of up to seventeen. Integers below 2^53 are
+ * exact and skip the search. */
 static int shortest_digits(double v, char *digits, int *exp10)
 {
-    char tmp[40];
+    char tmp[40], best[40];
     double a = fabs(v);
-    for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, a);
-        if (p == 17 || strtod(tmp, NULL) == a) break;
-    }
-    /* tmp is "d.ddddde[+-]XX" or "de[+-]XX". */
     int nd = 0;
-    const char *q = tmp;
-    for (; *q && *q != 'e'; q++)
-        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
-    *exp10 = (*q == 'e') ? atoi(q + 1) : 0;
+    if (a < 9007199254740992.0 && a == floor(a)) {
+        uint64_t n = (uint64_t)a;
+        char r[24];
+        int k = 0;
+        while (n) {
+            r[k++] = (char)('0' + n % 10);
+            n /= 10;
+        }
+        for (int i = 0; i < k; i++) digits[i] = r[k - 1 - i];
+        nd = k;
+        *exp10 = k - 1;
+    } else {
+        snprintf(best, sizeof best, "%.16e", a);
+        int lo = 1, hi = 17; /* 17 digits always read back */
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            snprintf(tmp, sizeof tmp, "%.*e", mid - 1, a);
+            if (strtod(tmp, NULL) == a) {
+                hi = mid;
+                memcpy(best, tmp, sizeof best);
+            } else {
+                lo = mid + 1;
+            }
+        }
+        /* best is "d.ddddde[+-]XX" or "de[+-]XX". */
+        const char *q = best;
+        for (; *q && *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9') digits[nd++] = *q;
+        *exp10 = (*q == 'e') ? atoi(q + 1) : 0;
+    }
     while (nd > 1 && digits[nd - 1] == '0') nd--; /* "%.*e" may pad with zeros */
     digits[nd] = 0;
     return nd;

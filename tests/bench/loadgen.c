@@ -7,8 +7,11 @@
  * seconds, a third gauges with few decimal digits. Prints throughput, request latency
  * percentiles and failures. Used by `make bench`; talks to 127.0.0.1 only.
  *
+ * Series s is <prefix>_<s % K>_total{cpu="<s % 8>", instance="host-<s / K>:9100", job="node"}
+ * (prefix "node_metric", K = 97 names by default; --names 1 puts every series in one metric).
+ *
  * usage: loadgen --port P [--series 10000] [--samples 120] [--interval-ms 15000]
- *                [--batch 2000] [--conns 4] [--start-ms T]
+ *                [--batch 2000] [--conns 4] [--start-ms T] [--names 97] [--prefix node_metric]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +34,8 @@ typedef struct cfg {
     int port;
     long series, samples, batch, conns;
     int64_t interval_ms, start_ms;
+    long names;         /* distinct metric names (series s is <prefix>_<s % names>_total) */
+    const char *prefix;
 } cfg_t;
 
 typedef struct worker {
@@ -141,7 +146,7 @@ static void *run_worker(void *arg)
     Augur__Remote__Sample **smpp = calloc((size_t)per_req, sizeof *smpp);
     Augur__Remote__Label *lab = calloc((size_t)per_req * 4, sizeof *lab);
     Augur__Remote__Label **labp = calloc((size_t)per_req * 4, sizeof *labp);
-    char(*strs)[3][48] = calloc((size_t)per_req, sizeof *strs);
+    char(*strs)[3][64] = calloc((size_t)per_req, sizeof *strs);
     size_t pcap = 1 << 20, ccap = snappy_max_compressed_length(1 << 20);
     uint8_t *pb = malloc(pcap);
     char *comp = malloc(ccap);
@@ -150,9 +155,9 @@ static void *run_worker(void *arg)
         while (s < c->series) {
             long n = 0;
             for (; n < per_req && s < c->series; n++, s += c->conns) {
-                snprintf(strs[n][0], 48, "node_metric_%ld_total", s % 97);
-                snprintf(strs[n][1], 48, "host-%ld:9100", s / 97);
-                snprintf(strs[n][2], 48, "%ld", s % 8);
+                snprintf(strs[n][0], 64, "%.24s_%ld_total", c->prefix, s % c->names);
+                snprintf(strs[n][1], 64, "host-%ld:9100", s / c->names);
+                snprintf(strs[n][2], 64, "%ld", s % 8);
                 const char *names[4] = {"__name__", "cpu", "instance", "job"};
                 const char *vals[4] = {strs[n][0], strs[n][2], strs[n][1], "node"};
                 for (int k = 0; k < 4; k++) {
@@ -226,7 +231,7 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    cfg_t c = {0, 10000, 120, 2000, 4, 15000, 0};
+    cfg_t c = {0, 10000, 120, 2000, 4, 15000, 0, 97, "node_metric"};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--port")) c.port = atoi(v);
@@ -236,14 +241,17 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--conns")) c.conns = atol(v);
         else if (!strcmp(k, "--interval-ms")) c.interval_ms = atoll(v);
         else if (!strcmp(k, "--start-ms")) c.start_ms = atoll(v);
+        else if (!strcmp(k, "--names")) c.names = atol(v);
+        else if (!strcmp(k, "--prefix")) c.prefix = v;
         else {
             fprintf(stderr, "loadgen: unknown option %s\n", k);
             return 2;
         }
     }
-    if (!c.port || c.conns < 1 || c.series < 1) {
+    if (!c.port || c.conns < 1 || c.series < 1 || c.names < 1) {
         fprintf(stderr, "usage: loadgen --port P [--series N] [--samples M] [--batch B] "
-                        "[--conns C] [--interval-ms I] [--start-ms T]\n");
+                        "[--conns C] [--interval-ms I] [--start-ms T] [--names K] "
+                        "[--prefix NAME]\n");
         return 2;
     }
     if (!c.start_ms) {

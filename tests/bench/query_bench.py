@@ -7,11 +7,23 @@ port and a fresh temp dir, then times a fixed set of dashboard queries on each o
 keep-alive and prints one Markdown table: p50/p99 per query and server, and augurd's p50 over
 the faster peer's p50.
 
-Data: tests/bench/loadgen (node_exporter-shaped, default 10,000 series x 240 samples at 15 s =
-1 h, ending now; the same --start-ms for every server so the data is identical) plus a classic
-histogram written from here (bench_http_request_duration_seconds_bucket, 25 instances x 12 `le`
-buckets = 300 series, same timestamps). Timestamps end "now" because Prometheus' head rejects
-samples older than ~1 h before its newest one.
+Data, identical for every server (same --start-ms): tests/bench/loadgen's node_exporter-shaped
+series (default 10,000 series x 240 samples at 15 s = 1 h, ending now, spread over 97 metric
+names), one metric with 10,000 series (bench_req_0_total, same hour) for the issue's
+`sum by (job) (rate(x[5m]))` over 10k+ series, one metric with 200 series over 24 h
+(bench_day_0_total, written first, oldest first over one connection so that every series
+advances together and Prometheus' head, which refuses samples over 1 h older than its newest,
+accepts it) for the 24 h
+query_range, and a classic histogram written from here
+(bench_http_request_duration_seconds_bucket, 25 instances x 12 `le` buckets = 300 series, same
+hour). Timestamps end "now" because Prometheus' head rejects samples older than ~1 h before its
+newest one.
+
+augurd runs with its range-query result cache off for the main table (the peers' caches are off
+too); a second table times augurd's range queries with the cache on, as a refreshing dashboard
+sees them. A last table runs the aggregate query back to back while the loadgen remote-writes
+100,000 new series into the same server, the issue's "p99 of the aggregate query while ingest
+runs".
 
 Each query runs --warmup times untimed, then --runs times timed, sequentially, with nothing
 else running; the time is the whole HTTP round trip including the body transfer (not the JSON
@@ -22,7 +34,7 @@ only, against VictoriaMetrics' (its rate() has other semantics); a mismatch prin
 but does not fail the run. A server that fails to start or ingest is reported and left out.
 
 Environment (or flags): BENCH_Q_SERIES, BENCH_Q_SAMPLES, BENCH_Q_RUNS, BENCH_Q_WARMUP,
-BENCH_Q_HIST_INSTANCES; BENCH_PROMETHEUS, BENCH_VICTORIA_METRICS (binaries; empty = skip).
+BENCH_Q_HIST_INSTANCES, BENCH_Q_AGG_SERIES, BENCH_Q_INGEST_SERIES; BENCH_PROMETHEUS, BENCH_VICTORIA_METRICS (binaries; empty = skip).
 """
 import argparse, http.client, json, math, os, shutil, signal, socket, subprocess, sys, tempfile
 from benchlib import free_port
@@ -33,6 +45,9 @@ from harness import encode_write_request, snappy_compress  # noqa: E402
 
 INTERVAL_MS = 15000
 HIST = "bench_http_request_duration_seconds_bucket"
+DAY_SERIES, DAY_SAMPLES = 200, 24 * 240  # one metric, 24 h at 15 s
+DAY_QUERY = "sum by (cpu) (rate(bench_day_0_total[5m]))"
+AGG_QUERY = "sum by (job) (rate(bench_req_0_total[5m]))"
 LES = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
 
 
@@ -123,9 +138,24 @@ class Server:
 
 
 class Augurd(Server):
+    """Runs with its range-query result cache off, so repeated queries measure evaluation as for
+    the peers; set_cache() turns it on through a config reload for the cache table."""
+
+    def write_config(self, cache_bytes):
+        with open(os.path.join(self.dir, "augur.yml"), "w") as f:
+            f.write(f"query:\n  cache_max_bytes: {cache_bytes}\n")
+
     def command(self):
-        return [self.binary, f"--web.listen-address=127.0.0.1:{self.port}",
+        self.write_config(0)
+        return [self.binary, f"--config.file={self.dir}/augur.yml",
+                f"--web.listen-address=127.0.0.1:{self.port}",
                 f"--storage.path={self.dir}/data", "--log.level=warn"]
+
+    def set_cache(self, cache_bytes):
+        self.write_config(cache_bytes)
+        st, body = self.request("POST", "/-/reload")
+        if st != 200:
+            raise RuntimeError(f"reload: {st} {body[:200]!r}")
 
 
 class Prometheus(Server):
@@ -182,18 +212,31 @@ def hist_requests(instances, samples, start_ms):
         yield snappy_compress(encode_write_request(series[j:j + 60]), copies=False)
 
 
-def ingest(srv, args, start_ms, hist_bodies):
-    """Loadgen then the histogram into one server; returns (samples, seconds) of the loadgen."""
-    t0 = time.time()
-    lg = subprocess.run([args.loadgen, "--port", str(srv.port), "--series", str(args.series),
-                         "--samples", str(args.samples), "--interval-ms", str(INTERVAL_MS),
-                         "--batch", "2000", "--conns", "4", "--start-ms", str(start_ms)],
+def loadgen(srv, args, extra, conns=4):
+    """Runs the load generator against srv; returns its key=value summary."""
+    lg = subprocess.run([args.loadgen, "--port", str(srv.port), "--interval-ms", str(INTERVAL_MS),
+                         "--batch", "2000", "--conns", str(conns)] + [str(x) for x in extra],
                         capture_output=True, text=True)
-    dt = time.time() - t0
     if lg.returncode != 0:
         raise RuntimeError(f"loadgen against {srv.name} failed ({lg.returncode}): "
                            f"{lg.stdout.strip()} {lg.stderr.strip()[:500]} {srv.log_tail()[-500:]}")
-    m = dict(kv.split("=", 1) for kv in lg.stdout.split() if "=" in kv)
+    return dict(kv.split("=", 1) for kv in lg.stdout.split() if "=" in kv)
+
+
+def ingest(srv, args, start_ms, hist_bodies):
+    """Loads one server: a day of DAY_SERIES series of one metric (first, oldest data first, so
+    Prometheus' head accepts it), then the node series (timed: the ingest figure), the
+    AGG_SERIES series of one metric and the histogram. Returns (samples, seconds) of the timed
+    node load."""
+    day_start = start_ms + (args.samples - DAY_SAMPLES) * INTERVAL_MS
+    loadgen(srv, args, ["--series", DAY_SERIES, "--samples", DAY_SAMPLES, "--names", 1,
+                        "--prefix", "bench_day", "--start-ms", day_start], conns=1)
+    t0 = time.time()
+    m = loadgen(srv, args, ["--series", args.series, "--samples", args.samples,
+                            "--start-ms", start_ms])
+    dt = time.time() - t0
+    loadgen(srv, args, ["--series", args.agg_series, "--samples", args.samples, "--names", 1,
+                        "--prefix", "bench_req", "--start-ms", start_ms])
     hdr = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
            "X-Prometheus-Remote-Write-Version": "0.1.0"}
     for body in hist_bodies:
@@ -208,7 +251,7 @@ def ingest(srv, args, start_ms, hist_bodies):
 # queries
 
 
-def queries(start_s, end_s):
+def queries(start_s, end_s, agg_series):
     """The dashboard set. The loadgen's series differ only by __name__ within one (instance, cpu),
     so rate() over {job="node"} (which drops __name__) is an error in Prometheus ("vector cannot
     contain metrics with the same labelset"); the queries over all node series therefore use
@@ -218,11 +261,14 @@ def queries(start_s, end_s):
     inst = {"time": f"{end_s:.3f}"}
     rng = {"start": f"{start_s:.3f}", "end": f"{end_s:.3f}", "step": "60"}
     many = '{__name__=~"node_metric_[0-7]_total",job="node"}'
+    day = {"start": f"{end_s - 86400:.3f}", "end": f"{end_s:.3f}", "step": "60"}
     return [
         ("selector, 1 series", "query", one, inst),
         ("rate 5m, 1 series", "query", f"rate({one}[5m])", inst),
         ("sum by (job) (rate(node_metric_1_total[5m]))", "query",
          "sum by (job) (rate(node_metric_1_total[5m]))", inst),
+        (f"sum by (job) (rate(bench_req_0_total[5m])), {agg_series:,} series", "query",
+         AGG_QUERY, inst),
         ('sum by (instance) (rate({__name__=~"node_metric_[0-7]_total"}[5m]))', "query",
          f"sum by (instance) (rate({many}[5m]))", inst),
         ('sum by (instance) (last_over_time({job="node"}[5m])), all series', "query",
@@ -235,6 +281,8 @@ def queries(start_s, end_s):
          'topk(5, last_over_time({job="node"}[5m]))', inst),
         ("histogram_quantile(0.9, sum by (le) (rate(..._bucket[5m])))", "query",
          f"histogram_quantile(0.9, sum by (le) (rate({HIST}[5m])))", inst),
+        (f"range 24 h / 60 s: sum by (cpu) (rate(bench_day_0_total[5m])), {DAY_SERIES} series",
+         "query_range", DAY_QUERY, day),
     ]
 
 
@@ -323,6 +371,38 @@ def compare(label, a, b, name_a, name_b):
     return None
 
 
+INGEST_SAMPLES = 12
+
+
+def query_under_ingest(srv, args, end_ms):
+    """The aggregate query back to back while the loadgen writes new series (timestamps up to
+    end_ms + 12 intervals, inside every server's accepted window); p50/p99 of the queries and
+    the loadgen's own figures."""
+    start = end_ms - (INGEST_SAMPLES - 1) * INTERVAL_MS
+    cmd = [args.loadgen, "--port", str(srv.port), "--interval-ms", str(INTERVAL_MS), "--batch",
+           "2000", "--conns", "4", "--series", str(args.ingest_series), "--samples",
+           str(INGEST_SAMPLES), "--prefix", "ingest_metric", "--start-ms", str(start)]
+    lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ts = []
+    try:
+        params = {"time": f"{end_ms / 1000:.3f}"}
+        while lg.poll() is None:
+            st, body, dt = run_query(srv, "query", AGG_QUERY, params)
+            if st != 200:
+                raise RuntimeError(f"HTTP {st}: {body[:200]!r}")
+            ts.append(dt)
+        out, err = lg.communicate()
+        m = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+        if lg.returncode != 0 or not ts:
+            return {"error": f"loadgen {lg.returncode}: {out.strip()} {err.strip()[:200]}"}
+        return {"runs": len(ts), "p50": pct(ts, 0.5), "p99": pct(ts, 0.99),
+                "rate": float(m.get("samples_per_second", 0)), "write_p99": float(m.get("p99_ms", 0))}
+    except Exception as e:
+        lg.kill()
+        lg.wait()
+        return {"error": str(e)[:200]}
+
+
 def fmt_ms(s):
     if s is None:
         return "n/a"
@@ -343,18 +423,21 @@ def main():
     ap.add_argument("--runs", type=int, default=int(env("BENCH_Q_RUNS", "30")))
     ap.add_argument("--warmup", type=int, default=int(env("BENCH_Q_WARMUP", "3")))
     ap.add_argument("--hist-instances", type=int, default=int(env("BENCH_Q_HIST_INSTANCES", "25")))
+    ap.add_argument("--agg-series", type=int, default=int(env("BENCH_Q_AGG_SERIES", "10000")))
+    ap.add_argument("--ingest-series", type=int,
+                    default=int(env("BENCH_Q_INGEST_SERIES", "100000")))
     a = ap.parse_args()
     a.augurd, a.loadgen = os.path.abspath(a.augurd), os.path.abspath(a.loadgen)
 
     # Whole seconds, ending one interval before now: every sample is within Prometheus' window.
     start_ms = (int(time.time() * 1000) - a.samples * INTERVAL_MS) // 1000 * 1000
     end_ms = start_ms + (a.samples - 1) * INTERVAL_MS
-    qs = queries(start_ms / 1000, end_ms / 1000)
+    qs = queries(start_ms / 1000, end_ms / 1000, a.agg_series)
     hist_bodies = list(hist_requests(a.hist_instances, a.samples, start_ms))
 
     servers = [("augurd", Augurd, a.augurd), ("Prometheus", Prometheus, a.prometheus),
                ("VictoriaMetrics", VictoriaMetrics, a.victoria_metrics)]
-    results, ingest_rates, errors = {}, {}, []
+    results, ingest_rates, errors, cached, under_ingest = {}, {}, [], {}, {}
     t_all = time.time()
     for name, cls, binary in servers:
         if not binary or not os.access(binary, os.X_OK):
@@ -366,6 +449,12 @@ def main():
             n, dt = ingest(srv, a, start_ms, hist_bodies)
             ingest_rates[name] = n / dt if dt > 0 else 0.0
             results[name] = time_server(srv, qs, a.runs, a.warmup)
+            if name == "augurd":
+                srv.set_cache(128 << 20)
+                cached[name] = time_server(srv, [q for q in qs if q[1] == "query_range"],
+                                           a.runs, a.warmup)
+                srv.set_cache(0)
+            under_ingest[name] = query_under_ingest(srv, a, end_ms)
         except Exception as e:
             errors.append(f"{name}: {e}")
         finally:
@@ -415,6 +504,28 @@ def main():
             na, nv = len(series_of(pa[2])), len(series_of(pv[2]))
             if na != nv:
                 warnings.append(f"series counts differ: {label}: augurd {na}, VictoriaMetrics {nv}")
+    if cached.get("augurd"):
+        print("\naugurd with its range-query result cache on (128 MiB), the range queries above "
+              "repeated as a refreshing dashboard does (the first warm-up fills the cache; steps "
+              "older than 2 minutes are then served from it), milliseconds:")
+        print("| query | augurd, cache off, p50 / p99 | augurd, cache on, p50 / p99 |")
+        print("|---|---|---|")
+        for label, r in cached["augurd"].items():
+            off = results.get("augurd", {}).get(label)
+            offs = f"{fmt_ms(off[0])} / {fmt_ms(off[1])}" if off and off[0] is not None else "n/a"
+            ons = f"{fmt_ms(r[0])} / {fmt_ms(r[1])}" if r[0] is not None else f"error: {r[3]}"
+            print(f"| `{label}` | {offs} | {ons} |")
+    if under_ingest:
+        print(f"\n`{AGG_QUERY}` ({a.agg_series:,} series) run back to back while the loadgen "
+              f"remote-writes {a.ingest_series:,} new series x {INGEST_SAMPLES} samples "
+              "(2000 samples/request, 4 connections) into the same server:")
+        print("| server | queries run | query p50 / p99 ms | ingest samples/s meanwhile | "
+              "write request p99 ms |")
+        print("|---|---|---|---|---|")
+        for n, r in under_ingest.items():
+            print(f"| {n} | {r['runs']} | {fmt_ms(r['p50'])} / {fmt_ms(r['p99'])} | "
+                  f"{r['rate']:,.0f} | {r['write_p99']:.1f} |" if r.get("runs") else
+                  f"| {n} | error: {r.get('error')} | | | |")
     if ingest_rates:
         print("\nremote-write ingest of this data set (loadgen, 2000 samples/request, 4 connections), "
               "samples/s: " + ", ".join(f"{n} {r:,.0f}" for n, r in ingest_rates.items()))
