@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ag_arena.h"
 #include "ag_buf.h"
 #include "store_int.h"
 
@@ -189,9 +190,9 @@ static int resolve(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, size_t nm
 typedef struct sel_item {
     uint64_t id;
     int64_t head_start; /* INT64_MAX when the head chunk is empty */
-    uint8_t *head;      /* copy of the head chunk */
+    uint8_t *head;      /* copy of the head chunk (plan arena) */
     size_t head_len;
-    char *labels;       /* copy of the canonical labels */
+    char *labels;       /* copy of the canonical labels (plan arena) */
     size_t labels_len;
 } sel_item_t;
 
@@ -202,16 +203,14 @@ typedef struct plan {
     MDB_txn *txn;
     sel_item_t *items;
     size_t n;
+    ag_arena_t *arena; /* the copies of labels and head chunks */
 } plan_t;
 
 static void plan_free(plan_t *p)
 {
     if (p->txn) mdb_txn_abort(p->txn);
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->items[i].head);
-        free(p->items[i].labels);
-    }
     free(p->items);
+    ag_arena_free(p->arena);
     memset(p, 0, sizeof *p);
 }
 
@@ -243,14 +242,16 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
         return ag_errmsg_set(e, store_lmdb_err(rc), -1, "read: %s", mdb_strerror(rc));
     }
     rc = resolve(s, p->txn, m, nm, &ids);
-    if (!rc && ids.n && !(p->items = calloc(ids.n, sizeof *p->items))) rc = AG_ENOMEM;
+    if (!rc && ids.n &&
+        (!(p->items = calloc(ids.n, sizeof *p->items)) || !(p->arena = ag_arena_new(256 << 10, 0))))
+        rc = AG_ENOMEM;
     for (size_t i = 0; i < ids.n && !rc; i++) {
         series_t *se = head_by_id(&s->head, ids.v[i]);
         if (!se || se->mint > maxt || se->last_t < mint) continue;
         sel_item_t *it = &p->items[p->n++];
         it->id = se->id;
         it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
-        if (!(it->labels = malloc(se->labels_len ? se->labels_len : 1))) {
+        if (!(it->labels = ag_arena_alloc(p->arena, se->labels_len ? se->labels_len : 1))) {
             rc = AG_ENOMEM;
             break;
         }
@@ -258,7 +259,7 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
         it->labels_len = se->labels_len;
         if (with_samples && se->head.count && se->head.first_t <= maxt && se->last_t >= mint) {
             const uint8_t *b = ag_chunk_enc_bytes(&se->head, &it->head_len);
-            if (!(it->head = malloc(it->head_len))) {
+            if (!(it->head = ag_arena_alloc(p->arena, it->head_len))) {
                 rc = AG_ENOMEM;
                 break;
             }
@@ -369,9 +370,13 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
     for (size_t i = 0; i < p.n && !rc; i++) {
         sel_item_t *it = &p.items[i];
         ag_series_data_t *sd = &out->series[out->n++];
-        sd->labels = it->labels;
+        if (!(sd->labels = malloc(it->labels_len ? it->labels_len : 1))) {
+            out->n--;
+            rc = AG_ENOMEM;
+            break;
+        }
+        memcpy(sd->labels, it->labels, it->labels_len);
         sd->labels_len = it->labels_len;
-        it->labels = NULL;
         if (!with_samples) continue;
         size_t cap = 0;
         rc = load_samples(s, p.txn, it, mint, maxt, sd, &cap, &out->samples, max_samples);
@@ -393,9 +398,13 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
  * small ring while the caller's thread runs fn on the batches already decoded, so decoding (a
  * third of a heavy query) overlaps evaluation. The read transaction may move to the decoder
  * thread because the environment is opened with MDB_NOTLS; the caller's thread never uses it. */
-#define SCAN_BATCH 64          /* series per batch */
+#define SCAN_BATCH 256         /* series per batch at most (fewer when there are few series, so
+                                  there are at least 16 batches to overlap) */
+#define SCAN_BATCH_SAMPLES 262144.0
 #define SCAN_RING 4            /* batches decoded ahead at most */
-#define SCAN_PARALLEL_MIN 1024 /* fewer series than this: one thread */
+/* Worth a second thread: at least this many samples expected (series x span at a 15 s
+ * interval; a thread costs tens of microseconds, decoding this many takes milliseconds). */
+#define SCAN_PARALLEL_MIN_SAMPLES 150000
 
 typedef struct scan_batch {
     ag_series_data_t sd; /* every sample of the batch, series after series */
@@ -410,7 +419,7 @@ typedef struct scanner {
     uint64_t max, total;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t nbatches, produced, consumed;
+    size_t batch, nbatches, produced, consumed;
     int rc;    /* the decoder's error, reported once the batches before it are consumed */
     bool stop; /* the consumer gave up */
     scan_batch_t ring[SCAN_RING];
@@ -419,7 +428,7 @@ typedef struct scanner {
 static int decode_batch(scanner_t *sc, size_t b)
 {
     scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-    size_t first = b * SCAN_BATCH, n = sc->p->n - first < SCAN_BATCH ? sc->p->n - first : SCAN_BATCH;
+    size_t first = b * sc->batch, n = sc->p->n - first < sc->batch ? sc->p->n - first : sc->batch;
     sb->sd.n = 0;
     for (size_t j = 0; j < n; j++) {
         sb->off[j] = sb->sd.n;
@@ -458,7 +467,15 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
     scanner_t *sc = calloc(1, sizeof *sc);
     if (!sc) return AG_ENOMEM;
     *sc = (scanner_t){.s = s, .p = p, .mint = mint, .maxt = maxt, .max = max};
-    sc->nbatches = (p->n + SCAN_BATCH - 1) / SCAN_BATCH;
+    /* At least 16 batches to overlap, at most SCAN_BATCH series and about SCAN_BATCH_SAMPLES
+     * samples (at a 15 s interval) in each, so the ring's memory stays small. */
+    double per_series = ((double)maxt - (double)mint + 1) / 15000.0;
+    size_t by_samples = per_series > 1 ? (size_t)(SCAN_BATCH_SAMPLES / per_series) : SCAN_BATCH;
+    size_t batch = p->n / 16;
+    if (batch > SCAN_BATCH) batch = SCAN_BATCH;
+    if (batch > by_samples) batch = by_samples;
+    sc->batch = batch ? batch : 1;
+    sc->nbatches = (p->n + sc->batch - 1) / sc->batch;
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     pthread_t th;
@@ -475,8 +492,8 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
         pthread_mutex_unlock(&sc->mu);
         if (!ready) break;
         const scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-        size_t first = b * SCAN_BATCH;
-        for (size_t j = 0; first + j < p->n && j < SCAN_BATCH && !rc; j++) {
+        size_t first = b * sc->batch;
+        for (size_t j = 0; first + j < p->n && j < sc->batch && !rc; j++) {
             const sel_item_t *it = &p->items[first + j];
             size_t n = sb->off[j + 1] - sb->off[j];
             if (n && (rc = fn(ctx, it->labels, it->labels_len, sb->sd.samples + sb->off[j], n)))
@@ -516,7 +533,9 @@ int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint,
     int rc = plan_open(s, m, nm, mint, maxt, true, &p, e);
     if (rc) return rc;
     bool fn_failed = false;
-    if (p.n >= SCAN_PARALLEL_MIN && online_cpus() > 1) {
+    double span = (double)maxt - (double)mint + 1;
+    if ((double)p.n * (span < 1e12 ? span : 1e12) / 15000.0 >= SCAN_PARALLEL_MIN_SAMPLES &&
+        p.n >= 16 && online_cpus() > 1) {
         rc = scan_parallel(s, &p, mint, maxt, max_samples, fn, ctx, &fn_failed);
     } else {
         ag_series_data_t sd = {0};
