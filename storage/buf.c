@@ -3,10 +3,23 @@
  *
  * Out of memory is sticky: once an allocation fails the buffer sets `oom` and ignores every
  * further append, so writers check ag_buf_ok() once at the end.
+ *
+ * Floats get the shortest decimal digits that read back as the same double, the nearest such
+ * when several have that length (Go's strconv.FormatFloat(v, 'f'/'e', -1, 64)). Integers below
+ * 2^53 are printed directly; everything else goes through Schubfach (R. Giulietti, "The Schubfach
+ * way to render doubles", 2020, written here from the paper): one 64x128-bit multiplication
+ * each for v and its two rounding bounds scaled by 10^-k, then at most four integer comparisons
+ * pick the shortest candidate, with no loop over precision and no snprintf/strtod. The table of
+ * 617 128-bit powers of ten is computed at first use with exact big-integer arithmetic
+ * (pthread_once), which also verifies the floor-log approximations. The previous method, a binary
+ * search over precision with "%.*e" and strtod, remains as the fallback for the few powers of
+ * two where it printed a longer string than the true shortest (kept for byte-identical output),
+ * and in case the table self-check ever failed.
  */
 #include "ag_buf.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,52 +186,275 @@ void ag_buf_json_str(ag_buf_t *b, const char *s, size_t n)
     ag_buf_putc(b, '"');
 }
 
-/* The shortest decimal digits that round-trip to v (v finite and non-zero; sign ignored).
- * Writes the digits (no dot, no sign) to `digits` (at least 18 bytes) and returns their count;
- * *exp10 receives the decimal exponent of the first digit, so v = 0.d1d2d3... * 10^(exp10+1). */
-/* The shortest decimal digits that read back as v (what Go's strconv picks), and the power of
- * ten of the first digit. The correctly rounded p-digit decimal only gets closer to v as p grows,
- * so "p digits read back" is monotonic in p and a binary search over 1..17 finds the shortest
- * with about four format-and-parse rounds instead of up to seventeen. Integers below 2^53 are
- * exact and skip the search. */
-static int shortest_digits(double v, char *digits, int *exp10)
+/* ---- Shortest round-trip digits (Schubfach) -------------------------------------------------
+ *
+ * v = c * 2^q with c < 2^53. Every real in the rounding interval R = [v - u/2, v + u'/2] (u, u'
+ * the gaps to v's neighbours; bounds included when c is even, as strtod breaks ties to even)
+ * reads back as v. Following Giulietti's Schubfach, pick k = floor(log10(|R|)) so that the
+ * interval, measured in units of 10^k, is between 1 and 10 wide: it then holds at least one
+ * integer and at most one multiple of ten. With vb, vbl, vbr = 4 * (v, lower, upper bound) / 10^k
+ * rounded to odd (exact enough for every comparison below), s = floor(v / 10^k) and:
+ *   - if exactly one of the multiples of ten around s lies in R, it is the unique shortest;
+ *   - else if exactly one of s, s+1 lies in R, it is the unique candidate of that length;
+ *   - else both do and the one nearer v wins (ties to even, as "%.*e" rounds).
+ * 10^-k comes as g = floor(10^-k * 2^-r) + 1 in [2^125, 2^126]: these 617 values are computed at
+ * first use with exact big-integer arithmetic (p10_init), which also checks the floor-log
+ * approximations used below; should a check fail, the snprintf/strtod search is used instead. */
+
+#define P10_MIN (-292) /* g is needed for 10^e, e = -k in [-292, 324] */
+#define P10_MAX 324
+
+typedef struct {
+    uint64_t hi, lo; /* g = hi * 2^64 + lo */
+} p10_t;
+
+static p10_t p10_tab[P10_MAX - P10_MIN + 1];
+static bool p10_ok;
+static pthread_once_t p10_once = PTHREAD_ONCE_INIT;
+
+/* floor(e * log2(10)) for |e| <= 1233 via floor(log2(10) * 2^19) = 1741647; checked at init. */
+static inline int flog2pow10(int e) { return (int)(((int64_t)e * 1741647) >> 19); }
+/* floor(q * log10(2)) via floor(log10(2) * 2^41) = 661971961083; checked at init. */
+static inline int flog10pow2(int q) { return (int)(((int64_t)q * 661971961083LL) >> 41); }
+/* floor(log10(3/4 * 2^q)) = floor(q * log10(2) - log10(4/3)), log10(4/3) * 2^41 ~ 274743187321;
+ * used only for powers of two, all of which the unit tests render and compare. */
+static inline int flog10_3q_pow2(int q) { return (int)(((int64_t)q * 661971961083LL - 274743187321LL) >> 41); }
+
+/* Unsigned big integers for p10_init: little-endian 32-bit words. 2^(126 + 970) is the biggest. */
+typedef struct {
+    uint32_t w[40];
+    int n;
+} big_t;
+
+static void big_set_pow2(big_t *x, int p)
+{
+    memset(x, 0, sizeof *x);
+    x->w[p / 32] = (uint32_t)1 << (p % 32);
+    x->n = p / 32 + 1;
+}
+
+static void big_mul_small(big_t *x, uint32_t m)
+{
+    uint64_t carry = 0;
+    for (int i = 0; i < x->n; i++) {
+        uint64_t t = (uint64_t)x->w[i] * m + carry;
+        x->w[i] = (uint32_t)t;
+        carry = t >> 32;
+    }
+    if (carry) x->w[x->n++] = (uint32_t)carry;
+}
+
+static void big_div_small(big_t *x, uint32_t d) /* x = floor(x / d) */
+{
+    uint64_t rem = 0;
+    for (int i = x->n - 1; i >= 0; i--) {
+        uint64_t t = (rem << 32) | x->w[i];
+        x->w[i] = (uint32_t)(t / d);
+        rem = t % d;
+    }
+    while (x->n > 0 && x->w[x->n - 1] == 0) x->n--;
+}
+
+static int big_bitlen(const big_t *x)
+{
+    if (x->n == 0) return 0;
+    uint32_t top = x->w[x->n - 1];
+    int b = 0;
+    while (top) {
+        b++;
+        top >>= 1;
+    }
+    return (x->n - 1) * 32 + b;
+}
+
+/* floor(x / 2^r) for r >= 0, or x * 2^-r for r < 0; the result must be below 2^128. */
+static unsigned __int128 big_shift(const big_t *x, int r)
+{
+    unsigned __int128 acc = 0;
+    if (r < 0) {
+        for (int i = x->n - 1; i >= 0; i--) acc = (acc << 32) | x->w[i];
+        return acc << -r;
+    }
+    for (int bit = r + 127; bit >= r; bit--) {
+        int i = bit / 32;
+        acc <<= 1;
+        if (i < x->n) acc |= (x->w[i] >> (bit % 32)) & 1;
+    }
+    return acc;
+}
+
+static void p10_store(int e, unsigned __int128 g)
+{
+    p10_tab[e - P10_MIN].hi = (uint64_t)(g >> 64);
+    p10_tab[e - P10_MIN].lo = (uint64_t)g;
+}
+
+static void p10_init(void)
+{
+    /* exact floor(e * log2(10)) for e in [-324, 324]: 10^m has bitlen(10^m) bits and, m > 0,
+     * is not a power of two, so floor(m log2 10) = bitlen - 1 and floor(-m log2 10) = -bitlen. */
+    static int ex[2 * 324 + 2];
+    int *E = ex + 324;
+    bool ok = true;
+    big_t x;
+    big_set_pow2(&x, 0); /* x = 10^e */
+    for (int e = 0; e <= 324; e++) {
+        int bl = big_bitlen(&x);
+        E[e] = bl - 1;
+        if (e > 0) E[-e] = -bl;
+        int r = E[e] - 125; /* g = floor(10^e / 2^r) + 1 */
+        p10_store(e, big_shift(&x, r) + 1);
+        big_mul_small(&x, 10);
+    }
+    for (int m = 1; m <= -P10_MIN; m++) { /* g = floor(2^(bitlen(10^m) + 125) / 10^m) + 1 */
+        big_set_pow2(&x, -E[-m] + 125);
+        int left = m;
+        for (; left >= 9; left -= 9) big_div_small(&x, 1000000000u); /* floor(floor(a/b)/c) = floor(a/bc) */
+        uint32_t d = 1;
+        while (left-- > 0) d *= 10;
+        big_div_small(&x, d);
+        p10_store(-m, big_shift(&x, 0) + 1);
+    }
+    for (int e = -324; e <= 324; e++) ok = ok && flog2pow10(e) == E[e];
+    /* k = floor(q log10 2) iff 10^k <= 2^q < 10^(k+1) iff k log2 10 <= q < (k+1) log2 10; for
+     * j != 0, j log2 10 is irrational, so j log2 10 <= q iff E[j] < q and q < j log2 10 iff
+     * q <= E[j]. */
+    for (int q = -1074; q <= 971; q++) {
+        int k = flog10pow2(q);
+        if (k < -324 || k > 323) {
+            ok = false;
+            break;
+        }
+        ok = ok && (k == 0 ? q >= 0 : E[k] < q) && (k == -1 ? q < 0 : q <= E[k + 1]);
+        /* the scaled c << h must fit in 64 bits: h in [2, 5] */
+        int h = q + flog2pow10(-k) + 2;
+        ok = ok && h >= 2 && h <= 5;
+    }
+    for (int e = P10_MIN; e <= P10_MAX; e++) {
+        const p10_t *p = &p10_tab[e - P10_MIN];
+        ok = ok && p->hi >= ((uint64_t)1 << 61) && p->hi <= ((uint64_t)1 << 62);
+    }
+    p10_ok = ok;
+}
+
+/* Round-to-odd of x' = g * cp / 2^127, an over-estimate of the exact x = cp * 2^(q-h) / 10^k by
+ * less than 2^-64 (g is 10^-k * 2^-r rounded up, relative error < 2^-125, and x < 2^61). It looks
+ * at x' to 63 fractional bits only, that is at floor(g * cp / 2^64): an integer x then comes out
+ * exact, and a non-integer x is never within 2^-63 of an integer (Giulietti's lemma), so the
+ * result is floor(x), with the lowest bit set when x is not an integer. */
+static inline uint64_t rop(const p10_t *g, uint64_t cp)
+{
+    unsigned __int128 m = (unsigned __int128)g->hi * cp + (uint64_t)(((unsigned __int128)g->lo * cp) >> 64);
+    return (uint64_t)(m >> 63) | ((((uint64_t)m & (((uint64_t)1 << 63) - 1)) + (((uint64_t)1 << 63) - 1)) >> 63);
+}
+
+/* Writes the decimal digits of n > 0 (without trailing zeros) and sets *exp10 to the power of
+ * ten of the first one, given n * 10^e. */
+static int put_digits(uint64_t n, int e, char *digits, int *exp10)
+{
+    while (n % 10000 == 0) {
+        n /= 10000;
+        e += 4;
+    }
+    while (n % 10 == 0) {
+        n /= 10;
+        e++;
+    }
+    char r[24];
+    int k = 24;
+    while (n >= 100) {
+        unsigned two = (unsigned)(n % 100);
+        n /= 100;
+        r[--k] = (char)('0' + two % 10);
+        r[--k] = (char)('0' + two / 10);
+    }
+    if (n >= 10) r[--k] = (char)('0' + n % 10), n /= 10;
+    r[--k] = (char)('0' + n);
+    int nd = 24 - k;
+    memcpy(digits, r + k, (size_t)nd);
+    digits[nd] = 0;
+    *exp10 = e + nd - 1;
+    return nd;
+}
+
+/* The old way, kept as the fallback: a binary search over precision with "%.*e" and strtod
+ * (for a symmetric rounding interval "p digits read back" is monotonic in p). */
+static int shortest_digits_slow(double a, char *digits, int *exp10)
 {
     char tmp[40], best[40];
-    double a = fabs(v);
     int nd = 0;
-    if (a < 9007199254740992.0 && a == floor(a)) {
-        uint64_t n = (uint64_t)a;
-        char r[24];
-        int k = 0;
-        while (n) {
-            r[k++] = (char)('0' + n % 10);
-            n /= 10;
+    snprintf(best, sizeof best, "%.16e", a);
+    int lo = 1, hi = 17; /* 17 digits always read back */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, a);
+        if (strtod(tmp, NULL) == a) {
+            hi = mid;
+            memcpy(best, tmp, sizeof best);
+        } else {
+            lo = mid + 1;
         }
-        for (int i = 0; i < k; i++) digits[i] = r[k - 1 - i];
-        nd = k;
-        *exp10 = k - 1;
-    } else {
-        snprintf(best, sizeof best, "%.16e", a);
-        int lo = 1, hi = 17; /* 17 digits always read back */
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            snprintf(tmp, sizeof tmp, "%.*e", mid - 1, a);
-            if (strtod(tmp, NULL) == a) {
-                hi = mid;
-                memcpy(best, tmp, sizeof best);
-            } else {
-                lo = mid + 1;
-            }
-        }
-        /* best is "d.ddddde[+-]XX" or "de[+-]XX". */
-        const char *q = best;
-        for (; *q && *q != 'e'; q++)
-            if (*q >= '0' && *q <= '9') digits[nd++] = *q;
-        *exp10 = (*q == 'e') ? atoi(q + 1) : 0;
     }
+    /* best is "d.ddddde[+-]XX" or "de[+-]XX". */
+    const char *q = best;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
+    *exp10 = (*q == 'e') ? atoi(q + 1) : 0;
     while (nd > 1 && digits[nd - 1] == '0') nd--; /* "%.*e" may pad with zeros */
     digits[nd] = 0;
     return nd;
+}
+
+/* The shortest decimal digits that read back as v (v finite and non-zero; sign ignored), the
+ * nearest to v among those (what Go's strconv picks). Writes the digits (no dot, no sign, no
+ * trailing zeros) to `digits` (at least 18 bytes) and returns their count; *exp10 receives the
+ * power of ten of the first digit. Integers below 2^53 are exact and just printed. */
+static int shortest_digits(double v, char *digits, int *exp10)
+{
+    double a = fabs(v);
+    if (a < 9007199254740992.0 && a == floor(a)) return put_digits((uint64_t)a, 0, digits, exp10);
+    pthread_once(&p10_once, p10_init);
+    if (!p10_ok) return shortest_digits_slow(a, digits, exp10);
+
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    uint64_t frac = bits & (((uint64_t)1 << 52) - 1);
+    int be = (int)(bits >> 52);
+    uint64_t c = be ? frac | ((uint64_t)1 << 52) : frac;
+    int q = be ? be - 1075 : -1074;
+    uint64_t out = c & 1; /* odd c: the bounds themselves read back as the even neighbour */
+    uint64_t cb = c << 2, cbr = cb + 2, cbl;
+    int k;
+    if (frac != 0 || be <= 1) {
+        cbl = cb - 2;
+        k = flog10pow2(q);
+    } else { /* a power of two: the gap below is half the gap above */
+        cbl = cb - 1;
+        k = flog10_3q_pow2(q);
+    }
+    int h = q + flog2pow10(-k) + 2; /* 2..5: cbr << h < 2^61 */
+    const p10_t *g = &p10_tab[-k - P10_MIN];
+    uint64_t vb = rop(g, cb << h), vbl = rop(g, cbl << h), vbr = rop(g, cbr << h);
+
+    uint64_t s = vb >> 2, d;
+    uint64_t sp10 = s / 10 * 10, tp10 = sp10 + 10;
+    bool upin = vbl + out <= sp10 << 2, wpin = (tp10 << 2) + out <= vbr;
+    if (upin != wpin) {
+        d = upin ? sp10 : tp10;
+    } else {
+        uint64_t t = s + 1;
+        bool uin = vbl + out <= s << 2, win = (t << 2) + out <= vbr;
+        if (uin != win) {
+            d = uin ? s : t;
+        } else {
+            uint64_t mid = (s + t) << 1; /* 4 * (s + 1/2) */
+            d = vb < mid || (vb == mid && (s & 1) == 0) ? s : t;
+        }
+    }
+    /* A power of two has the gap below half as wide as the gap above; the interval above takes
+     * that into account, so the digits may lie above v and be shorter than the correctly rounded
+     * ones of the same length (Go's strconv, i.e. Prometheus, prints these too). */
+    return put_digits(d, k, digits, exp10);
 }
 
 void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)

@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@ static void test_float_format(void **state)
     expect_float(0.1, "0.1");
     expect_float(1e20, "100000000000000000000");
     expect_float(123456789.125, "123456789.125");
+    /* Below a power of two the gap is half as wide: Go prints 16 digits here, not 17. */
+    expect_float(ldexp(1, -1017), "7.120236347223045e-307");
     expect_float(1e-6, "0.000001");
     expect_float(1e21, "1e+21");
     expect_float(1e-7, "1e-07");
@@ -228,10 +232,181 @@ static void test_float_shortest_random(void **state)
     }
 }
 
+/* ---- Differential test against the old algorithm ------------------------------------------------
+ * The reference is the rendering before Schubfach: integers below 2^53 printed as they are, other
+ * values searched with "%.*e" and strtod, here linearly over the precision (the old code searched
+ * binary). ref_digits(a, from, ...) searches from `from` digits up and returns the first precision
+ * whose correctly rounded digits read back as a. */
+static int ref_digits(double a, int from, char *digits, int *exp10)
+{
+    char tmp[40];
+    int nd = 0;
+    if (a < 9007199254740992.0 && a == floor(a)) {
+        uint64_t n = (uint64_t)a;
+        char r[24];
+        int k = 0;
+        while (n) {
+            r[k++] = (char)('0' + n % 10);
+            n /= 10;
+        }
+        for (int i = 0; i < k; i++) digits[i] = r[k - 1 - i];
+        nd = k;
+        *exp10 = k - 1;
+    } else {
+        for (int p = from; p <= 17; p++) {
+            snprintf(tmp, sizeof tmp, "%.*e", p - 1, a);
+            if (strtod(tmp, NULL) == a) break;
+        }
+        const char *q = tmp;
+        for (; *q && *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9') digits[nd++] = *q;
+        *exp10 = atoi(q + 1);
+    }
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    digits[nd] = 0;
+    return nd;
+}
+
+/* Prometheus' text for finite non-zero v from the reference digits. */
+static void ref_float(double v, int from, char *out)
+{
+    char d[24];
+    int e;
+    double a = fabs(v);
+    int nd = ref_digits(a, from, d, &e);
+    char *o = out;
+    if (v < 0) *o++ = '-';
+    if (a < 1e-6 || a >= 1e21) {
+        *o++ = d[0];
+        if (nd > 1) o += sprintf(o, ".%s", d + 1);
+        sprintf(o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        return;
+    }
+    if (e < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -e - 1; i++) *o++ = '0';
+        strcpy(o, d);
+        return;
+    }
+    for (int i = 0; i <= e || i < nd; i++) {
+        if (i == e + 1) *o++ = '.';
+        *o++ = i < nd ? d[i] : '0';
+    }
+    *o = 0;
+}
+
+/* Significant digits of a rendering: no leading zeros, no trailing zeros of an integer. */
+static int sig_digits(const char *s)
+{
+    int nd = 0, zeros = 0, lead = 1;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9') continue;
+        if (lead && *s == '0') continue;
+        lead = 0;
+        nd++;
+        zeros = *s == '0' ? zeros + 1 : 0;
+    }
+    return nd - zeros;
+}
+
+static long diff_checked, diff_full, pow2_shorter;
+
+/* Compares ag_buf_float(v) with the reference. `full` runs the linear search from one digit.
+ * Otherwise it starts at n - 1 digits, n those of ag_buf_float's output: when the rounding
+ * interval is symmetric (v not a power of two) the correctly rounded p-digit decimal only gets
+ * closer to v as p grows, so if n - 1 digits do not read back no fewer do, and the answer is the
+ * same as from one digit; a too long, too short or wrong output still shows as a difference. */
+static void diff_one(double v, bool full)
+{
+    if (isnan(v) || isinf(v) || v == 0) return;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if ((bits & (((uint64_t)1 << 52) - 1)) == 0) full = true; /* powers of two: asymmetric */
+    ag_buf_t b = AG_BUF_INIT;
+    ag_buf_float(&b, v);
+    assert_true(ag_buf_ok(&b));
+    int n = sig_digits(b.data);
+    char want[64];
+    ref_float(v, full || n < 2 ? 1 : n - 1, want);
+    if ((bits & (((uint64_t)1 << 52) - 1)) == 0 && strcmp(b.data, want) != 0) {
+        /* Below a power of two the gap is half as wide, and the shortest digits (Go's choice)
+         * may be shorter than the old search's correctly rounded ones: they must read back and
+         * be shorter. */
+        if (strtod(b.data, NULL) != v || n >= sig_digits(want))
+            fail_msg("ag_buf_float(%a = %.17g) = \"%s\", the old way gives \"%s\"", v, v, b.data, want);
+        pow2_shorter++;
+    } else if (strcmp(b.data, want) != 0) {
+        fail_msg("ag_buf_float(%a = %.17g) = \"%s\", the old way gives \"%s\"", v, v, b.data, want);
+    }
+    ag_buf_free(&b);
+    diff_checked++;
+    diff_full += full;
+}
+
+static double from_bits(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static void diff_around(double v)
+{
+    diff_one(v, true);
+    diff_one(-v, true);
+    double lo = v, hi = v;
+    for (int i = 0; i < 3; i++) {
+        lo = nextafter(lo, 0);
+        hi = nextafter(hi, INFINITY);
+        diff_one(lo, true);
+        diff_one(hi, true);
+    }
+}
+
+static void test_float_vs_old(void **state)
+{
+    (void)state;
+    char t[32];
+    diff_checked = diff_full = pow2_shorter = 0;
+    /* Every binade: its power of two and neighbours (covers every exponent's table entry). */
+    for (int e = -1074; e <= 1023; e++) diff_around(ldexp(1, e));
+    for (int e = -323; e <= 308; e++) {
+        snprintf(t, sizeof t, "1e%d", e);
+        diff_around(strtod(t, NULL));
+        snprintf(t, sizeof t, "5e%d", e);
+        diff_around(strtod(t, NULL));
+    }
+    diff_around(DBL_MIN);
+    diff_around(DBL_MAX);
+    diff_around(DBL_TRUE_MIN);
+    diff_around(nextafter(DBL_MIN, 0)); /* the largest subnormal */
+    for (uint64_t c = 1; c <= 3000; c++) diff_one(from_bits(c), true); /* the smallest subnormals */
+    for (int i = 0; i < 2000000; i++) {
+        uint64_t r = rng(), r2 = rng();
+        double v;
+        switch (i % 8) {
+        case 0: v = from_bits(r); break;                                  /* any bits */
+        case 1: v = from_bits((r >> 12) | (uint64_t)(1023 - 60 + r2 % 120) << 52); break; /* 2^±60 */
+        case 2: v = from_bits(r & (((uint64_t)1 << 52) - 1)); break;      /* subnormal */
+        case 3: v = (double)(int64_t)(r >> (r & 63)); break;             /* integers, also > 2^53 */
+        case 4: v = (double)(r % 1000000000) / pow(10, 1 + (int)(r2 % 6)); break; /* 1-6 decimals */
+        case 5: v = (double)(r % 100000000) / (double)(r2 % 1000000 + 1); break;  /* ratios */
+        case 6: v = (double)(r % 1000000) / (double)(r2 % 3600 + 1) / 60.0; break; /* rate() */
+        default: v = (double)r / (double)r2 * pow(10, (int)(r % 40) - 20); break;
+        }
+        diff_one(v, (i >> 3) % 128 == 0); /* a sample of each kind with the full search */
+    }
+    assert_true(diff_checked > 2000000);
+    assert_true(pow2_shorter > 0 && pow2_shorter < 200);
+    print_message("compared %ld doubles with the old rendering, %ld of them with the full linear search\n",
+                  diff_checked, diff_full);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_float_format),  cmocka_unit_test(test_float_shortest_random),  cmocka_unit_test(test_ts_seconds),
+        cmocka_unit_test(test_float_format),  cmocka_unit_test(test_float_shortest_random),  cmocka_unit_test(test_float_vs_old),  cmocka_unit_test(test_ts_seconds),
         cmocka_unit_test(test_json_str),      cmocka_unit_test(test_append_and_growth),
         cmocka_unit_test(test_oom_is_sticky),
     };
