@@ -284,7 +284,9 @@ void ag_api_handle(void *ctx, const ag_http_req_t *req, ag_http_resp_t *resp)
     ag_app_t *app = ctx;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
+    ag_metrics_in_flight(app->metrics, 1);
     ag_handler_t h = route(app, req, resp);
+    ag_metrics_in_flight(app->metrics, -1);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     ag_metrics_request(app->metrics, h, resp->status, secs);

@@ -30,6 +30,7 @@ struct ag_metrics {
     _Atomic uint64_t dur_sum_us[AG_H_COUNT];
     _Atomic uint64_t rejected[AG_REJ_COUNT];
     _Atomic uint64_t exemplars_ignored;
+    _Atomic int64_t in_flight;
     _Atomic int reload_ok;
     _Atomic int64_t reload_ms;
     double start_time;
@@ -179,6 +180,8 @@ static void render_process(ag_buf_t *o, double start_time)
     }
 }
 
+void ag_metrics_in_flight(ag_metrics_t *m, int delta) { atomic_fetch_add(&m->in_flight, delta); }
+
 void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qcache_stats_t *qc,
                        ag_buf_t *o)
 {
@@ -186,6 +189,10 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qca
            "A metric with a constant '1' value labeled by version, revision and branch.");
     ag_buf_printf(o, "augur_build_info{branch=\"%s\",revision=\"%s\",version=\"%s\"} 1\n",
                   AG_BRANCH, AG_REVISION, AG_VERSION);
+
+    family(o, "augur_http_requests_in_flight", "gauge",
+           "HTTP requests being handled right now (this scrape included).");
+    ag_buf_printf(o, "augur_http_requests_in_flight %lld\n", (long long)atomic_load(&m->in_flight));
 
     family(o, "augur_http_requests_total", "counter", "HTTP requests by handler and status code.");
     for (int h = 0; h < AG_H_COUNT; h++) {

@@ -1,10 +1,15 @@
 /* ag_http.h - the HTTP server: libmicrohttpd underneath, a plain request/response in between.
  *
- * The server reads the whole body (up to a settable limit; more is answered with 413 without
- * reading further), decodes query-string and form parameters, calls one handler function, and
+ * The server reads the whole body (up to a settable limit; the rest of a larger body is read and
+ * discarded, and the answer is 413), decodes query-string and form parameters, calls one handler function, and
  * sends its response, gzip-compressed when the client accepts it and the body is large enough.
- * Each connection gets its own thread, so a handler may block (remote write waits for the group
- * commit). Only this module includes <microhttpd.h>.
+ * Connections are served by one libmicrohttpd event loop per CPU (epoll), which only does I/O;
+ * the handler runs on a pool of worker threads while its connection is suspended (remote write,
+ * /-/ probes and /metrics on a pool of their own, so slow queries never delay ingest), so a handler may block (remote write waits for the group commit, a heavy query takes
+ * seconds) without stalling other connections, and thousands of idle keep-alive connections cost
+ * no threads (a thread per connection gave 1,000 dashboard connections a long scheduling tail).
+ * The handler may be called from several threads at once. Only this module includes
+ * <microhttpd.h>.
  */
 #ifndef AG_HTTP_H
 #define AG_HTTP_H

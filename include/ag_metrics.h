@@ -49,6 +49,8 @@ typedef struct ag_metrics ag_metrics_t;
 ag_metrics_t *ag_metrics_new(void);
 void ag_metrics_free(ag_metrics_t *m);
 void ag_metrics_request(ag_metrics_t *m, ag_handler_t h, int code, double seconds);
+/* Counts a request entering (+1) or leaving (-1) its handler. */
+void ag_metrics_in_flight(ag_metrics_t *m, int delta);
 void ag_metrics_rejected(ag_metrics_t *m, ag_reject_t why, uint64_t samples);
 void ag_metrics_exemplars_ignored(ag_metrics_t *m, uint64_t n);
 void ag_metrics_config_reload(ag_metrics_t *m, bool ok, int64_t now_ms);

@@ -1233,3 +1233,45 @@ def test_reads_are_consistent_while_writing(ctx):
     w.join(60)
     fail_if(state["errors"][:5])
     check(state["acked"] >= 30, "only %d requests acknowledged: too few to cross chunk boundaries" % state["acked"])
+
+
+def test_writes_and_probes_are_not_queued_behind_slow_queries(ctx):
+    """Remote write, /-/ready and /metrics have their own worker lane: with more slow queries in
+    flight than there are query workers, a write is acknowledged (and the probes answer) before
+    any of those queries has finished. Ordering, not time, is asserted."""
+    import threading
+    d = ctx.daemon()
+    slow = "count_over_time((vector(1) > 0)[14d:1s])"  # millions of subquery steps each
+    n = 12  # more than the query lane's workers on a 2-CPU machine (max(8, 4 x CPUs))
+    done, errors = [], []
+    lock = threading.Lock()
+
+    def query():
+        r = d.get("/api/v1/query", {"query": slow, "time": "1700000000"}, timeout=300)
+        with lock:
+            done.append(r.status)
+            if r.status != 200:
+                errors.append(r)
+
+    ts = [threading.Thread(target=query, daemon=True) for _ in range(n)]
+    for t in ts:
+        t.start()
+    # Wait until the query workers are all busy: 8 handlers running plus this scrape.
+    wait_until(lambda: d.metrics().value("augur_http_requests_in_flight", default=0) >= 9,
+               60, what="the query workers busy")
+    r = d.write([({"__name__": "during_slow_queries"}, [(T0, 1.0)])])
+    with lock:
+        finished_before_write = len(done)
+    assert r.status == 204, r
+    ready = d.get("/-/ready")
+    with lock:
+        finished_before_ready = len(done)
+    assert ready.status == 200, ready
+    for t in ts:
+        t.join(300)
+    assert not errors, errors[:2]
+    assert len(done) == n
+    assert finished_before_write == 0, (
+        "the write waited for %d slow queries to finish" % finished_before_write)
+    assert finished_before_ready == 0, (
+        "/-/ready waited for %d slow queries to finish" % finished_before_ready)
