@@ -140,11 +140,11 @@ int ag_store_metadata(ag_store_t *s, const char *metric, ag_metadata_list_t *out
 void ag_metadata_list_free(ag_metadata_list_t *l);
 
 /* Called by the committer with the oldest timestamp among the samples a group commit appended,
- * once that commit returned 0 and the head holds them, and before any reader can see them (the
- * committer still holds readers off). So when it runs, every query that starts afterwards sees
- * the samples, and no query sees them before it ran. Not called for groups that appended no
- * sample (duplicates, metadata only, failures), nor for WAL replay at open. It runs on the
- * committer thread with the store locked: it must be quick and must not call the store. */
+ * once that commit returned 0. Readers may see the samples from shortly before the call (they
+ * enter the head before the commit's fsync); every query that starts after the call sees them.
+ * So a query whose snapshot misses them started before the call. Not called for groups that
+ * appended no sample (duplicates, metadata only, failures), nor for WAL replay at open. It runs
+ * on the committer thread with the store locked: it must be quick and must not call the store. */
 typedef void (*ag_store_write_hook_fn)(void *ctx, int64_t min_t);
 /* Installs (fn non-NULL) or removes the hook; one hook per store. Safe while writes run: a group
  * already being committed uses the hook that was installed when it started. */

@@ -14,8 +14,18 @@ int head_init(head_t *h)
     return h->buckets ? AG_OK : AG_ENOMEM;
 }
 
+void series_drop_sealing(series_t *s)
+{
+    while (s->sealing) {
+        sealing_t *n = s->sealing->next;
+        free(s->sealing);
+        s->sealing = n;
+    }
+}
+
 static void series_free(series_t *s)
 {
+    series_drop_sealing(s);
     ag_chunk_enc_free(&s->head);
     free(s->labels);
     free(s);

@@ -27,12 +27,19 @@
  *     one transaction. (test_store: reopen_after_checkpoint, replay_without_checkpoint)
  *  4. Values are stored bit-exactly (stale marker, NaN payloads, -0.0). (test_chunk, test_store)
  *  5. Readers see one consistent state: they open their LMDB read transaction and copy head
- *     chunks while holding `rw` shared; the committer holds it exclusively from applying a
- *     group until its commit returned, so a reader never sees a sample twice or loses one that
- *     moved from the head into a sealed chunk. (test_store: concurrent_read_write)
- *  6. The write hook (ag_store_set_write_hook) runs after a group's commit returned 0 and its
- *     samples are in the head, still under `rw` exclusively, with the oldest appended timestamp:
- *     no reader sees the samples before the hook ran. The query cache relies on it.
+ *     chunks while holding `rw` shared; the committer holds it exclusively while it changes the
+ *     head, and releases it for the commit itself (the fsync), so queries never wait for the
+ *     disk. A chunk sealed by the group stays in its series' `sealing` list, which readers copy
+ *     too, until the commit returned; readers take LMDB chunks only below the first chunk held
+ *     in memory, so whether or not their snapshot already has the sealed chunk they see every
+ *     sample once. Samples may be visible to queries a few milliseconds before they are durable
+ *     (as in Prometheus); they are acknowledged only after. If the commit fails the head is
+ *     rebuilt from LMDB. (test_store: concurrent_read_write, scan_during_commits;
+ *     integration test_api.py: test_reads_are_consistent_while_writing)
+ *  6. The write hook (ag_store_set_write_hook) runs after a group's commit returned 0, with the
+ *     oldest appended timestamp. A reader that could not see the samples recorded the cache's
+ *     sequence before the hook ran, so the query cache drops what it computed. The query cache
+ *     relies on it.
  *     (test_store: write_hook_reports_oldest_sample; integration test_qcache.py)
  */
 #include <errno.h>
@@ -180,10 +187,44 @@ static int seal(ag_store_t *s, MDB_txn *txn, series_t *se)
 {
     int rc = put_chunk(s, txn, se, 0);
     if (rc) return rc;
+    /* Readers keep finding the chunk in memory until its commit returned (invariant 5). */
+    size_t len;
+    const uint8_t *bytes = ag_chunk_enc_bytes(&se->head, &len);
+    sealing_t *sg = malloc(sizeof *sg + len);
+    if (!sg) return AG_ENOMEM;
+    sg->next = NULL;
+    sg->start = se->head.first_t;
+    sg->len = len;
+    memcpy(sg->bytes, bytes, len);
+    if (!se->sealing && s->nsealed == s->cap_sealed) {
+        size_t cap = s->cap_sealed ? s->cap_sealed * 2 : 256;
+        series_t **ns = realloc(s->sealed, cap * sizeof *ns);
+        if (!ns) {
+            free(sg);
+            return AG_ENOMEM;
+        }
+        s->sealed = ns;
+        s->cap_sealed = cap;
+    }
+    if (!se->sealing) {
+        s->sealed[s->nsealed++] = se;
+        se->sealing = sg;
+    } else {
+        sealing_t *t = se->sealing;
+        while (t->next) t = t->next;
+        t->next = sg;
+    }
     ag_chunk_enc_free(&se->head);
     se->dirty = false;
     atomic_fetch_add(&s->st_sealed, 1);
     return AG_OK;
+}
+
+/* After a commit (or before a head rebuild): the sealed chunks are in LMDB now (or gone). */
+static void drop_sealing(ag_store_t *s)
+{
+    for (size_t i = 0; i < s->nsealed; i++) series_drop_sealing(s->sealed[i]);
+    s->nsealed = 0;
 }
 
 /* Appends one sample that is known to be newer than the series' last one. */
@@ -576,7 +617,9 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
     mdb_cursor_close(c);
     mdb_cursor_close(cc);
     c = cc = NULL;
-    if ((rc = mdb_txn_commit(txn))) {
+    rc = mdb_txn_commit(txn);
+    drop_sealing(s);
+    if (rc) {
         txn = NULL;
         rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "commit: %s", mdb_strerror(rc));
         goto fail;
@@ -624,6 +667,7 @@ static int checkpoint(ag_store_t *s)
  * half-built head. */
 static void reload_head(ag_store_t *s)
 {
+    drop_sealing(s);
     head_destroy(&s->head);
     ag_errmsg_t e = {{0}, -1};
     int rc = head_init(&s->head);
@@ -668,6 +712,9 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         free(ser);
     }
     if (txn && !group_rc) {
+        /* The head now holds the group's samples, and the chunks it sealed sit in their series'
+         * `sealing` lists, so readers may go on while the commit (and its fsync) runs. */
+        pthread_rwlock_unlock(&s->rw);
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
         rc = mdb_txn_commit(txn);
@@ -675,9 +722,11 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         atomic_fetch_add(&s->st_commit_ns, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
                                                       (b.tv_nsec - a.tv_nsec)));
         if (rc) group_rc = store_lmdb_err(rc);
+        pthread_rwlock_wrlock(&s->rw);
     } else if (txn) {
         mdb_txn_abort(txn);
     }
+    drop_sealing(s);
     if (group_rc) {
         atomic_fetch_add(&s->st_commit_fail, 1);
         AG_WARN("\"write failed, requests in this group are answered with a retryable error\" "
@@ -717,9 +766,9 @@ static void maybe_checkpoint(ag_store_t *s, bool force)
         (s->wal_bytes == 0 ||
          now - s->last_checkpoint_ms < (int64_t)s->opts.checkpoint_interval_s * 1000))
         return;
-    pthread_rwlock_wrlock(&s->rw);
+    /* No lock: only the committer thread (this one) changes the head, the checkpoint only reads
+     * it, and readers never read the open chunks it writes (they start at the head). */
     int rc = checkpoint(s);
-    pthread_rwlock_unlock(&s->rw);
     if (rc) AG_WARN("\"checkpoint failed, will retry\" err=\"%s\"", ag_strerror(rc));
 }
 
@@ -917,6 +966,7 @@ void ag_store_close(ag_store_t *s)
     head_destroy(&s->head);
     if (s->lock_fd >= 0) close(s->lock_fd);
     pthread_rwlock_destroy(&s->rw);
+    free(s->sealed);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);
     pthread_cond_destroy(&s->donecond);

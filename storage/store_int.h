@@ -14,6 +14,15 @@
 #include "ag_store.h"
 
 /* One series in memory: identity, time bounds and its open (head) chunk. */
+/* A chunk sealed out of the head by the group now being committed: readers take it from here
+ * until the commit returned and the committer dropped it (invariant 5 in store.c). */
+typedef struct sealing {
+    struct sealing *next;
+    int64_t start;
+    size_t len;
+    uint8_t bytes[]; /* the Gorilla chunk */
+} sealing_t;
+
 typedef struct series {
     uint64_t id;        /* 0 while pending (created by a request not yet applied) */
     uint64_t hash;
@@ -24,6 +33,7 @@ typedef struct series {
     int64_t last_t;     /* newest sample; meaningful only when has_samples() */
     uint64_t last_vbits;
     ag_chunk_enc_t head; /* open chunk; empty when count == 0 */
+    struct sealing *sealing; /* chunks sealed by the group being committed, oldest first */
     bool dirty;          /* head holds samples not yet in a checkpointed open chunk */
     bool pending;
     uint64_t chk_gen;    /* request check state (see check_request in store.c) */
@@ -47,6 +57,7 @@ typedef struct head {
 
 int head_init(head_t *h);
 void head_destroy(head_t *h); /* frees every series */
+void series_drop_sealing(series_t *s); /* frees the series' sealing list */
 series_t *head_find(head_t *h, uint64_t hash, const char *labels, size_t len);
 /* Creates a series (id 0, pending) and inserts it. NULL on ENOMEM. */
 series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len);
@@ -75,9 +86,12 @@ struct ag_store {
     MDB_env *env;
     MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata;
 
-    /* Readers hold `rw` shared while they open their LMDB read transaction and copy head chunks;
-     * the committer holds it exclusively from applying a group until its commit returned. */
+    /* Readers hold `rw` shared while they open their LMDB read transaction and copy head chunks
+     * (with the chunks being sealed); the committer holds it exclusively while it changes the
+     * head, not while it commits (invariant 5 in store.c). */
     pthread_rwlock_t rw;
+    series_t **sealed;     /* series with a non-empty `sealing` list (committer only) */
+    size_t nsealed, cap_sealed;
     head_t head;
     uint64_t next_id;
     uint64_t wal_seq;      /* last WAL sequence written */

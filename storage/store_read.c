@@ -3,8 +3,9 @@
  * and statistics.
  *
  * A reader takes the store's rwlock shared just long enough to open an LMDB read transaction,
- * resolve series ids and copy the head chunks it needs (invariant 5 in store.c); decoding sealed
- * chunks happens after the lock is released, inside that read transaction's snapshot.
+ * resolve series ids and copy the head chunks it needs, with the chunks being sealed by a commit
+ * in flight (invariant 5 in store.c); decoding sealed chunks happens after the lock is released,
+ * inside that read transaction's snapshot.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -190,6 +191,8 @@ static int resolve(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, size_t nm
 typedef struct sel_item {
     uint64_t id;
     int64_t head_start; /* INT64_MAX when the head chunk is empty */
+    int64_t mem_start;  /* the first chunk held in memory (sealing or head); LMDB has the rest */
+    sealing_t *sealing; /* copies of the chunks being sealed (plan arena), oldest first */
     uint8_t *head;      /* copy of the head chunk (plan arena) */
     size_t head_len;
     char *labels;       /* copy of the canonical labels (plan arena) */
@@ -227,6 +230,22 @@ static int sel_error(ag_errmsg_t *e, int rc)
     return ag_errmsg_set(e, rc, -1, "reading series failed: %s", ag_strerror(rc));
 }
 
+/* Copies the chunks of a sealing list that start by maxt into the arena. */
+static int copy_sealing(ag_arena_t *a, const sealing_t *sg, int64_t maxt, sealing_t **out)
+{
+    sealing_t **tail = out;
+    *out = NULL;
+    for (; sg && sg->start <= maxt; sg = sg->next) {
+        sealing_t *c = ag_arena_alloc(a, sizeof *c + sg->len);
+        if (!c) return AG_ENOMEM;
+        memcpy(c, sg, sizeof *c + sg->len);
+        c->next = NULL;
+        *tail = c;
+        tail = &c->next;
+    }
+    return AG_OK;
+}
+
 /* Series matching m whose time bounds overlap [mint, maxt]; head chunks are copied only when
  * with_samples. Sets e on failure. */
 static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
@@ -251,6 +270,8 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
         sel_item_t *it = &p->items[p->n++];
         it->id = se->id;
         it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
+        it->mem_start = se->sealing ? se->sealing->start : it->head_start;
+        if (with_samples && (rc = copy_sealing(p->arena, se->sealing, maxt, &it->sealing))) break;
         if (!(it->labels = ag_arena_alloc(p->arena, se->labels_len ? se->labels_len : 1))) {
             rc = AG_ENOMEM;
             break;
@@ -300,7 +321,7 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
                         uint64_t max)
 {
     int rc = AG_OK;
-    if (mint < it->head_start) {
+    if (mint < it->mem_start) {
         MDB_cursor *c;
         if ((rc = mdb_cursor_open(txn, s->dbi_chunks, &c))) return store_lmdb_err(rc);
         unsigned char k[16];
@@ -328,7 +349,7 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
         for (; mrc == 0; mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
             if (key.mv_size != 16 || key_get_u64(key.mv_data) != it->id) break;
             int64_t start = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
-            if (start > maxt || start >= it->head_start) break;
+            if (start > maxt || start >= it->mem_start) break;
             if (val.mv_size < CHUNK_HDR) {
                 rc = AG_ECORRUPT;
                 break;
@@ -344,7 +365,9 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
         mdb_cursor_close(c);
         if (rc) return rc;
     }
-    if (it->head_len && it->head_start <= maxt)
+    for (const sealing_t *sg = it->sealing; sg && !rc; sg = sg->next)
+        rc = decode_range(sg->bytes, sg->len, mint, maxt, sd, cap, total, max);
+    if (!rc && it->head_len && it->head_start <= maxt)
         rc = decode_range(it->head, it->head_len, mint, maxt, sd, cap, total, max);
     return rc;
 }

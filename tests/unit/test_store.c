@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,6 +558,87 @@ static void scan_matches_select(void **state)
     ag_store_close(s);
 }
 
+/* Readers during commits (invariant 5): requests of 13 samples for two series, with chunks of 8
+ * samples, so most groups seal chunks - sometimes two per series - that stay in memory until
+ * their commit returned while readers keep reading. Every read, by select and by scan, must see
+ * whole requests only: both series with the same count, a multiple of 13, samples exactly
+ * 0..n-1 with no duplicate or hole. */
+typedef struct commit_reader {
+    ag_store_t *s;
+    _Atomic int *stop;
+    int use_scan, reads, bad;
+} commit_reader_t;
+
+static int count_cb(void *ctx, const char *labels, size_t len, const ag_sample_t *smp, size_t n)
+{
+    (void)labels;
+    (void)len;
+    size_t *counts = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (smp[i].t != (int64_t)i || smp[i].v != (double)i) return AG_EEXEC;
+    counts[counts[2]++ & 1] = n;
+    return 0;
+}
+
+static void *commit_reader_main(void *p)
+{
+    commit_reader_t *r = p;
+    ag_matcher_t m;
+    ag_errmsg_t e = {{0}, -1};
+    if (ag_matcher_init(&m, AG_MATCH_EQ, "__name__", "cw", 2, &e)) return (void *)1;
+    while (!atomic_load(r->stop)) {
+        size_t counts[3] = {0, 0, 0};
+        if (r->use_scan) {
+            if (ag_store_scan(r->s, &m, 1, INT64_MIN / 2, INT64_MAX / 2, 0, count_cb, counts, &e)) r->bad++;
+        } else {
+            ag_selection_t sel;
+            if (ag_store_select(r->s, &m, 1, INT64_MIN / 2, INT64_MAX / 2, true, 0, &sel, &e)) {
+                r->bad++;
+                continue;
+            }
+            for (size_t k = 0; k < sel.n; k++)
+                if (count_cb(counts, sel.series[k].labels, sel.series[k].labels_len,
+                             sel.series[k].samples, sel.series[k].n))
+                    r->bad++;
+            ag_selection_free(&sel);
+        }
+        if (counts[2] == 2 && (counts[0] != counts[1] || counts[0] % 13)) r->bad++;
+        if (counts[2] == 1) r->bad++; /* one series without the other */
+        r->reads++;
+    }
+    ag_matcher_free(&m);
+    return NULL;
+}
+
+static void scan_during_commits(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 8);
+    _Atomic int stop = 0;
+    commit_reader_t rd[2] = {{s, &stop, 0, 0, 0}, {s, &stop, 1, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, commit_reader_main, &rd[i]);
+    ag_label_t l0[2] = {{"__name__", "cw"}, {"i", "0"}}, l1[2] = {{"__name__", "cw"}, {"i", "1"}};
+    ag_sample_t smp[13];
+    for (int k = 0; k < 150; k++) {
+        for (int j = 0; j < 13; j++) smp[j] = (ag_sample_t){k * 13 + j, (double)(k * 13 + j)};
+        ag_series_in_t in[2] = {{l0, 2, smp, 13}, {l1, 2, smp, 13}};
+        ag_write_req_t req = {in, 2, NULL, 0};
+        ag_write_res_t res;
+        assert_int_equal(ag_store_write(s, &req, &res), 0);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rd[i].bad, 0);
+        assert_true(rd[i].reads > 10);
+    }
+    ag_store_stats_t st;
+    ag_store_stats(s, &st);
+    assert_true(st.chunks_sealed >= 2 * (150 * 13 / 8 - 1));
+    ag_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(write_hook_reports_oldest_sample, setup, teardown),
         cmocka_unit_test_setup_teardown(scan_matches_select, setup, teardown),
+        cmocka_unit_test_setup_teardown(scan_during_commits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
