@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "ag_buf.h"
+#include "ag_pack.h"
 #include "ag_log.h"
 #include "store_int.h"
 
@@ -167,19 +168,72 @@ static void chunk_key(unsigned char k[16], uint64_t id, int64_t t)
     key_put_u64(k + 8, ts_to_key(t));
 }
 
+/* ---- chunk values (store_int.h) ---------------------------------------------------------- */
+
+size_t chunk_val_count(const unsigned char *v, size_t len)
+{
+    if (len < 1) return 0;
+    if (v[0] & CHUNK_PACKED) {
+        size_t n;
+        return ag_pack_info(v + 1, len - 1, &n, NULL, NULL) ? 0 : n;
+    }
+    return len < CHUNK_HDR ? 0 : ag_chunk_count(v + CHUNK_HDR, len - CHUNK_HDR);
+}
+
+int chunk_val_maxt(const unsigned char *v, size_t len, int64_t *maxt)
+{
+    if (len < 1) return AG_ECORRUPT;
+    if (v[0] & CHUNK_PACKED) return ag_pack_info(v + 1, len - 1, NULL, NULL, maxt);
+    if (len < CHUNK_HDR) return AG_ECORRUPT;
+    *maxt = (int64_t)key_get_u64(v + 1);
+    return AG_OK;
+}
+
+int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t maxt,
+                     ag_sample_pt_t *out, size_t *n)
+{
+    *n = 0;
+    if (len < 1) return AG_ECORRUPT;
+    if (v[0] & CHUNK_PACKED) return ag_pack_decode(v + 1, len - 1, mint, maxt, out, n);
+    if (len < CHUNK_HDR) return AG_ECORRUPT;
+    return ag_chunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
+}
+
+/* Writes the head chunk, transcoded into the compact ag_pack format: sealed, or as a checkpoint
+ * of the open chunk (CHUNK_OPEN), which the head decodes and re-appends on start. */
 static int put_chunk(ag_store_t *s, MDB_txn *txn, series_t *se, unsigned flags)
 {
     size_t len;
     const uint8_t *bytes = ag_chunk_enc_bytes(&se->head, &len);
     unsigned char k[16];
     chunk_key(k, se->id, se->head.first_t);
-    MDB_val key = {16, k}, val = {CHUNK_HDR + len, NULL};
+    const uint8_t *src = bytes;
+    size_t hdr = CHUNK_HDR, body = len;
+    {
+        size_t count = se->head.count, got;
+        if (count > s->pack_cap) {
+            ag_sample_pt_t *ns = realloc(s->pack_in, count * sizeof *ns);
+            if (!ns) return AG_ENOMEM;
+            s->pack_in = ns;
+            s->pack_cap = count;
+        }
+        if (ag_chunk_decode(bytes, len, INT64_MIN, INT64_MAX, s->pack_in, &got) || got != count)
+            return AG_ECORRUPT;
+        ag_buf_reset(&s->pack_out);
+        int rc = ag_pack_encode(s->pack_in, got, &s->pack_out);
+        if (rc) return rc;
+        flags |= CHUNK_PACKED;
+        hdr = 1;
+        src = (const uint8_t *)s->pack_out.data;
+        body = s->pack_out.len;
+    }
+    MDB_val key = {16, k}, val = {hdr + body, NULL};
     int rc = mdb_put(txn, s->dbi_chunks, &key, &val, MDB_RESERVE);
     if (rc) return store_lmdb_err(rc);
     unsigned char *p = val.mv_data;
     p[0] = (unsigned char)flags;
-    key_put_u64(p + 1, (uint64_t)se->head.last_t);
-    memcpy(p + CHUNK_HDR, bytes, len);
+    if (hdr == CHUNK_HDR) key_put_u64(p + 1, (uint64_t)se->head.last_t);
+    memcpy(p + hdr, src, body);
     return AG_OK;
 }
 
@@ -275,14 +329,17 @@ static bool sample_exists(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, 
             rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
         else if (rc == MDB_NOTFOUND)
             rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
-        bool ok = rc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == se->id &&
-                  val.mv_size >= CHUNK_HDR;
+        bool ok = rc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == se->id;
         mdb_cursor_close(c);
         if (!ok) return false;
         /* The value stays valid until the transaction changes; we only read it right here. */
-        if (ag_chunk_iter_init(&it, (const uint8_t *)val.mv_data + CHUNK_HDR,
-                               val.mv_size - CHUNK_HDR))
-            return false;
+        size_t count = chunk_val_count(val.mv_data, val.mv_size), n;
+        ag_sample_pt_t *smp = count ? malloc(count * sizeof *smp) : NULL;
+        bool found = false;
+        if (smp && !chunk_val_decode(val.mv_data, val.mv_size, t, t, smp, &n))
+            found = n == 1 && vbits_of(smp[0].v) == vbits;
+        free(smp);
+        return found;
     }
     while (ag_chunk_iter_next(&it, &ct, &cv) == 1) {
         if (ct == t) return vbits_of(cv) == vbits;
@@ -529,21 +586,27 @@ static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
     rc = rc == 0 ? mdb_cursor_get(c, &key, &val, MDB_PREV)
                  : rc == MDB_NOTFOUND ? mdb_cursor_get(c, &key, &val, MDB_LAST) : rc;
     if (rc) return store_lmdb_err(rc);
-    if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id || val.mv_size < CHUNK_HDR)
-        return AG_ECORRUPT;
+    if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id) return AG_ECORRUPT;
     const unsigned char *v = val.mv_data;
-    const uint8_t *data = v + CHUNK_HDR;
-    size_t len = val.mv_size - CHUNK_HDR;
-    se->last_t = (int64_t)key_get_u64(v + 1);
-    ag_chunk_iter_t it;
-    int64_t t;
-    double d;
-    if (ag_chunk_iter_init(&it, data, len)) return AG_ECORRUPT;
-    while ((rc = ag_chunk_iter_next(&it, &t, &d)) == 1) se->last_vbits = vbits_of(d);
-    if (rc < 0) return AG_ECORRUPT;
-    if (v[0] & CHUNK_OPEN) {
-        if ((rc = ag_chunk_enc_load(&se->head, data, len))) return rc;
+    size_t count = chunk_val_count(v, val.mv_size), n;
+    if (!count || chunk_val_maxt(v, val.mv_size, &se->last_t)) return AG_ECORRUPT;
+    ag_sample_pt_t *smp = malloc(count * sizeof *smp);
+    if (!smp) return AG_ENOMEM;
+    rc = chunk_val_decode(v, val.mv_size, INT64_MIN, INT64_MAX, smp, &n);
+    if (!rc && (n != count || smp[n - 1].t != se->last_t)) rc = AG_ECORRUPT;
+    if (!rc) se->last_vbits = vbits_of(smp[n - 1].v);
+    if (!rc && (v[0] & CHUNK_OPEN)) {
+        /* The open chunk goes back into the head: re-append a packed one, load a Gorilla one. */
+        if (v[0] & CHUNK_PACKED) {
+            for (size_t i = 0; i < n && !rc; i++) rc = ag_chunk_enc_append(&se->head, smp[i].t, smp[i].v);
+        } else if (val.mv_size < CHUNK_HDR) {
+            rc = AG_ECORRUPT;
+        } else {
+            rc = ag_chunk_enc_load(&se->head, v + CHUNK_HDR, val.mv_size - CHUNK_HDR);
+        }
     }
+    free(smp);
+    if (rc) return rc;
     if (!s->has_time) {
         s->min_time = s->max_time = se->mint;
         s->has_time = true;
@@ -967,6 +1030,8 @@ void ag_store_close(ag_store_t *s)
     if (s->lock_fd >= 0) close(s->lock_fd);
     pthread_rwlock_destroy(&s->rw);
     free(s->sealed);
+    free(s->pack_in);
+    ag_buf_free(&s->pack_out);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);
     pthread_cond_destroy(&s->donecond);

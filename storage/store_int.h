@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "ag_buf.h"
 #include "ag_chunk.h"
 #include "ag_store.h"
 
@@ -92,6 +93,9 @@ struct ag_store {
     pthread_rwlock_t rw;
     series_t **sealed;     /* series with a non-empty `sealing` list (committer only) */
     size_t nsealed, cap_sealed;
+    ag_sample_pt_t *pack_in; /* committer scratch for transcoding sealed chunks */
+    size_t pack_cap;
+    ag_buf_t pack_out;
     head_t head;
     uint64_t next_id;
     uint64_t wal_seq;      /* last WAL sequence written */
@@ -124,10 +128,21 @@ uint64_t key_get_u64(const unsigned char *p);
 static inline uint64_t ts_to_key(int64_t t) { return (uint64_t)t ^ 0x8000000000000000ULL; }
 static inline int64_t key_to_ts(uint64_t k) { return (int64_t)(k ^ 0x8000000000000000ULL); }
 
-/* Chunk values: 1 flag byte (CHUNK_OPEN when the chunk is a checkpoint of a head chunk),
- * 8 bytes big-endian max time, then the encoded chunk. */
+/* Chunk values: a flag byte (CHUNK_OPEN when the chunk is a checkpoint of a head chunk, which
+ * the head reloads on start, else sealed), then
+ *   with CHUNK_PACKED  an ag_pack (ag_pack.h), which knows its own count and time range (what
+ *                      the store writes);
+ *   without            8 bytes big-endian max time, then a Gorilla chunk (ag_chunk.h) (written
+ *                      before packing existed; still read). */
 #define CHUNK_OPEN 1
+#define CHUNK_PACKED 2
 #define CHUNK_HDR 9
+/* The number of samples a chunk value holds (0 when malformed), its last timestamp, and its
+ * samples in [mint, maxt] written to out (room for the count). AG_ECORRUPT when malformed. */
+size_t chunk_val_count(const unsigned char *v, size_t len);
+int chunk_val_maxt(const unsigned char *v, size_t len, int64_t *maxt);
+int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t maxt,
+                     ag_sample_pt_t *out, size_t *n);
 
 int store_lmdb_err(int rc); /* maps an LMDB/errno code to AG_E* */
 

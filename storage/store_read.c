@@ -297,10 +297,12 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
     return AG_OK;
 }
 
-static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t maxt,
+/* Appends the samples in [mint, maxt] of a Gorilla chunk (data, len) or, with `val`, of a
+ * chunks-table value (either format) to sd. */
+static int decode_range(const uint8_t *data, size_t len, bool val, int64_t mint, int64_t maxt,
                         ag_series_data_t *sd, size_t *cap, uint64_t *total, uint64_t max)
 {
-    size_t count = ag_chunk_count(data, len), got;
+    size_t count = val ? chunk_val_count(data, len) : ag_chunk_count(data, len), got;
     if (sd->n + count > *cap) {
         size_t nc = *cap ? *cap * 2 : 32;
         while (nc < sd->n + count) nc *= 2;
@@ -309,7 +311,9 @@ static int decode_range(const uint8_t *data, size_t len, int64_t mint, int64_t m
         sd->samples = ns;
         *cap = nc;
     }
-    if (ag_chunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got)) return AG_ECORRUPT;
+    if (val ? chunk_val_decode(data, len, mint, maxt, sd->samples + sd->n, &got)
+            : ag_chunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got))
+        return AG_ECORRUPT;
     sd->n += got;
     *total += got;
     return max && *total > max ? AG_ELIMIT : AG_OK;
@@ -350,15 +354,10 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
             if (key.mv_size != 16 || key_get_u64(key.mv_data) != it->id) break;
             int64_t start = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
             if (start > maxt || start >= it->mem_start) break;
-            if (val.mv_size < CHUNK_HDR) {
-                rc = AG_ECORRUPT;
-                break;
-            }
-            const unsigned char *v = val.mv_data;
-            int64_t cmax = (int64_t)key_get_u64(v + 1);
+            int64_t cmax;
+            if ((rc = chunk_val_maxt(val.mv_data, val.mv_size, &cmax))) break;
             if (cmax < mint) continue;
-            rc = decode_range(v + CHUNK_HDR, val.mv_size - CHUNK_HDR, mint, maxt, sd, cap, total,
-                              max);
+            rc = decode_range(val.mv_data, val.mv_size, true, mint, maxt, sd, cap, total, max);
             if (rc) break;
         }
         if (!rc && mrc != 0 && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
@@ -366,9 +365,9 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
         if (rc) return rc;
     }
     for (const sealing_t *sg = it->sealing; sg && !rc; sg = sg->next)
-        rc = decode_range(sg->bytes, sg->len, mint, maxt, sd, cap, total, max);
+        rc = decode_range(sg->bytes, sg->len, false, mint, maxt, sd, cap, total, max);
     if (!rc && it->head_len && it->head_start <= maxt)
-        rc = decode_range(it->head, it->head_len, mint, maxt, sd, cap, total, max);
+        rc = decode_range(it->head, it->head_len, false, mint, maxt, sd, cap, total, max);
     return rc;
 }
 
