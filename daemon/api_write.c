@@ -88,8 +88,11 @@ ag_handler_t api_write(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *
     }
     case AG_ECONFLICT:
     case AG_EINVAL:
+    case AG_ELIMIT:
         ag_metrics_rejected(app->metrics,
-                            rc == AG_ECONFLICT ? AG_REJ_OUT_OF_ORDER : AG_REJ_BAD_REQUEST,
+                            rc == AG_ECONFLICT ? AG_REJ_OUT_OF_ORDER
+                            : rc == AG_ELIMIT  ? AG_REJ_SERIES_LIMIT
+                                               : AG_REJ_BAD_REQUEST,
                             rw.samples);
         AG_DEBUG("\"remote write rejected\" err=\"%s\"", res.err.msg);
         text_error(r, 400, res.err.msg);

@@ -44,6 +44,7 @@ typedef enum {
     K_BYTES0,   /* uint64_t, ag_parse_bytes, >= 0 (0 turns the feature off) */
     K_U32,      /* uint32_t, decimal integer, > 0 */
     K_U64,      /* uint64_t, decimal integer, > 0 */
+    K_U640,     /* uint64_t, decimal integer, >= 0 (0 = no limit) */
     K_DURATION, /* int64_t milliseconds, ag_parse_duration, > 0 */
     K_LEVEL,    /* ag_log_level_t, ag_log_parse_level */
 } kind_t;
@@ -64,6 +65,8 @@ static const setting_t k_settings[] = {
     S("limits.max_labels_per_series", K_U32, max_labels_per_series),
     S("limits.max_label_name_bytes", K_U32, max_label_name_bytes),
     S("limits.max_label_value_bytes", K_U32, max_label_value_bytes),
+    S("limits.max_series", K_U640, max_series),
+    S("limits.max_series_per_metric", K_U640, max_series_per_metric),
     S("query.lookback_delta", K_DURATION, lookback_delta_ms),
     S("query.timeout", K_DURATION, query_timeout_ms),
     S("query.max_samples", K_U64, query_max_samples),
@@ -208,6 +211,8 @@ int ag_config_defaults(ag_config_t *c)
     c->max_labels_per_series = 64;
     c->max_label_name_bytes = 256;
     c->max_label_value_bytes = 4096;
+    c->max_series = 10000000;
+    c->max_series_per_metric = 0;
     c->lookback_delta_ms = 5 * 60 * 1000;
     c->query_timeout_ms = 2 * 60 * 1000;
     c->query_max_samples = 50000000;
@@ -271,13 +276,15 @@ int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_
         return AG_OK;
     }
     case K_U32:
-    case K_U64: {
+    case K_U64:
+    case K_U640: {
         uint64_t v;
         uint64_t max = s->kind == K_U32 ? UINT32_MAX : UINT64_MAX;
-        if (parse_u64_dec(value, &v) || v == 0 || v > max)
+        uint64_t min = s->kind == K_U640 ? 0 : 1;
+        if (parse_u64_dec(value, &v) || v < min || v > max)
             return ag_errmsg_set(e, AG_EINVAL, -1,
-                                 "%s: \"%.64s\" is not a whole number from 1 to %llu", key, value,
-                                 (unsigned long long)max);
+                                 "%s: \"%.64s\" is not a whole number from %llu to %llu", key,
+                                 value, (unsigned long long)min, (unsigned long long)max);
         if (s->kind == K_U32)
             *(uint32_t *)field = (uint32_t)v;
         else

@@ -33,6 +33,10 @@ static const struct {
      "Largest remote-write body accepted after snappy decoding. (default 64MiB)"},
     {"query.lookback-delta", "query.lookback_delta",
      "How far back an instant selector looks for a sample. (default 5m)"},
+    {"limits.max-series", "limits.max_series",
+     "Series stored at most; requests creating more get 400. 0 = no limit. (default 10000000)"},
+    {"limits.max-series-per-metric", "limits.max_series_per_metric",
+     "Series of one metric name at most. 0 = no limit. (default 0)"},
     {"query.timeout", "query.timeout", "Maximum time a query may take. (default 2m)"},
     {"query.max-samples", "query.max_samples",
      "Maximum samples one query may load into memory. (default 50000000)"},
@@ -162,6 +166,8 @@ int main(int argc, char **argv)
     ag_store_opts_default(&so);
     so.path = app.cfg.storage_path;
     so.map_size = app.cfg.map_size;
+    so.max_series = app.cfg.max_series;
+    so.max_series_per_metric = app.cfg.max_series_per_metric;
     if (ag_store_open(&so, &app.store, &e)) {
         AG_ERROR("\"cannot open storage\" path=%s err=\"%s\"", so.path, e.msg);
         goto out;

@@ -44,7 +44,7 @@ static const char *k_handlers[AG_H_COUNT] = {
 };
 static const char *k_reasons[AG_REJ_COUNT] = {"bad_request", "too_large",    "invalid_labels",
                                               "limit",       "histogram",    "out_of_order",
-                                              "storage"};
+                                              "series_limit", "storage"};
 
 const char *ag_handler_name(ag_handler_t h) { return h < AG_H_COUNT ? k_handlers[h] : "?"; }
 

@@ -32,6 +32,9 @@ typedef struct ag_config {
     uint32_t max_labels_per_series;/* limits.max_labels_per_series (default 64) */
     uint32_t max_label_name_bytes; /* limits.max_label_name_bytes (default 256) */
     uint32_t max_label_value_bytes;/* limits.max_label_value_bytes (default 4096) */
+    uint64_t max_series;           /* limits.max_series: series stored at most (default 10M;
+                                      0 = no limit) */
+    uint64_t max_series_per_metric;/* limits.max_series_per_metric (default 0 = no limit) */
     /* query: */
     int64_t lookback_delta_ms;     /* query.lookback_delta (default 5m) */
     int64_t query_timeout_ms;      /* query.timeout (default 2m) */

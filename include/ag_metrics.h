@@ -40,6 +40,7 @@ typedef enum {
     AG_REJ_LIMIT,
     AG_REJ_HISTOGRAM,
     AG_REJ_OUT_OF_ORDER,
+    AG_REJ_SERIES_LIMIT,    /* limits.max_series or limits.max_series_per_metric */
     AG_REJ_STORAGE,         /* our own failure; the sender retries */
     AG_REJ_COUNT
 } ag_reject_t;

@@ -28,9 +28,12 @@ typedef struct ag_store_opts {
     unsigned chunk_samples;         /* samples per chunk before it is sealed (default 120) */
     uint64_t checkpoint_wal_bytes;  /* WAL bytes after which open chunks are checkpointed */
     unsigned checkpoint_interval_s; /* ... or after this many seconds */
+    uint64_t max_series;            /* series in the store at most (0 = no limit) */
+    uint64_t max_series_per_metric; /* series of one metric name at most (0 = no limit) */
 } ag_store_opts_t;
 
-/* Fills `o` with the defaults (path "./data", 64 GiB map, 120 samples, 64 MiB, 300 s). */
+/* Fills `o` with the defaults (path "./data", 64 GiB map, 120 samples, 64 MiB, 300 s, no series
+ * limits). */
 void ag_store_opts_default(ag_store_opts_t *o);
 
 /* Opens (creating when needed) the store, recovers the head from LMDB and replays the WAL. Fails
@@ -78,6 +81,8 @@ typedef struct ag_write_res {
  *   AG_ECONFLICT    a sample is out of order or contradicts a stored sample at the same
  *                   timestamp; nothing of the request was written (res->err says which);
  *   AG_EINVAL       the same series appears twice in the request; nothing written;
+ *   AG_ELIMIT       the request would create a series beyond max_series or
+ *                   max_series_per_metric; nothing written (res->err names the limit);
  *   AG_EFULL        the disk or LMDB map is full; nothing written; retry later;
  *   AG_EIO, AG_ENOMEM  transient failure; nothing written;
  *   AG_ESHUTDOWN    the store is closing; nothing written. */
@@ -149,6 +154,8 @@ typedef void (*ag_store_write_hook_fn)(void *ctx, int64_t min_t);
 /* Installs (fn non-NULL) or removes the hook; one hook per store. Safe while writes run: a group
  * already being committed uses the hook that was installed when it started. */
 void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx);
+/* Changes the series limits of a running store (0 = no limit); series already stored stay. */
+void ag_store_set_limits(ag_store_t *s, uint64_t max_series, uint64_t max_series_per_metric);
 
 typedef struct ag_store_stats {
     uint64_t series;            /* series in the index */

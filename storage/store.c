@@ -98,6 +98,79 @@ void ag_store_opts_default(ag_store_opts_t *o)
     o->chunk_samples = 120;
     o->checkpoint_wal_bytes = 64ULL << 20;
     o->checkpoint_interval_s = 300;
+    o->max_series = 0;
+    o->max_series_per_metric = 0;
+}
+
+/* ---- series per metric (limits) ------------------------------------------------------------ */
+
+typedef struct metric_count {
+    char *name; /* NULL = empty slot */
+    size_t len;
+    uint64_t n;
+} metric_count_t;
+
+static uint64_t name_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The count slot of a metric name, created (count 0) when `create`; NULL when missing or out of
+ * memory. */
+static uint64_t *metric_slot(ag_store_t *s, const char *name, size_t len, bool create)
+{
+    if (create && (s->mc_n + 1) * 2 > s->mc_cap) {
+        size_t cap = s->mc_cap ? s->mc_cap * 2 : 256;
+        metric_count_t *t = calloc(cap, sizeof *t);
+        if (!t) return NULL;
+        for (size_t i = 0; i < s->mc_cap; i++) {
+            if (!s->mc[i].name) continue;
+            size_t j = name_hash(s->mc[i].name, s->mc[i].len) & (cap - 1);
+            while (t[j].name) j = (j + 1) & (cap - 1);
+            t[j] = s->mc[i];
+        }
+        free(s->mc);
+        s->mc = t;
+        s->mc_cap = cap;
+    }
+    if (!s->mc_cap) return NULL;
+    size_t j = name_hash(name, len) & (s->mc_cap - 1);
+    for (; s->mc[j].name; j = (j + 1) & (s->mc_cap - 1))
+        if (s->mc[j].len == len && memcmp(s->mc[j].name, name, len) == 0) return &s->mc[j].n;
+    if (!create || !(s->mc[j].name = malloc(len ? len : 1))) return NULL;
+    memcpy(s->mc[j].name, name, len);
+    s->mc[j].len = len;
+    s->mc[j].n = 0;
+    s->mc_n++;
+    return &s->mc[j].n;
+}
+
+static void metric_counts_free(ag_store_t *s)
+{
+    for (size_t i = 0; i < s->mc_cap; i++) free(s->mc[i].name);
+    free(s->mc);
+    s->mc = NULL;
+    s->mc_cap = s->mc_n = 0;
+}
+
+/* Adds delta to the count of the series' metric. */
+static int metric_count_add(ag_store_t *s, const series_t *se, int delta)
+{
+    size_t len;
+    const char *name = ag_labels_get(se->labels, se->labels_len, AG_METRIC_NAME, &len);
+    if (!name) return AG_OK;
+    uint64_t *n = metric_slot(s, name, len, delta > 0);
+    if (!n) return delta > 0 ? AG_ENOMEM : AG_OK;
+    *n += (uint64_t)(int64_t)delta;
+    return AG_OK;
+}
+
+void ag_store_set_limits(ag_store_t *s, uint64_t max_series, uint64_t max_series_per_metric)
+{
+    atomic_store(&s->lim_series, max_series);
+    atomic_store(&s->lim_per_metric, max_series_per_metric);
 }
 
 static int64_t mono_ms(void)
@@ -381,9 +454,36 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
         }
         uint64_t h = ag_labels_hash(scratch->data, scratch->len);
         series_t *se = head_find(&s->head, h, scratch->data, scratch->len);
-        if (!se && !(se = head_insert(&s->head, h, scratch->data, scratch->len))) {
-            rc = AG_ENOMEM;
-            break;
+        if (!se) {
+            /* Limits count the series of this group that are being created too. */
+            uint64_t lim = atomic_load(&s->lim_series), lpm = atomic_load(&s->lim_per_metric);
+            size_t nl = 0;
+            const char *name = ag_labels_get(scratch->data, scratch->len, AG_METRIC_NAME, &nl);
+            uint64_t *cnt = name && lpm ? metric_slot(s, name, nl, false) : NULL;
+            if (cnt && *cnt >= lpm) {
+                rc = ag_errmsg_set(&res->err, AG_ELIMIT, -1,
+                                   "per-metric series limit reached: metric %.*s has %llu "
+                                   "series, limits.max_series_per_metric is %llu",
+                                   (int)(nl > 200 ? 200 : nl), name, (unsigned long long)*cnt,
+                                   (unsigned long long)lpm);
+                break;
+            }
+            if (lim && s->head.count >= lim) {
+                rc = ag_errmsg_set(&res->err, AG_ELIMIT, -1,
+                                   "series limit reached: limits.max_series is %llu and %llu "
+                                   "series exist; new series are refused",
+                                   (unsigned long long)lim, (unsigned long long)s->head.count);
+                break;
+            }
+            if (!(se = head_insert(&s->head, h, scratch->data, scratch->len))) {
+                rc = AG_ENOMEM;
+                break;
+            }
+            if (metric_count_add(s, se, 1)) {
+                head_remove(&s->head, se);
+                rc = AG_ENOMEM;
+                break;
+            }
         }
         ser[i] = se;
         if (se->chk_gen != s->gen) {
@@ -437,6 +537,7 @@ out:
                 series_t *p = ser[k];
                 for (size_t j = k; j < upto; j++)
                     if (ser[j] == p) ser[j] = NULL;
+                metric_count_add(s, p, -1);
                 head_remove(&s->head, p);
             }
         }
@@ -643,6 +744,7 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
         uint64_t id = key_get_u64(key.mv_data);
         uint64_t h = ag_labels_hash(val.mv_data, val.mv_size);
         series_t *se = head_insert(&s->head, h, val.mv_data, val.mv_size);
+        if (se && metric_count_add(s, se, 1)) se = NULL;
         if (!se || head_assign_id(&s->head, se, id)) {
             rc = ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory loading series");
             goto fail;
@@ -732,6 +834,7 @@ static void reload_head(ag_store_t *s)
 {
     drop_sealing(s);
     head_destroy(&s->head);
+    metric_counts_free(s);
     ag_errmsg_t e = {{0}, -1};
     int rc = head_init(&s->head);
     if (!rc) rc = recover(s, &e);
@@ -949,6 +1052,7 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
     if (!s) return AG_ENOMEM;
     int rc;
     s->opts = *o;
+    ag_store_set_limits(s, o->max_series, o->max_series_per_metric);
     if (s->opts.chunk_samples == 0) s->opts.chunk_samples = 120;
     if (s->opts.chunk_samples > AG_CHUNK_MAX_SAMPLES) s->opts.chunk_samples = AG_CHUNK_MAX_SAMPLES;
     s->lock_fd = -1;
@@ -1032,6 +1136,7 @@ void ag_store_close(ag_store_t *s)
     free(s->sealed);
     free(s->pack_in);
     ag_buf_free(&s->pack_out);
+    metric_counts_free(s);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);
     pthread_cond_destroy(&s->donecond);

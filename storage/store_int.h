@@ -93,6 +93,11 @@ struct ag_store {
     pthread_rwlock_t rw;
     series_t **sealed;     /* series with a non-empty `sealing` list (committer only) */
     size_t nsealed, cap_sealed;
+    /* Series per metric name, for limits.max_series_per_metric (committer only): an
+     * open-addressing table of names (owned) and counts, pending series included. */
+    struct metric_count *mc;
+    size_t mc_cap, mc_n;
+    _Atomic uint64_t lim_series, lim_per_metric;
     ag_sample_pt_t *pack_in; /* committer scratch for transcoding sealed chunks */
     size_t pack_cap;
     ag_buf_t pack_out;

@@ -1275,3 +1275,33 @@ def test_writes_and_probes_are_not_queued_behind_slow_queries(ctx):
         "the write waited for %d slow queries to finish" % finished_before_write)
     assert finished_before_ready == 0, (
         "/-/ready waited for %d slow queries to finish" % finished_before_ready)
+
+
+def test_series_limits_refuse_new_series_with_400_and_reload(ctx):
+    """limits.max_series_per_metric and limits.max_series: a request creating one series too many
+    gets 400 naming the limit, changes nothing, and is counted as series_limit; stored series
+    keep taking samples; a reload that raises the limit lets the series in."""
+    cfg = ctx.path("augur.yml")
+    with open(cfg, "w") as f:
+        f.write("limits:\n  max_series: 3\n  max_series_per_metric: 2\n")
+    d = ctx.daemon(config_file=cfg)
+    for i in (1, 2):
+        eq(d.write([({"__name__": "lim", "i": str(i)}, [(T0, 1.0)])]).status, 204, "series %d" % i)
+    r = d.write([({"__name__": "other"}, [(T0, 1.0)]), ({"__name__": "lim", "i": "3"}, [(T0, 1.0)])])
+    eq(r.status, 400, "third series of lim")
+    check("limits.max_series_per_metric is 2" in r.text, "message names the limit: %r" % r.text)
+    eq(instant_vector(d, "other", T0), {}, "nothing of the refused request is stored")
+    eq(d.write([({"__name__": "lim", "i": "1"}, [(T0 + 1000, 2.0)])]).status, 204,
+       "a stored series still takes samples")
+    eq(d.write([({"__name__": "other"}, [(T0, 1.0)])]).status, 204, "third series overall")
+    r = d.write([({"__name__": "fourth"}, [(T0, 1.0)])])
+    eq(r.status, 400, "fourth series")
+    check("limits.max_series is 3" in r.text, "message names the total limit: %r" % r.text)
+    rej = d.metrics().value("augur_samples_rejected_total", reason="series_limit")
+    check(rej == 3, "the 3 samples of the two refused requests counted as series_limit, got %r" % rej)
+    with open(cfg, "w") as f:
+        f.write("limits:\n  max_series: 0\n  max_series_per_metric: 3\n")
+    eq(d.post("/-/reload", b"").status, 200, "reload")
+    eq(d.write([({"__name__": "fourth"}, [(T0, 1.0)])]).status, 204, "after raising max_series")
+    eq(d.write([({"__name__": "lim", "i": "3"}, [(T0, 1.0)])]).status, 204, "after raising per metric")
+    eq(d.write([({"__name__": "lim", "i": "4"}, [(T0, 1.0)])]).status, 400, "per-metric limit 3")

@@ -639,6 +639,74 @@ static void scan_during_commits(void **state)
     ag_store_close(s);
 }
 
+/* Series limits: a request that would create a series beyond max_series or beyond
+ * max_series_per_metric fails whole with AG_ELIMIT and changes nothing (its other new series
+ * are not created either); stored series keep receiving samples; raising the limit at runtime
+ * lets the refused series in; the per-metric count survives a restart. */
+static void series_limits(void **state)
+{
+    (void)state;
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.max_series = 3;
+    o.max_series_per_metric = 2;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    ag_sample_t a = {1000, 1}, b = {2000, 2};
+    assert_int_equal(write1(s, &a, 1, "__name__", "m", "i", "1", NULL), 0);
+    assert_int_equal(write1(s, &a, 1, "__name__", "m", "i", "2", NULL), 0);
+    /* A third series of m: per-metric limit. */
+    ag_label_t l3[2] = {{"__name__", "m"}, {"i", "3"}}, lo[2] = {{"__name__", "other"}, {"i", "1"}};
+    ag_series_in_t in[2] = {{l3, 2, &a, 1}, {lo, 2, &a, 1}};
+    ag_write_req_t req = {in, 2, NULL, 0};
+    ag_write_res_t res;
+    memset(&res, 0, sizeof res);
+    assert_int_equal(ag_store_write(s, &req, &res), AG_ELIMIT);
+    assert_non_null(strstr(res.err.msg, "limits.max_series_per_metric"));
+    /* A new series before the refused one in the same request is not created either. */
+    ag_store_set_limits(s, 10, 2);
+    ag_series_in_t in2[2] = {{lo, 2, &a, 1}, {l3, 2, &a, 1}};
+    ag_write_req_t req2 = {in2, 2, NULL, 0};
+    memset(&res, 0, sizeof res);
+    assert_int_equal(ag_store_write(s, &req2, &res), AG_ELIMIT);
+    assert_non_null(strstr(res.err.msg, "metric m has 2 series"));
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "other", NULL), 0); /* all or nothing */
+    ag_store_set_limits(s, 3, 2);
+    /* Stored series still take samples; another metric fits under the total. */
+    assert_int_equal(write1(s, &b, 1, "__name__", "m", "i", "1", NULL), 0);
+    assert_int_equal(write1(s, &a, 1, "__name__", "other", "i", "1", NULL), 0);
+    /* A fourth series: the total limit. */
+    memset(&res, 0, sizeof res);
+    ag_series_in_t in4 = {lo, 2, &b, 1};
+    ag_label_t l4[2] = {{"__name__", "x"}, {"i", "1"}};
+    in4.labels = l4;
+    ag_write_req_t req4 = {&in4, 1, NULL, 0};
+    assert_int_equal(ag_store_write(s, &req4, &res), AG_ELIMIT);
+    assert_non_null(strstr(res.err.msg, "limits.max_series is 3"));
+    /* Raised at runtime: both refused series get in. */
+    ag_store_set_limits(s, 4, 3);
+    assert_int_equal(ag_store_write(s, &req4, &res), 0);
+    ag_series_in_t in3 = {l3, 2, &a, 1};
+    ag_write_req_t req3 = {&in3, 1, NULL, 0};
+    memset(&res, 0, sizeof res);
+    assert_int_equal(ag_store_write(s, &req3, &res), AG_ELIMIT); /* now the total (4) is full */
+    ag_store_set_limits(s, 0, 3);
+    assert_int_equal(ag_store_write(s, &req3, &res), 0);
+    ag_store_close(s);
+    /* After a restart the counts are rebuilt: m has 3 series, the per-metric limit of 3 holds. */
+    o.max_series = 0;
+    o.max_series_per_metric = 3;
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    memset(&res, 0, sizeof res);
+    ag_label_t l5[2] = {{"__name__", "m"}, {"i", "5"}};
+    ag_series_in_t in5 = {l5, 2, &b, 1};
+    ag_write_req_t req5 = {&in5, 1, NULL, 0};
+    assert_int_equal(ag_store_write(s, &req5, &res), AG_ELIMIT);
+    ag_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +724,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(write_hook_reports_oldest_sample, setup, teardown),
         cmocka_unit_test_setup_teardown(scan_matches_select, setup, teardown),
         cmocka_unit_test_setup_teardown(scan_during_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(series_limits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
