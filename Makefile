@@ -4,6 +4,7 @@
 #   make test    install dependencies, build, run every test (plain and under ASan+UBSan)
 #   make deps    install the Debian packages the build and the tests need (idempotent, fast)
 #   make fuzz    run each libFuzzer target for FUZZ_SECONDS (not part of make test)
+#   make crash-long  the kill -9 durability test with 200 rounds (make test runs 20)
 #
 # Every output goes under $(B) (default build/; the sanitizer variant uses build/asan/).
 
@@ -46,7 +47,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test unit integration fuzz-replay fuzz clean bench
+.PHONY: all deps run test unit integration fuzz-replay fuzz clean bench crash-long
 all: $(B)/augurd
 
 # Generated protobuf sources are kept, not treated as intermediates to delete.
@@ -141,6 +142,11 @@ promql-conformance: $(B)/tests/conformance
 integration: $(B)/augurd
 	@mkdir -p build
 	python3 tests/integration/run.py --augurd $(B)/augurd --results build/test-results.txt
+
+# The kill -9 durability test with 200 rounds instead of make test's 20 (about 15 minutes).
+crash-long: deps $(B)/augurd
+	AUGUR_CRASH_ROUNDS=200 python3 tests/integration/run.py --augurd $(B)/augurd \
+	  --results build/crash-long-results.txt -k test_kill9
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_C) $(LIB_CXX) $(PROTO_C)
 	@mkdir -p build/fuzz/obj

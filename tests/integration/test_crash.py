@@ -7,8 +7,10 @@ The daemon is killed with SIGKILL mid-stream, restarted on the same data directo
   * a request that was in flight when the daemon died is there completely or not at all;
   * nothing else is there;
   * the daemon is healthy and takes new writes (the writers carry on from where they were).
-This happens twice in the test, then a last phase ends with a clean SIGTERM (exit 0, and under
-ASan no sanitizer report).
+This happens AUGUR_CRASH_ROUNDS times (default 20; `make crash-long` runs 200), each round after
+a random stretch of writing (0.2-1.5 s, seeded by AUGUR_CRASH_SEED, printed), so the kill lands
+anywhere in a commit, a chunk seal or a checkpoint; then a last phase ends with a clean SIGTERM
+(exit 0, and under ASan no sanitizer report).
 """
 import json
 import os
@@ -24,8 +26,8 @@ SERIES = 50
 SAMPLES = 4
 STEP_MS = 250                       # between the samples of one series
 T_BASE = 1_700_000_000_000
-WRITE_SECONDS = float(os.environ.get("AUGUR_CRASH_WRITE_SECONDS", "3"))
-KILLS = 2
+KILLS = int(os.environ.get("AUGUR_CRASH_ROUNDS", "20"))
+SEED = int(os.environ.get("AUGUR_CRASH_SEED", str(int(time.time()))))
 
 
 class Writer(threading.Thread):
@@ -157,10 +159,13 @@ def test_kill9_mid_stream_keeps_every_acknowledged_sample(ctx):
     states = [{"next_ts": T_BASE + wid * 7, "requests": [], "errors": [], "bad_status": []}
               for wid in range(WRITERS)]
     problems = []
+    rnd = random.Random(SEED)
+    print("  %d rounds, AUGUR_CRASH_SEED=%d" % (KILLS, SEED), flush=True)
+    total_acked = 0
     for phase in range(1, KILLS + 1):
-        n = run_writers(d, states, WRITE_SECONDS, kill=True)
-        if n < 5:
-            problems.append("phase %d: only %d requests acknowledged in %.1fs" % (phase, n, WRITE_SECONDS))
+        seconds = rnd.uniform(0.2, 1.5)
+        n = run_writers(d, states, seconds, kill=True)
+        total_acked += n
         d.start()  # same data dir
         p, totals = verify(d, states, phase)
         problems += p
@@ -168,6 +173,8 @@ def test_kill9_mid_stream_keeps_every_acknowledged_sample(ctx):
             problems.append("phase %d: not healthy after restart" % phase)
         if problems:
             break
+    if not problems and total_acked < KILLS:
+        problems.append("only %d requests acknowledged over %d rounds" % (total_acked, KILLS))
     if not problems:
         # after the last restart: new writes are taken, then a clean stop
         n = run_writers(d, states, 1.0, kill=False)
@@ -186,4 +193,4 @@ def test_kill9_mid_stream_keeps_every_acknowledged_sample(ctx):
         raise AssertionError("%d problem(s):\n  - %s" % (len(problems), "\n  - ".join(problems[:20])))
 
 
-test_kill9_mid_stream_keeps_every_acknowledged_sample.timeout = 240
+test_kill9_mid_stream_keeps_every_acknowledged_sample.timeout = 240 + 12 * KILLS
