@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,19 @@ uint64_t key_get_u64(const unsigned char *p)
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
     return v;
+}
+
+/* A failed commit: LMDB reports a short write on a full disk as EIO (it does not know why the
+ * write was short), so an I/O error while the data directory's filesystem has almost no room
+ * left is taken for what it is, a full disk, which the sender retries later. */
+static int commit_err(ag_store_t *s, int rc)
+{
+    int e = store_lmdb_err(rc);
+    struct statvfs vfs;
+    if (e == AG_EIO && statvfs(s->path, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < (64ULL << 20))
+        return AG_EFULL;
+    return e;
 }
 
 int store_lmdb_err(int rc)
@@ -817,7 +831,7 @@ static int checkpoint(ag_store_t *s)
         mdb_txn_abort(txn);
         return store_lmdb_err(rc);
     }
-    if ((rc = mdb_txn_commit(txn))) return store_lmdb_err(rc);
+    if ((rc = mdb_txn_commit(txn))) return commit_err(s, rc);
     for (size_t i = 0; i < s->head.nids; i++)
         if (s->head.by_id[i]) s->head.by_id[i]->dirty = false;
     s->wal_bytes = 0;
@@ -887,7 +901,7 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         clock_gettime(CLOCK_MONOTONIC, &b);
         atomic_fetch_add(&s->st_commit_ns, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
                                                       (b.tv_nsec - a.tv_nsec)));
-        if (rc) group_rc = store_lmdb_err(rc);
+        if (rc) group_rc = commit_err(s, rc);
         pthread_rwlock_wrlock(&s->rw);
     } else if (txn) {
         mdb_txn_abort(txn);
