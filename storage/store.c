@@ -862,6 +862,25 @@ static void reload_head(ag_store_t *s)
 
 /* ---- the committer ----------------------------------------------------------------------- */
 
+/* After a commit failed for lack of space, every group would fail the same way and then rebuild
+ * the head from LMDB (seconds with many series). So for FULL_RETRY_MS after such a failure, and
+ * then for as long as the filesystem has less than FULL_FREE_BYTES free, groups are refused at
+ * once, before they touch anything. */
+#define FULL_FREE_BYTES (16ULL << 20)
+#define FULL_RETRY_MS 2000
+
+static bool still_full(ag_store_t *s)
+{
+    if (!s->full) return false;
+    struct statvfs vfs;
+    bool low = statvfs(s->path, &vfs) == 0 &&
+               (uint64_t)vfs.f_bavail * vfs.f_frsize < FULL_FREE_BYTES;
+    if (low || mono_ms() - s->full_ms < FULL_RETRY_MS) return true;
+    s->full = false;
+    AG_INFO("\"storage has room again, taking writes\" path=%s", s->path);
+    return false;
+}
+
 static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_hook_fn hook,
                           void *hook_ctx)
 {
@@ -871,9 +890,9 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
     int group_rc = AG_OK;
     bool applied = false; /* did the head change? only then must a failure rebuild it */
     pthread_rwlock_wrlock(&s->rw);
-    int rc = s->failed ? MDB_PANIC : mdb_txn_begin(s->env, NULL, 0, &txn);
+    int rc = s->failed || still_full(s) ? MDB_PANIC : mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) {
-        group_rc = s->failed ? AG_EIO : store_lmdb_err(rc);
+        group_rc = s->failed ? AG_EIO : s->full ? AG_EFULL : store_lmdb_err(rc);
         txn = NULL;
     }
     for (pending_write_t *p = list; p && !group_rc; p = p->next) {
@@ -909,9 +928,10 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
     drop_sealing(s);
     if (group_rc) {
         atomic_fetch_add(&s->st_commit_fail, 1);
-        AG_WARN("\"write failed, requests in this group are answered with a retryable error\" "
-                "err=\"%s\"",
-                ag_strerror(group_rc));
+        if (!s->full) /* once, not for every group refused while the disk stays full */
+            AG_WARN("\"write failed, requests in this group are answered with a retryable "
+                    "error\" err=\"%s\"",
+                    ag_strerror(group_rc));
         for (pending_write_t *p = list; p; p = p->next) {
             if (p->rc == AG_OK) {
                 p->rc = group_rc;
@@ -922,6 +942,10 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
             }
         }
         if (applied) reload_head(s);
+        if (group_rc == AG_EFULL && !s->full) {
+            s->full = true;
+            s->full_ms = mono_ms();
+        }
     } else {
         atomic_fetch_add(&s->st_commits, 1);
         for (pending_write_t *p = list; p; p = p->next) {

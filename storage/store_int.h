@@ -110,6 +110,8 @@ struct ag_store {
     int64_t min_time, max_time;
     bool has_time;         /* min_time/max_time hold a sample's time */
     bool failed;           /* the head could not be rebuilt after a failed commit */
+    bool full;             /* the last commit failed for lack of space (committer only) */
+    int64_t full_ms;       /* when (monotonic ms) */
 
     pthread_mutex_t qlock;
     pthread_cond_t qcond;    /* signals the committer */
