@@ -66,8 +66,10 @@ int ag_app_reload(ag_app_t *app, ag_errmsg_t *e)
     ag_log_set_level(app->cfg.log_level);
     if (app->http) ag_http_set_max_body(app->http, app->cfg.max_request_bytes);
     ag_qcache_set_max_bytes(app->qcache, app->cfg.query_cache_max_bytes);
-    if (app->store)
+    if (app->store) {
         ag_store_set_limits(app->store, app->cfg.max_series, app->cfg.max_series_per_metric);
+        ag_store_set_ooo_window(app->store, app->cfg.ooo_window_ms);
+    }
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, now);
     ag_metrics_config_reload(app->metrics, true, now);

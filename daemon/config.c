@@ -46,6 +46,7 @@ typedef enum {
     K_U64,      /* uint64_t, decimal integer, > 0 */
     K_U640,     /* uint64_t, decimal integer, >= 0 (0 = no limit) */
     K_DURATION, /* int64_t milliseconds, ag_parse_duration, > 0 */
+    K_DURATION0,/* int64_t milliseconds, ag_parse_duration, >= 0 (0 turns the feature off) */
     K_LEVEL,    /* ag_log_level_t, ag_log_parse_level */
 } kind_t;
 
@@ -60,6 +61,7 @@ static const setting_t k_settings[] = {
     S("web.listen_address", K_LISTEN, listen_address),
     S("storage.path", K_STRING, storage_path),
     S("storage.max_size", K_BYTES, map_size),
+    S("storage.out_of_order_window", K_DURATION0, ooo_window_ms),
     S("limits.max_request_bytes", K_BYTES, max_request_bytes),
     S("limits.max_decoded_bytes", K_BYTES, max_decoded_bytes),
     S("limits.max_labels_per_series", K_U32, max_labels_per_series),
@@ -206,6 +208,7 @@ int ag_config_defaults(ag_config_t *c)
         return AG_ENOMEM;
     }
     c->map_size = 64 * GiB;
+    c->ooo_window_ms = 10 * 60 * 1000;
     c->max_request_bytes = 32 * MiB;
     c->max_decoded_bytes = 64 * MiB;
     c->max_labels_per_series = 64;
@@ -291,14 +294,15 @@ int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_
             *(uint64_t *)field = v;
         return AG_OK;
     }
-    case K_DURATION: {
+    case K_DURATION:
+    case K_DURATION0: {
         int64_t ms = 0;
         ag_errmsg_t de = {{0}, -1};
         if (ag_parse_duration(value, &ms, &de))
             return ag_errmsg_set(e, AG_EINVAL, -1,
                                  "%s: %s (write e.g. \"5m\" or \"1h30m\"; units ms s m h d w y)",
                                  key, de.msg[0] ? de.msg : "not a valid duration");
-        if (ms <= 0)
+        if (ms < 0 || (ms == 0 && s->kind == K_DURATION))
             return ag_errmsg_set(e, AG_EINVAL, -1, "%s: must be longer than 0s, got \"%.64s\"",
                                  key, value);
         *(int64_t *)field = ms;

@@ -33,6 +33,9 @@ static const struct {
      "Largest remote-write body accepted after snappy decoding. (default 64MiB)"},
     {"query.lookback-delta", "query.lookback_delta",
      "How far back an instant selector looks for a sample. (default 5m)"},
+    {"storage.out-of-order-window", "storage.out_of_order_window",
+     "Samples up to this much older than their series' newest are merged in; older ones get 400. "
+     "0 = none. (default 10m)"},
     {"limits.max-series", "limits.max_series",
      "Series stored at most; requests creating more get 400. 0 = no limit. (default 10000000)"},
     {"limits.max-series-per-metric", "limits.max_series_per_metric",
@@ -167,6 +170,7 @@ int main(int argc, char **argv)
     so.path = app.cfg.storage_path;
     so.map_size = app.cfg.map_size;
     so.max_series = app.cfg.max_series;
+    so.ooo_window_ms = app.cfg.ooo_window_ms;
     so.max_series_per_metric = app.cfg.max_series_per_metric;
     if (ag_store_open(&so, &app.store, &e)) {
         AG_ERROR("\"cannot open storage\" path=%s err=\"%s\"", so.path, e.msg);

@@ -25,6 +25,7 @@ typedef struct ag_config {
     char *listen_address;          /* web.listen_address, "host:port" (default 127.0.0.1:9201) */
     /* storage: */
     char *storage_path;            /* storage.path (default ./data) */
+    int64_t ooo_window_ms;         /* storage.out_of_order_window (default 10m; 0 = off) */
     uint64_t map_size;             /* storage.max_size: LMDB map size (default 64GiB) */
     /* limits: */
     uint64_t max_request_bytes;    /* limits.max_request_bytes: body as received (default 32MiB) */

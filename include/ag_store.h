@@ -29,6 +29,8 @@ typedef struct ag_store_opts {
     uint64_t checkpoint_wal_bytes;  /* WAL bytes after which open chunks are checkpointed */
     unsigned checkpoint_interval_s; /* ... or after this many seconds */
     uint64_t max_series;            /* series in the store at most (0 = no limit) */
+    int64_t ooo_window_ms;          /* accept samples up to this much older than the newest of
+                                       their series, merged in place (0 = none) */
     uint64_t max_series_per_metric; /* series of one metric name at most (0 = no limit) */
 } ag_store_opts_t;
 
@@ -78,8 +80,10 @@ typedef struct ag_write_res {
 
 /* Writes a request atomically and durably. Returns:
  *   0               every sample is stored (or was already stored exactly), durably;
- *   AG_ECONFLICT    a sample is out of order or contradicts a stored sample at the same
- *                   timestamp; nothing of the request was written (res->err says which);
+ *   AG_ECONFLICT    a sample is older than the out-of-order window allows, or contradicts a
+ *                   stored sample at the same timestamp; nothing of the request was written
+ *                   (res->err says which). Samples older than their series' newest but within
+ *                   the window are merged into the chunk that covers their time;
  *   AG_EINVAL       the same series appears twice in the request; nothing written;
  *   AG_ELIMIT       the request would create a series beyond max_series or
  *                   max_series_per_metric; nothing written (res->err names the limit);
@@ -154,6 +158,8 @@ typedef void (*ag_store_write_hook_fn)(void *ctx, int64_t min_t);
 /* Installs (fn non-NULL) or removes the hook; one hook per store. Safe while writes run: a group
  * already being committed uses the hook that was installed when it started. */
 void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx);
+/* Changes the out-of-order window of a running store. */
+void ag_store_set_ooo_window(ag_store_t *s, int64_t window_ms);
 /* Changes the series limits of a running store (0 = no limit); series already stored stay. */
 void ag_store_set_limits(ag_store_t *s, uint64_t max_series, uint64_t max_series_per_metric);
 

@@ -6,11 +6,13 @@
  *   series    id (8 B BE) -> canonical label encoding
  *   postings  "name\0value" -> ids (DUPSORT|DUPFIXED, 8 B BE); values too long for an LMDB key
  *             are cut and tagged with a trailing "\0" + hash (readers then check the series)
- *   chunks    id | mint (8 B BE each, sign bit flipped) -> flags, maxt, Gorilla chunk
+ *   chunks    id | mint (8 B BE each, sign bit flipped) -> flag byte, then a packed chunk
+ *             (ag_pack.h; older stores: maxt + Gorilla chunk), see store_int.h
  *   wal       sequence (8 B BE) -> the samples a request added, by series id
  *   metadata  family -> "type\0help\0unit\0"
  * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
- * the same transaction. Full chunks are sealed into `chunks`. A checkpoint copies every open
+ * the same transaction. Full chunks are sealed into `chunks`, transcoded from the head's
+ * append-friendly Gorilla form into the compact packed form. A checkpoint copies every open
  * chunk into `chunks` (flagged open) and empties `wal` in one transaction, so the WAL stays
  * small; on start the head is rebuilt from the open chunks and the WAL is replayed.
  *
@@ -41,6 +43,12 @@
  *     sequence before the hook ran, so the query cache drops what it computed. The query cache
  *     relies on it.
  *     (test_store: write_hook_reports_oldest_sample; integration test_qcache.py)
+ *  7. Chunks never overlap in time, so a series' samples read chunk after chunk are in order. A
+ *     sample merged out of order (apply_ooo, within storage.out_of_order_window) goes into the
+ *     chunk whose time range it falls in (head or sealed), or into a new chunk of its own
+ *     before the series' first one, in the same transaction as its WAL record; WAL replay
+ *     applies it again idempotently. (test_store: ooo_window_random; integration
+ *     test_api.py: test_out_of_order_window_merges_and_rejects_older)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +122,7 @@ void ag_store_opts_default(ag_store_opts_t *o)
     o->checkpoint_interval_s = 300;
     o->max_series = 0;
     o->max_series_per_metric = 0;
+    o->ooo_window_ms = 0;
 }
 
 /* ---- series per metric (limits) ------------------------------------------------------------ */
@@ -179,6 +188,11 @@ static int metric_count_add(ag_store_t *s, const series_t *se, int delta)
     if (!n) return delta > 0 ? AG_ENOMEM : AG_OK;
     *n += (uint64_t)(int64_t)delta;
     return AG_OK;
+}
+
+void ag_store_set_ooo_window(ag_store_t *s, int64_t window_ms)
+{
+    atomic_store(&s->ooo_window_ms, window_ms > 0 ? window_ms : 0);
 }
 
 void ag_store_set_limits(ag_store_t *s, uint64_t max_series, uint64_t max_series_per_metric)
@@ -393,46 +407,158 @@ static int apply_sample(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, ui
     return AG_OK;
 }
 
-/* Is (t, vbits) already stored for the series? Looks in the head, then in LMDB chunks. */
-static bool sample_exists(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint64_t vbits)
+/* The stored value bits at timestamp t of the series, from the head or the LMDB chunk covering
+ * t (through the write transaction, so this group's changes count): 1 with *vbits set, 0 when
+ * there is no sample at t, or an AG_E* error. */
+static int sample_at(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint64_t *vbits)
 {
-    ag_chunk_iter_t it;
-    int64_t ct;
-    double cv;
-    if (se->head.count && t >= se->head.first_t) {
-        size_t len;
-        const uint8_t *b = ag_chunk_enc_bytes(&se->head, &len);
-        if (ag_chunk_iter_init(&it, b, len)) return false;
+    const unsigned char *v;
+    size_t vlen;
+    bool head = se->head.count && t >= se->head.first_t;
+    if (head) {
+        v = ag_chunk_enc_bytes(&se->head, &vlen);
     } else {
-        if (se->id == 0) return false;
+        if (se->id == 0) return 0;
         MDB_cursor *c;
-        if (mdb_cursor_open(txn, s->dbi_chunks, &c)) return false;
+        int rc = mdb_cursor_open(txn, s->dbi_chunks, &c);
+        if (rc) return store_lmdb_err(rc);
         unsigned char k[16];
         chunk_key(k, se->id, t);
         MDB_val key = {16, k}, val;
-        int rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
         if (rc == 0 && !(key_get_u64(key.mv_data) == se->id &&
                          key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8)) == t))
             rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
         else if (rc == MDB_NOTFOUND)
             rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
-        bool ok = rc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == se->id;
         mdb_cursor_close(c);
-        if (!ok) return false;
-        /* The value stays valid until the transaction changes; we only read it right here. */
-        size_t count = chunk_val_count(val.mv_data, val.mv_size), n;
-        ag_sample_pt_t *smp = count ? malloc(count * sizeof *smp) : NULL;
-        bool found = false;
-        if (smp && !chunk_val_decode(val.mv_data, val.mv_size, t, t, smp, &n))
-            found = n == 1 && vbits_of(smp[0].v) == vbits;
-        free(smp);
-        return found;
+        if (rc == MDB_NOTFOUND) return 0;
+        if (rc) return store_lmdb_err(rc);
+        if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id) return 0;
+        v = val.mv_data; /* valid until the transaction changes; read right here */
+        vlen = val.mv_size;
     }
-    while (ag_chunk_iter_next(&it, &ct, &cv) == 1) {
-        if (ct == t) return vbits_of(cv) == vbits;
-        if (ct > t) return false;
+    size_t count = head ? ag_chunk_count(v, vlen) : chunk_val_count(v, vlen), n;
+    if (!count) return head ? 0 : AG_ECORRUPT;
+    ag_sample_pt_t *smp = malloc(count * sizeof *smp);
+    if (!smp) return AG_ENOMEM;
+    int rc = head ? ag_chunk_decode(v, vlen, t, t, smp, &n) : chunk_val_decode(v, vlen, t, t, smp, &n);
+    int found = rc ? AG_ECORRUPT : n == 1;
+    if (found == 1) *vbits = vbits_of(smp[0].v);
+    free(smp);
+    return found;
+}
+
+/* Room for n samples in the committer's transcoding scratch. */
+static int pack_reserve(ag_store_t *s, size_t n)
+{
+    if (n <= s->pack_cap) return AG_OK;
+    ag_sample_pt_t *ns = realloc(s->pack_in, n * sizeof *ns);
+    if (!ns) return AG_ENOMEM;
+    s->pack_in = ns;
+    s->pack_cap = n;
+    return AG_OK;
+}
+
+/* Inserts (t, v) into the sorted samples smp[0..n) (room for n + 1); false when t is there. */
+static bool insert_sorted(ag_sample_pt_t *smp, size_t n, int64_t t, double v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (smp[mid].t < t) lo = mid + 1;
+        else hi = mid;
     }
-    return false;
+    if (lo < n && smp[lo].t == t) return false;
+    memmove(smp + lo + 1, smp + lo, (n - lo) * sizeof *smp);
+    smp[lo].t = t;
+    smp[lo].v = v;
+    return true;
+}
+
+/* Merges a sample older than the series' newest (within the out-of-order window, checked by the
+ * caller) into the chunk whose time it falls in: the head chunk (decoded and re-encoded), the
+ * sealed LMDB chunk that starts before it (decoded, re-packed, written back in this
+ * transaction), or, before the series' first chunk, a new one-sample chunk. Chunks never
+ * overlap, so readers still get samples in time order. A sample already there (same timestamp)
+ * is left alone and *added is false. Idempotent, so WAL replay may apply it again. */
+static int apply_ooo(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint64_t vbits,
+                     bool *added)
+{
+    double v;
+    memcpy(&v, &vbits, 8);
+    *added = false;
+    int rc;
+    if (se->head.count && t >= se->head.first_t) {
+        size_t len, n = se->head.count, got;
+        const uint8_t *b = ag_chunk_enc_bytes(&se->head, &len);
+        if ((rc = pack_reserve(s, n + 1))) return rc;
+        if (ag_chunk_decode(b, len, INT64_MIN, INT64_MAX, s->pack_in, &got) || got != n)
+            return AG_ECORRUPT;
+        if (!insert_sorted(s->pack_in, n, t, v)) return AG_OK;
+        if (n + 1 > AG_CHUNK_MAX_SAMPLES) return AG_ELIMIT;
+        ag_chunk_enc_t e;
+        ag_chunk_enc_init(&e);
+        for (size_t i = 0; i <= n; i++) {
+            if ((rc = ag_chunk_enc_append(&e, s->pack_in[i].t, s->pack_in[i].v))) {
+                ag_chunk_enc_free(&e);
+                return rc;
+            }
+        }
+        ag_chunk_enc_free(&se->head);
+        se->head = e;
+        se->dirty = true;
+        *added = true;
+        return AG_OK;
+    }
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->dbi_chunks, &c))) return store_lmdb_err(rc);
+    unsigned char k[16];
+    chunk_key(k, se->id, t);
+    MDB_val key = {16, k}, val;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    if (rc == 0 && key.mv_size == 16 && memcmp(key.mv_data, k, 16) == 0) {
+        mdb_cursor_close(c); /* a chunk starts at t: the sample is there */
+        return AG_OK;
+    }
+    if (rc == 0) rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+    else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+    bool merge = rc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == se->id &&
+                 val.mv_size >= 1 && !(((const unsigned char *)val.mv_data)[0] & CHUNK_OPEN);
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_cursor_close(c);
+        return store_lmdb_err(rc);
+    }
+    size_t n = 0;
+    if (merge) {
+        memcpy(k, key.mv_data, 16); /* the chunk's own key */
+        size_t count = chunk_val_count(val.mv_data, val.mv_size);
+        if (!count) rc = AG_ECORRUPT;
+        else if (!(rc = pack_reserve(s, count + 1)) &&
+                 chunk_val_decode(val.mv_data, val.mv_size, INT64_MIN, INT64_MAX, s->pack_in, &n))
+            rc = AG_ECORRUPT;
+    } else {
+        chunk_key(k, se->id, t); /* before every chunk of the series: a chunk of its own */
+        rc = pack_reserve(s, 1);
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    if (!insert_sorted(s->pack_in, n, t, v)) return AG_OK;
+    if (n + 1 > AG_PACK_MAX_SAMPLES) return AG_ELIMIT;
+    ag_buf_reset(&s->pack_out);
+    if ((rc = ag_pack_encode(s->pack_in, n + 1, &s->pack_out))) return rc;
+    key.mv_size = 16;
+    key.mv_data = k;
+    val.mv_size = 1 + s->pack_out.len;
+    val.mv_data = NULL;
+    if ((rc = mdb_put(txn, s->dbi_chunks, &key, &val, MDB_RESERVE))) return store_lmdb_err(rc);
+    unsigned char *p = val.mv_data;
+    p[0] = CHUNK_PACKED;
+    memcpy(p + 1, s->pack_out.data, s->pack_out.len);
+    if (t < se->mint) se->mint = t;
+    if (t < s->min_time) s->min_time = t;
+    *added = true;
+    return AG_OK;
 }
 
 static void describe_series(const series_t *se, char *out, size_t outlen)
@@ -522,22 +648,34 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
                 dups++;
                 continue;
             }
-            if (!is_newer(se, t) && sample_exists(s, txn, se, t, vb)) {
+            uint64_t have = 0;
+            int f = is_newer(se, t) ? 0 : sample_at(s, txn, se, t, &have);
+            if (f < 0) {
+                rc = ag_errmsg_set(&res->err, f, -1, "reading stored samples: %s", ag_strerror(f));
+                goto out;
+            }
+            if (f == 1 && have == vb) {
                 dups++;
                 continue;
             }
+            /* Older than the newest sample but within the window, and nothing stored at t:
+             * merged in (apply_ooo). */
+            int64_t win = atomic_load(&s->ooo_window_ms);
+            if (f == 0 && win > 0 && t != se->chk_last_t &&
+                (se->chk_last_t < INT64_MIN + win || t >= se->chk_last_t - win))
+                continue;
             char d[200];
             describe_series(se, d, sizeof d);
-            if (t == se->chk_last_t)
+            if (f == 1 || t == se->chk_last_t)
                 rc = ag_errmsg_set(&res->err, AG_ECONFLICT, -1,
                                    "duplicate sample for timestamp %lld with a different value "
                                    "for series %s",
                                    (long long)t, d);
             else
                 rc = ag_errmsg_set(&res->err, AG_ECONFLICT, -1,
-                                   "out of order sample: timestamp %lld is not after %lld for "
-                                   "series %s",
-                                   (long long)t, (long long)se->chk_last_t, d);
+                                   "out of order sample: timestamp %lld is older than %lld by more "
+                                   "than storage.out_of_order_window (%lld ms) for series %s",
+                                   (long long)t, (long long)se->chk_last_t, (long long)win, d);
             atomic_fetch_add(&s->st_ooo, 1);
             i++;
             goto out;
@@ -619,9 +757,14 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
         int64_t prev = 0;
         for (size_t k = 0; k < in->nsamples; k++) {
             int64_t t = in->samples[k].t;
-            if (!is_newer(se, t)) continue;
             uint64_t vb = vbits_of(in->samples[k].v);
-            if ((rc = apply_sample(s, txn, se, t, vb, s->opts.chunk_samples))) return rc;
+            if (!is_newer(se, t)) {
+                bool added;
+                if ((rc = apply_ooo(s, txn, se, t, vb, &added))) return rc;
+                if (!added) continue; /* a duplicate */
+            } else if ((rc = apply_sample(s, txn, se, t, vb, s->opts.chunk_samples))) {
+                return rc;
+            }
             if (t < *min_t) *min_t = t;
             if (n == 0)
                 put_uvarint(tmp, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
@@ -674,9 +817,12 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
             uint64_t vb = 0;
             for (int b = 7; b >= 0; b--) vb = (vb << 8) | p[b];
             p += 8;
-            if (!is_newer(se, t)) continue;
-            /* Seal only when a chunk is at the codec's limit so replay needs no disk space. */
-            int rc = apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES);
+            /* Seal only when a chunk is at the codec's limit so replay needs no disk space. A
+             * sample not newer is either stored already or was merged out of order: apply_ooo
+             * tells the two apart. */
+            bool added;
+            int rc = is_newer(se, t) ? apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES)
+                                     : apply_ooo(s, txn, se, t, vb, &added);
             if (rc) return rc;
         }
     }
@@ -1091,6 +1237,7 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
     int rc;
     s->opts = *o;
     ag_store_set_limits(s, o->max_series, o->max_series_per_metric);
+    ag_store_set_ooo_window(s, o->ooo_window_ms);
     if (s->opts.chunk_samples == 0) s->opts.chunk_samples = 120;
     if (s->opts.chunk_samples > AG_CHUNK_MAX_SAMPLES) s->opts.chunk_samples = AG_CHUNK_MAX_SAMPLES;
     s->lock_fd = -1;

@@ -98,6 +98,7 @@ struct ag_store {
     struct metric_count *mc;
     size_t mc_cap, mc_n;
     _Atomic uint64_t lim_series, lim_per_metric;
+    _Atomic int64_t ooo_window_ms;
     ag_sample_pt_t *pack_in; /* committer scratch for transcoding sealed chunks */
     size_t pack_cap;
     ag_buf_t pack_out;

@@ -374,7 +374,9 @@ def test_request_size_limits_413(ctx):
 
 
 def test_out_of_order_rejects_the_whole_request(ctx):
-    d = ctx.daemon()
+    """With the out-of-order window off (as Prometheus' own receiver), any sample older than its
+    series' newest refuses the whole request."""
+    d = ctx.daemon(args=["--storage.out-of-order-window=0s"])
     ooo = {"__name__": "m_ooo", "job": "x"}
     eq(d.write([(ooo, [(T0, 1.0), (T0 + 1000, 2.0)])]).status, 204, "initial write")
     problems = []
@@ -892,7 +894,7 @@ def test_metrics_exposition_and_counters(ctx):
     before = ex
     bad_labels = [({"__name__": "ok"}, [(T0, 1.0)]), ([("__name__", "m"), ("b", "1"), ("a", "1")], [(T0, 1.0), (T0 + 1, 2.0)])]
     eq(d.write(bad_labels).status, 400, "invalid labels write")
-    eq(d.write([({"__name__": "mx", "a": "1"}, [(T0 - 5000, 1.0), (T0 + 9000, 1.0)])]).status, 400, "ooo write")
+    eq(d.write([({"__name__": "mx", "a": "1"}, [(T0 - 3_600_000, 1.0), (T0 + 9000, 1.0)])]).status, 400, "ooo write")
     eq(d.write_raw(b"garbage!").status, 400, "garbage write")
     hist = {"labels": {"__name__": "h"}, "histograms": [{"count_int": 1, "sum": 1.0, "schema": 0, "timestamp": T0}]}
     eq(d.write_raw(body([hist])).status, 400, "histogram write")
@@ -1305,3 +1307,54 @@ def test_series_limits_refuse_new_series_with_400_and_reload(ctx):
     eq(d.write([({"__name__": "fourth"}, [(T0, 1.0)])]).status, 204, "after raising max_series")
     eq(d.write([({"__name__": "lim", "i": "3"}, [(T0, 1.0)])]).status, 204, "after raising per metric")
     eq(d.write([({"__name__": "lim", "i": "4"}, [(T0, 1.0)])]).status, 400, "per-metric limit 3")
+
+
+def test_out_of_order_window_merges_and_rejects_older(ctx):
+    """storage.out_of_order_window (10m here): samples older than their series' newest but within
+    the window are merged wherever their time falls - in the open head chunk, inside a sealed
+    chunk, in the gap between two sealed chunks, before the series' first sample - and queries
+    return every sample in time order, also after a kill -9 (WAL replay) and after a clean
+    restart; a sample beyond the window, or a different value at a stored timestamp, refuses the
+    request with 400; an out-of-order resend is a duplicate."""
+    d = ctx.daemon(args=["--storage.out-of-order-window=10m"])
+    name = {"__name__": "m_win", "job": "x"}
+    base = T0 + 3_600_000
+    # 300 samples 1.5 s apart: two sealed chunks of 120 and a head of 60.
+    first = [(base + k * 1500, float(k)) for k in range(300)]
+    for k in range(0, 300, 50):
+        eq(d.write([(name, first[k:k + 50])]).status, 204, "in-order write %d" % k)
+    newest = first[-1][0]
+    ooo = [
+        (newest - 700, 1001.5),          # in the head chunk
+        (base + 5 * 1500 + 700, 7.25),   # inside the first sealed chunk
+        (base + 150 * 1500 + 700, 8.5),  # inside the second sealed chunk
+        (base - 60_000, -1.0),         # before the series' first sample
+        (base - 30_000, -2.0),         # between that and the first chunk
+    ]
+    for i, (t, v) in enumerate(ooo):
+        check(newest - t < 600_000, "case %d is inside the window" % i)
+        eq(d.write([(name, [(t, v)])]).status, 204, "out-of-order sample %d" % i)
+    eq(d.write([(name, [ooo[1]])]).status, 204, "an out-of-order resend is a duplicate")
+    r = d.write([(name, [(ooo[1][0], 99.0)])])
+    eq(r.status, 400, "a different value at a stored out-of-order timestamp")
+    r = d.write([({"__name__": "m_new"}, [(base, 1.0)]), (name, [(newest - 601_000, 5.0)])])
+    eq(r.status, 400, "beyond the window")
+    check("out_of_order_window" in r.text, "the message names the setting: %r" % r.text)
+    want = sorted(first + ooo)
+    key = (("__name__", "m_win"), ("job", "x"))
+
+    def expect(what):
+        got = raw(d, "m_win")
+        eq(got.get(key), [(t, go_float(v)) for t, v in want], what)
+
+    expect("after the out-of-order writes")
+    check("m_new" not in ok_data(d, "/api/v1/label/__name__/values"), "refused request left a series")
+    d.kill9()
+    d.start()
+    expect("after kill -9 (WAL replay)")
+    d.stop()
+    d.start()
+    expect("after a clean restart (checkpoint)")
+    eq(d.write([(name, [(newest - 400, 3.5)])]).status, 204, "out-of-order into the reloaded head")
+    want = sorted(want + [(newest - 400, 3.5)])
+    expect("after one more out-of-order write")

@@ -707,6 +707,83 @@ static void series_limits(void **state)
     ag_store_close(s);
 }
 
+/* Out-of-order window, randomised against a model: 3 series get in-order samples with random
+ * gaps and, in between, random out-of-order samples within the window (into the head, into
+ * sealed chunks, into gaps, before the first sample), some of them resent; every sample must
+ * come back exactly once, in time order, before and after reopening the store. Samples beyond
+ * the window are refused and change nothing. */
+static int cmp_smp(const void *a, const void *b)
+{
+    const ag_sample_t *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static void ooo_window_random(void **state)
+{
+    (void)state;
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.chunk_samples = 16;
+    o.ooo_window_ms = 100000;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    enum { NS = 3, MAXN = 4000 };
+    static ag_sample_t model[NS][MAXN];
+    size_t nm[NS] = {0};
+    int64_t newest[NS];
+    uint64_t rnd = 12345;
+    char iv[NS][16];
+    for (int i = 0; i < NS; i++) {
+        newest[i] = 1000000;
+        snprintf(iv[i], sizeof iv[i], "%d", i);
+    }
+    for (int round = 0; round < 800; round++) {
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        int i = (int)((rnd >> 33) % NS);
+        int64_t t;
+        bool ooo = (rnd >> 40) % 3 == 0 && nm[i] > 0;
+        if (ooo) {
+            t = newest[i] - 1 - (int64_t)((rnd >> 20) % 99000);
+        } else {
+            t = newest[i] + 1 + (int64_t)((rnd >> 20) % 3000);
+            newest[i] = t;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < nm[i]; k++)
+            if (model[i][k].t == t) dup = true;
+        double v = dup ? 0 : (double)((rnd >> 10) % 100000) / 100.0;
+        if (dup) {
+            for (size_t k = 0; k < nm[i]; k++)
+                if (model[i][k].t == t) v = model[i][k].v; /* resend the stored value */
+        }
+        ag_sample_t smp = {t, v};
+        assert_int_equal(write1(s, &smp, 1, "__name__", "ooo", "i", iv[i], NULL), 0);
+        if (!dup) model[i][nm[i]++] = smp;
+    }
+    /* Beyond the window: refused. */
+    ag_sample_t old = {newest[0] - 100001, 1};
+    assert_int_equal(write1(s, &old, 1, "__name__", "ooo", "i", iv[0], NULL), AG_ECONFLICT);
+    for (int pass = 0; pass < 2; pass++) {
+        ag_selection_t sel;
+        assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "ooo", &sel), NS);
+        for (int i = 0; i < NS; i++) {
+            qsort(model[i], nm[i], sizeof model[i][0], cmp_smp);
+            /* sel is in label order: i="0", "1", "2" */
+            assert_int_equal(sel.series[i].n, nm[i]);
+            for (size_t k = 0; k < nm[i]; k++) {
+                assert_int_equal(sel.series[i].samples[k].t, model[i][k].t);
+                assert_true(sel.series[i].samples[k].v == model[i][k].v);
+            }
+        }
+        ag_selection_free(&sel);
+        ag_store_close(s);
+        assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    }
+    ag_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -725,6 +802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(scan_matches_select, setup, teardown),
         cmocka_unit_test_setup_teardown(scan_during_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(series_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(ooo_window_random, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
