@@ -200,7 +200,7 @@ static void eval_error(ag_http_resp_t *r, int rc, const ag_errmsg_t *e)
 ag_handler_t api_query(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r)
 {
     int64_t t;
-    ag_eval_opts_t o;
+    ag_eval_opts_t o = {0};
     ag_pq_node_t *n = NULL;
     if (!time_param(req, r, "time", ag_now_ms(), &t) || !eval_opts(app, req, r, &o) ||
         !parse_query(req, r, &n))
@@ -237,7 +237,7 @@ static int range_eval(void *ctx, int64_t start, int64_t end, ag_value_t *out, ag
 ag_handler_t api_query_range(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r)
 {
     int64_t start, end, step;
-    ag_eval_opts_t o;
+    ag_eval_opts_t o = {0};
     if (!required_time(req, r, "start", &start) || !required_time(req, r, "end", &end))
         return AG_H_QUERY_RANGE;
     if (end < start) {

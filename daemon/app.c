@@ -69,6 +69,7 @@ int ag_app_reload(ag_app_t *app, ag_errmsg_t *e)
     if (app->store) {
         ag_store_set_limits(app->store, app->cfg.max_series, app->cfg.max_series_per_metric);
         ag_store_set_ooo_window(app->store, app->cfg.ooo_window_ms);
+        ag_store_set_retention(app->store, app->cfg.retention_ms);
     }
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, now);

@@ -62,6 +62,9 @@ static const setting_t k_settings[] = {
     S("storage.path", K_STRING, storage_path),
     S("storage.max_size", K_BYTES, map_size),
     S("storage.out_of_order_window", K_DURATION0, ooo_window_ms),
+    S("storage.retention", K_DURATION0, retention_ms[0]),
+    S("storage.rollup_1m_retention", K_DURATION0, retention_ms[1]),
+    S("storage.rollup_1h_retention", K_DURATION0, retention_ms[2]),
     S("limits.max_request_bytes", K_BYTES, max_request_bytes),
     S("limits.max_decoded_bytes", K_BYTES, max_decoded_bytes),
     S("limits.max_labels_per_series", K_U32, max_labels_per_series),
@@ -209,6 +212,9 @@ int ag_config_defaults(ag_config_t *c)
     }
     c->map_size = 64 * GiB;
     c->ooo_window_ms = 10 * 60 * 1000;
+    c->retention_ms[0] = 15 * 86400000LL;
+    c->retention_ms[1] = 90 * 86400000LL;
+    c->retention_ms[2] = 730 * 86400000LL;
     c->max_request_bytes = 32 * MiB;
     c->max_decoded_bytes = 64 * MiB;
     c->max_labels_per_series = 64;

@@ -36,6 +36,13 @@ static const struct {
     {"storage.out-of-order-window", "storage.out_of_order_window",
      "Samples up to this much older than their series' newest are merged in; older ones get 400. "
      "0 = none. (default 10m)"},
+    {"storage.retention", "storage.retention",
+     "How long raw samples are kept, counted back from the newest sample; 0 = forever. "
+     "(default 15d)"},
+    {"storage.rollup-1m-retention", "storage.rollup_1m_retention",
+     "How long 1-minute rollups are kept (at least as long as raw data). (default 90d)"},
+    {"storage.rollup-1h-retention", "storage.rollup_1h_retention",
+     "How long 1-hour rollups are kept (at least as long as 1-minute ones). (default 2y)"},
     {"limits.max-series", "limits.max_series",
      "Series stored at most; requests creating more get 400. 0 = no limit. (default 10000000)"},
     {"limits.max-series-per-metric", "limits.max_series_per_metric",
@@ -171,6 +178,7 @@ int main(int argc, char **argv)
     so.map_size = app.cfg.map_size;
     so.max_series = app.cfg.max_series;
     so.ooo_window_ms = app.cfg.ooo_window_ms;
+    memcpy(so.retention_ms, app.cfg.retention_ms, sizeof so.retention_ms);
     so.max_series_per_metric = app.cfg.max_series_per_metric;
     if (ag_store_open(&so, &app.store, &e)) {
         AG_ERROR("\"cannot open storage\" path=%s err=\"%s\"", so.path, e.msg);

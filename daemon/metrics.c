@@ -270,6 +270,20 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qca
         sample_f(o, "augur_storage_commit_seconds_total", st->commit_seconds_sum);
         family(o, "augur_storage_checkpoints_total", "counter", "WAL checkpoints completed.");
         sample_u64(o, "augur_storage_checkpoints_total", st->checkpoints);
+        family(o, "augur_rollup_blocks_written_total", "counter",
+               "Rollup blocks (1m and 1h buckets of one series) written by maintenance.");
+        sample_u64(o, "augur_rollup_blocks_written_total", st->rollup_blocks_written);
+        family(o, "augur_retention_deleted_total", "counter",
+               "What retention deleted: raw chunks, rollup blocks, series left without data.");
+        ag_buf_printf(o, "augur_retention_deleted_total{kind=\"chunks\"} %llu\n",
+                      (unsigned long long)st->retention_chunks_deleted);
+        ag_buf_printf(o, "augur_retention_deleted_total{kind=\"rollup_blocks\"} %llu\n",
+                      (unsigned long long)st->retention_blocks_deleted);
+        ag_buf_printf(o, "augur_retention_deleted_total{kind=\"series\"} %llu\n",
+                      (unsigned long long)st->retention_series_deleted);
+        family(o, "augur_maintenance_steps_total", "counter",
+               "Maintenance transactions (rollups and retention) committed.");
+        sample_u64(o, "augur_maintenance_steps_total", st->maintenance_steps);
         family(o, "augur_wal_bytes", "gauge", "WAL bytes not yet checkpointed.");
         sample_u64(o, "augur_wal_bytes", st->wal_bytes);
         family(o, "augur_lmdb_map_size_bytes", "gauge", "LMDB map size: the most the data file may grow to.");

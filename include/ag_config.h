@@ -25,6 +25,8 @@ typedef struct ag_config {
     char *listen_address;          /* web.listen_address, "host:port" (default 127.0.0.1:9201) */
     /* storage: */
     char *storage_path;            /* storage.path (default ./data) */
+    int64_t retention_ms[3];       /* storage.retention / rollup_1m_retention / rollup_1h_retention
+                                      (default 15d / 90d / 2y; 0 = forever) */
     int64_t ooo_window_ms;         /* storage.out_of_order_window (default 10m; 0 = off) */
     uint64_t map_size;             /* storage.max_size: LMDB map size (default 64GiB) */
     /* limits: */

@@ -11,6 +11,7 @@
 #ifndef AG_EVAL_H
 #define AG_EVAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,7 @@ typedef struct ag_eval_opts {
     int64_t lookback_ms;  /* default 5m */
     uint64_t max_samples; /* 0 = unlimited: samples loaded plus points held at once */
     int64_t timeout_ms;   /* 0 = none; otherwise AG_ETIMEOUT once exceeded */
+    bool raw_only;        /* never answer from rollup buckets (tests compare both ways) */
 } ag_eval_opts_t;
 
 /* Evaluates `n` at time t. Errors: AG_ELIMIT (too many samples; an `execution` error),

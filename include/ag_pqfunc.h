@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ag_eval.h"
+#include "ag_rollup.h"
 
 /* ---- functions over a range vector -------------------------------------------------------
  * `p[0..n)` are the samples of one series inside the window [t - range, t] in time order, stale
@@ -38,6 +39,14 @@ ag_range_fn_t ag_range_fn_lookup(const char *name);
  * [0,1] gives -Inf/+Inf, holt_winters factors outside (0,1) are the caller's error to report). */
 bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
                       int64_t range_ms, const double *args, double *out);
+
+/* The same for a window given as rollup buckets (ag_rollup.h): b[0..n) are the whole buckets
+ * inside [t - range, t) in time order and `edge` the sample exactly at t, if any (NULL). Only
+ * rate, increase, delta and min/max/sum/count/avg/last/present_over_time; false for others.
+ * Answers equal the raw ones; sums, averages and rate's counter corrections may differ from
+ * them in the last bits (the additions happen in another order). */
+bool ag_range_fn_rollups(ag_range_fn_t f, const ag_rollup_t *b, size_t n, const ag_point_t *edge,
+                         int64_t t, int64_t range_ms, double *out);
 
 /* ---- functions over one value ------------------------------------------------------------
  * abs ceil floor round(v, to_nearest) sqrt exp ln log2 log10 sgn clamp(v,min,max)

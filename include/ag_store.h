@@ -19,6 +19,7 @@
 #include "ag_err.h"
 #include "ag_labels.h"
 #include "ag_matcher.h"
+#include "ag_rollup.h"
 
 typedef struct ag_store ag_store_t;
 
@@ -32,10 +33,13 @@ typedef struct ag_store_opts {
     int64_t ooo_window_ms;          /* accept samples up to this much older than the newest of
                                        their series, merged in place (0 = none) */
     uint64_t max_series_per_metric; /* series of one metric name at most (0 = no limit) */
+    int64_t retention_ms[3];        /* how long raw data, 1 m and 1 h rollups are kept, counted
+                                       back from the newest sample (0 = forever); each at least
+                                       the one before (checked by the config) */
 } ag_store_opts_t;
 
 /* Fills `o` with the defaults (path "./data", 64 GiB map, 120 samples, 64 MiB, 300 s, no series
- * limits). */
+ * limits, everything kept forever). */
 void ag_store_opts_default(ag_store_opts_t *o);
 
 /* Opens (creating when needed) the store, recovers the head from LMDB and replays the WAL. Fails
@@ -125,6 +129,19 @@ typedef int (*ag_series_fn)(void *ctx, const char *labels, size_t labels_len,
 int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
                   uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e);
 
+/* Called once per series of a rollup scan with its buckets in time order (ag_rollup.h); valid
+ * only during the call. A non-zero return stops the scan and becomes its result. */
+typedef int (*ag_rollup_fn)(void *ctx, const char *labels, size_t labels_len,
+                            const ag_rollup_t *b, size_t n);
+/* Like ag_store_scan, but hands each selected series' rollup buckets of `width`
+ * (AG_ROLLUP_1M_MS or AG_ROLLUP_1H_MS) whose start lies in [mint, maxt]. Stored blocks are used
+ * where the series has them; the rest is folded from the tier below (finally raw samples), so
+ * the buckets always cover every sample a raw read would return, up to the newest one. Each
+ * bucket counts as one sample against max_samples. AG_EINVAL for another width. */
+int ag_store_scan_rollups(ag_store_t *s, int64_t width, const ag_matcher_t *m, size_t nm,
+                          int64_t mint, int64_t maxt, uint64_t max_samples, ag_rollup_fn fn,
+                          void *ctx, ag_errmsg_t *e);
+
 /* A sorted list of unique strings, owned by the list. */
 typedef struct ag_strlist {
     char **items;
@@ -160,6 +177,11 @@ typedef void (*ag_store_write_hook_fn)(void *ctx, int64_t min_t);
 void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx);
 /* Changes the out-of-order window of a running store. */
 void ag_store_set_ooo_window(ag_store_t *s, int64_t window_ms);
+/* Runs maintenance (rollups, retention) until a whole pass finds nothing left to do, and
+ * returns then. It runs by itself in the background; tests and tools call this to wait. */
+void ag_store_maintain(ag_store_t *s);
+/* Changes the retention of a running store (raw, 1 m, 1 h; 0 = forever). */
+void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3]);
 /* Changes the series limits of a running store (0 = no limit); series already stored stay. */
 void ag_store_set_limits(ag_store_t *s, uint64_t max_series, uint64_t max_series_per_metric);
 
@@ -172,6 +194,9 @@ typedef struct ag_store_stats {
     uint64_t series_created;
     uint64_t chunks_sealed;
     uint64_t commits;
+    uint64_t rollup_blocks_written; /* blocks rolled (tiers 1 and 2) since start */
+    uint64_t retention_chunks_deleted, retention_blocks_deleted, retention_series_deleted;
+    uint64_t maintenance_steps;
     uint64_t commit_failures;
     double commit_seconds_sum;  /* time spent in mdb_txn_commit (fsync included) */
     uint64_t checkpoints;

@@ -89,6 +89,10 @@ series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len)
     s->mint = INT64_MAX;
     s->last_t = INT64_MIN;
     s->pending = true;
+    for (int k = 0; k < AG_ROLLUP_TIERS; k++) {
+        s->rolled[k] = INT64_MIN;
+        s->rmin[k] = INT64_MAX;
+    }
     ag_chunk_enc_init(&s->head);
     if (h->count >= h->nbuckets) grow(h);
     size_t b = hash & (h->nbuckets - 1);
@@ -107,6 +111,12 @@ void head_remove(head_t *h, series_t *s)
         h->count--;
     }
     series_free(s);
+}
+
+void head_delete(head_t *h, series_t *s)
+{
+    if (s->id >= 1 && s->id <= h->nids && h->by_id[s->id - 1] == s) h->by_id[s->id - 1] = NULL;
+    head_remove(h, s);
 }
 
 int head_assign_id(head_t *h, series_t *s, uint64_t id)

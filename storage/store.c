@@ -10,6 +10,7 @@
  *             (ag_pack.h; older stores: maxt + Gorilla chunk), see store_int.h
  *   wal       sequence (8 B BE) -> the samples a request added, by series id
  *   metadata  family -> "type\0help\0unit\0"
+ *   rollups   tier | id | block start -> rollup block (ag_rollup.h), kept by maint.c
  * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
  * the same transaction. Full chunks are sealed into `chunks`, transcoded from the head's
  * append-friendly Gorilla form into the compact packed form. A checkpoint copies every open
@@ -49,6 +50,12 @@
  *     before the series' first one, in the same transaction as its WAL record; WAL replay
  *     applies it again idempotently. (test_store: ooo_window_random; integration
  *     test_api.py: test_out_of_order_window_merges_and_rejects_older)
+ *  8. Rollups answer as raw data does: a series' stored rollup blocks below rolled[k] equal the
+ *     fold of the tier below over the same time (a sample that arrives for a rolled block drops
+ *     the blocks from there on, in its own transaction, and they are rolled again), readers fold
+ *     the rest from the tier below, and retention deletes data of a tier only below what the
+ *     next tier has rolled. (test_maint: rollups_match_raw, retention_boundaries; integration
+ *     test_concurrent.py)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +74,6 @@
 #include "store_int.h"
 
 #define SCHEMA_VERSION 1
-#define POSTING_KEY_MAX 480 /* LMDB's default maximum key size is 511 bytes */
 
 void key_put_u64(unsigned char *p, uint64_t v)
 {
@@ -87,7 +93,7 @@ uint64_t key_get_u64(const unsigned char *p)
 /* A failed commit: LMDB reports a short write on a full disk as EIO (it does not know why the
  * write was short), so an I/O error while the data directory's filesystem has almost no room
  * left is taken for what it is, a full disk, which the sender retries later. */
-static int commit_err(ag_store_t *s, int rc)
+int store_commit_err(ag_store_t *s, int rc)
 {
     int e = store_lmdb_err(rc);
     struct statvfs vfs;
@@ -123,6 +129,23 @@ void ag_store_opts_default(ag_store_opts_t *o)
     o->max_series = 0;
     o->max_series_per_metric = 0;
     o->ooo_window_ms = 0;
+    o->retention_ms[0] = 0;
+    o->retention_ms[1] = 0;
+    o->retention_ms[2] = 0;
+}
+
+void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3])
+{
+    /* A tier is kept at least as long as the one below it, and forever when that one is: a
+     * late sample re-rolls a tier from the tier below, which must still be there. */
+    int64_t prev = 0;
+    for (int i = 0; i <= AG_ROLLUP_TIERS; i++) {
+        int64_t r = ret_ms[i] > 0 ? ret_ms[i] : 0;
+        if (i > 0 && (prev == 0 || r == 0)) r = 0;
+        else if (i > 0 && r < prev) r = prev;
+        atomic_store(&s->ret_ms[i], r);
+        prev = r;
+    }
 }
 
 /* ---- series per metric (limits) ------------------------------------------------------------ */
@@ -242,10 +265,9 @@ static int get_uvarint(const unsigned char **p, const unsigned char *end, uint64
     return AG_ECORRUPT;
 }
 
-/* Builds the postings key for one label into `key` (at least POSTING_KEY_MAX + 16 bytes). */
-static size_t posting_key(unsigned char *key, const char *name, const char *value)
+size_t posting_key_n(unsigned char *key, const char *name, size_t nl, const char *value,
+                     size_t vl)
 {
-    size_t nl = strlen(name), vl = strlen(value);
     memcpy(key, name, nl);
     key[nl] = 0;
     if (nl + 1 + vl <= POSTING_KEY_MAX) {
@@ -263,7 +285,7 @@ static size_t posting_key(unsigned char *key, const char *name, const char *valu
 
 /* ---- applying samples ------------------------------------------------------------------- */
 
-static void chunk_key(unsigned char k[16], uint64_t id, int64_t t)
+void chunk_key(unsigned char k[16], uint64_t id, int64_t t)
 {
     key_put_u64(k, id);
     key_put_u64(k + 8, ts_to_key(t));
@@ -394,6 +416,7 @@ static int apply_sample(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, ui
     memcpy(&v, &vbits, 8);
     int rc = ag_chunk_enc_append(&se->head, t, v);
     if (rc) return rc;
+    if (t < se->rolled[0] && (rc = maint_invalidate(s, txn, se, t))) return rc;
     if (se->mint == INT64_MAX) se->mint = t;
     se->last_t = t;
     se->last_vbits = vbits;
@@ -509,7 +532,7 @@ static int apply_ooo(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
         se->head = e;
         se->dirty = true;
         *added = true;
-        return AG_OK;
+        return t < se->rolled[0] ? maint_invalidate(s, txn, se, t) : AG_OK;
     }
     MDB_cursor *c;
     if ((rc = mdb_cursor_open(txn, s->dbi_chunks, &c))) return store_lmdb_err(rc);
@@ -558,7 +581,7 @@ static int apply_ooo(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
     if (t < se->mint) se->mint = t;
     if (t < s->min_time) s->min_time = t;
     *added = true;
-    return AG_OK;
+    return t < se->rolled[0] ? maint_invalidate(s, txn, se, t) : AG_OK;
 }
 
 static void describe_series(const series_t *se, char *out, size_t outlen)
@@ -583,6 +606,7 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
     int rc = AG_OK;
     size_t i = 0;
     uint64_t dups = 0;
+    int64_t oldest_ok = maint_min_accepted(s);
     s->gen++;
     for (; i < r->nseries; i++) {
         const ag_series_in_t *in = &r->series[i];
@@ -638,6 +662,18 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
         for (size_t k = 0; k < in->nsamples; k++) {
             int64_t t = in->samples[k].t;
             uint64_t vb = vbits_of(in->samples[k].v);
+            if (t < oldest_ok) {
+                char d[200];
+                describe_series(se, d, sizeof d);
+                rc = ag_errmsg_set(&res->err, AG_ECONFLICT, -1,
+                                   "sample too old: timestamp %lld is older than "
+                                   "storage.retention.raw allows (oldest accepted %lld) for "
+                                   "series %s",
+                                   (long long)t, (long long)oldest_ok, d);
+                atomic_fetch_add(&s->st_ooo, 1);
+                i++;
+                goto out;
+            }
             if (!se->chk_has || t > se->chk_last_t) {
                 se->chk_has = true;
                 se->chk_last_t = t;
@@ -709,7 +745,8 @@ static int create_series(ag_store_t *s, MDB_txn *txn, series_t *se, const ag_ser
     if (rc) return store_lmdb_err(rc);
     unsigned char pk[POSTING_KEY_MAX + 32];
     for (size_t i = 0; i < in->nlabels; i++) {
-        MDB_val pkey = {posting_key(pk, in->labels[i].name, in->labels[i].value), pk};
+        MDB_val pkey = {posting_key_n(pk, in->labels[i].name, strlen(in->labels[i].name),
+                                           in->labels[i].value, strlen(in->labels[i].value)), pk};
         MDB_val pval = {8, k};
         rc = mdb_put(txn, s->dbi_postings, &pkey, &pval, 0);
         if (rc) return store_lmdb_err(rc);
@@ -807,7 +844,8 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
         uint64_t id, n;
         if (get_uvarint(&p, end, &id) || get_uvarint(&p, end, &n)) return AG_ECORRUPT;
         series_t *se = head_by_id(&s->head, id);
-        if (!se) return AG_ECORRUPT;
+        /* A series retention deleted after the record was written (ids are never reused). */
+        if (!se && (id == 0 || id >= s->next_id)) return AG_ECORRUPT;
         int64_t t = 0;
         for (uint64_t k = 0; k < n; k++) {
             uint64_t u;
@@ -821,6 +859,7 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
              * sample not newer is either stored already or was merged out of order: apply_ooo
              * tells the two apart. */
             bool added;
+            if (!se) continue;
             int rc = is_newer(se, t) ? apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES)
                                      : apply_ooo(s, txn, se, t, vb, &added);
             if (rc) return rc;
@@ -909,7 +948,7 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
             rc = ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory loading series");
             goto fail;
         }
-        if ((rc = load_series_bounds(s, cc, se))) {
+        if ((rc = load_series_bounds(s, cc, se)) || (rc = maint_load_series(s, txn, se))) {
             rc = ag_errmsg_set(e, rc, -1, "series %llu: chunks unreadable: %s",
                                (unsigned long long)id, ag_strerror(rc));
             goto fail;
@@ -923,6 +962,10 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
     }
     mdb_cursor_close(c);
     c = NULL;
+    MDB_val nk = {7, "next_id"}, nv;
+    if (mdb_get(txn, s->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8 &&
+        key_get_u64(nv.mv_data) > s->next_id)
+        s->next_id = key_get_u64(nv.mv_data);
     s->wal_seq = 0;
     s->wal_bytes = 0;
     if ((rc = mdb_cursor_open(txn, s->dbi_wal, &c))) {
@@ -977,7 +1020,7 @@ static int checkpoint(ag_store_t *s)
         mdb_txn_abort(txn);
         return store_lmdb_err(rc);
     }
-    if ((rc = mdb_txn_commit(txn))) return commit_err(s, rc);
+    if ((rc = mdb_txn_commit(txn))) return store_commit_err(s, rc);
     for (size_t i = 0; i < s->head.nids; i++)
         if (s->head.by_id[i]) s->head.by_id[i]->dirty = false;
     s->wal_bytes = 0;
@@ -1004,6 +1047,12 @@ static void reload_head(ag_store_t *s)
                  "err=\"%s\"",
                  e.msg);
     }
+}
+
+void store_forget_series(ag_store_t *s, series_t *se)
+{
+    metric_count_add(s, se, -1);
+    head_delete(&s->head, se);
 }
 
 /* ---- the committer ----------------------------------------------------------------------- */
@@ -1066,7 +1115,7 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         clock_gettime(CLOCK_MONOTONIC, &b);
         atomic_fetch_add(&s->st_commit_ns, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
                                                       (b.tv_nsec - a.tv_nsec)));
-        if (rc) group_rc = commit_err(s, rc);
+        if (rc) group_rc = store_commit_err(s, rc);
         pthread_rwlock_wrlock(&s->rw);
     } else if (txn) {
         mdb_txn_abort(txn);
@@ -1122,12 +1171,19 @@ static void maybe_checkpoint(ag_store_t *s, bool force)
     if (rc) AG_WARN("\"checkpoint failed, will retry\" err=\"%s\"", ag_strerror(rc));
 }
 
+/* Maintenance (maint.c) runs a bounded step when no request waits, and at least every
+ * MAINT_EVERY_MS under constant load, so rollups and retention keep up without holding
+ * requests back for more than one step. */
+#define MAINT_EVERY_MS 1000
+
 static void *committer_main(void *arg)
 {
     ag_store_t *s = arg;
+    bool more = false;          /* the last maintenance step did work: there may be more */
+    int64_t last_maint = mono_ms();
     for (;;) {
         pthread_mutex_lock(&s->qlock);
-        while (!s->queue && !s->stopping) {
+        while (!s->queue && !s->stopping && !more && !s->maint_force) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -1148,6 +1204,24 @@ static void *committer_main(void *arg)
             pthread_mutex_unlock(&s->qlock);
         }
         maybe_checkpoint(s, false);
+        pthread_mutex_lock(&s->qlock);
+        bool idle = !s->queue;
+        pthread_mutex_unlock(&s->qlock);
+        more = false;
+        pthread_mutex_lock(&s->qlock);
+        bool force = s->maint_force;
+        pthread_mutex_unlock(&s->qlock);
+        if (force) {
+            s->maint_idle_ms = 0;
+            while (maint_step(s)) {}
+            pthread_mutex_lock(&s->qlock);
+            s->maint_force = false;
+            pthread_cond_broadcast(&s->donecond);
+            pthread_mutex_unlock(&s->qlock);
+        } else if (idle || mono_ms() - last_maint >= MAINT_EVERY_MS) {
+            more = maint_step(s);
+            last_maint = mono_ms();
+        }
     }
     return NULL;
 }
@@ -1172,6 +1246,15 @@ int ag_store_write(ag_store_t *s, const ag_write_req_t *r, ag_write_res_t *res)
     while (!pw.done) pthread_cond_wait(&s->donecond, &s->qlock);
     pthread_mutex_unlock(&s->qlock);
     return pw.rc;
+}
+
+void ag_store_maintain(ag_store_t *s)
+{
+    pthread_mutex_lock(&s->qlock);
+    s->maint_force = true;
+    pthread_cond_signal(&s->qcond);
+    while (s->maint_force && !s->stopping) pthread_cond_wait(&s->donecond, &s->qlock);
+    pthread_mutex_unlock(&s->qlock);
 }
 
 void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx)
@@ -1200,6 +1283,7 @@ static int open_dbis(ag_store_t *s, ag_errmsg_t *e)
         {"chunks", 0, &s->dbi_chunks},
         {"wal", 0, &s->dbi_wal},
         {"metadata", 0, &s->dbi_metadata},
+        {"rollups", 0, &s->dbi_rollups},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | MDB_CREATE, dbs[i].dbi))) {
@@ -1238,6 +1322,7 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
     s->opts = *o;
     ag_store_set_limits(s, o->max_series, o->max_series_per_metric);
     ag_store_set_ooo_window(s, o->ooo_window_ms);
+    ag_store_set_retention(s, o->retention_ms);
     if (s->opts.chunk_samples == 0) s->opts.chunk_samples = 120;
     if (s->opts.chunk_samples > AG_CHUNK_MAX_SAMPLES) s->opts.chunk_samples = AG_CHUNK_MAX_SAMPLES;
     s->lock_fd = -1;
@@ -1320,6 +1405,8 @@ void ag_store_close(ag_store_t *s)
     pthread_rwlock_destroy(&s->rw);
     free(s->sealed);
     free(s->pack_in);
+    free(s->upd);
+    free(s->rbuf);
     ag_buf_free(&s->pack_out);
     metric_counts_free(s);
     pthread_mutex_destroy(&s->qlock);

@@ -12,6 +12,7 @@
 
 #include "ag_buf.h"
 #include "ag_chunk.h"
+#include "ag_rollup.h"
 #include "ag_store.h"
 
 /* One series in memory: identity, time bounds and its open (head) chunk. */
@@ -41,6 +42,12 @@ typedef struct series {
     int64_t chk_last_t;
     uint64_t chk_last_vbits;
     bool chk_has;        /* chk_last_t is a real sample (INT64_MIN is a valid timestamp) */
+    /* Rollups (maint.c): rolled[k] is where tier k+1's stored blocks end (exclusive; a block
+     * boundary, INT64_MIN when none); readers use stored buckets before it and fold the data
+     * below the tier from there on. rmin[k] is the start of the oldest stored block of tier
+     * k+1 (INT64_MAX when none), for retention. */
+    int64_t rolled[AG_ROLLUP_TIERS];
+    int64_t rmin[AG_ROLLUP_TIERS];
 } series_t;
 
 static inline bool has_samples(const series_t *s) { return s->mint != INT64_MAX || s->head.count; }
@@ -64,6 +71,8 @@ series_t *head_find(head_t *h, uint64_t hash, const char *labels, size_t len);
 series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len);
 /* Removes and frees a series that was never given an id. */
 void head_remove(head_t *h, series_t *s);
+/* Removes and frees a series that has an id (retention dropped all its data). */
+void head_delete(head_t *h, series_t *s);
 /* Gives `s` the next id and records it in by_id. */
 int head_assign_id(head_t *h, series_t *s, uint64_t id);
 static inline series_t *head_by_id(head_t *h, uint64_t id)
@@ -85,7 +94,7 @@ struct ag_store {
     char *path;
     int lock_fd;
     MDB_env *env;
-    MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata;
+    MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata, dbi_rollups;
 
     /* Readers hold `rw` shared while they open their LMDB read transaction and copy head chunks
      * (with the chunks being sealed); the committer holds it exclusively while it changes the
@@ -121,9 +130,20 @@ struct ag_store {
     ag_store_write_hook_fn hook; /* under qlock */
     void *hook_ctx;
     bool stopping;
+    bool maint_force; /* ag_store_maintain waits for a full maintenance pass */
     pthread_t committer;
     bool committer_started;
 
+    /* Maintenance (maint.c, committer thread only unless atomic). */
+    _Atomic int64_t ret_ms[AG_ROLLUP_TIERS + 1]; /* retention per tier (raw, 1m, 1h); 0 = keep */
+    uint64_t maint_next; /* the series id the next maintenance step starts at */
+    int64_t maint_idle_ms; /* when a full pass last found nothing to do (monotonic) */
+    struct maint_upd *upd; /* changes applied after a maintenance commit */
+    size_t nupd, cap_upd;
+    ag_rollup_t *rbuf; /* bucket scratch */
+    size_t rcap;
+    _Atomic uint64_t st_rolled_blocks, st_deleted_chunks, st_deleted_blocks, st_deleted_series,
+        st_maint_steps;
     _Atomic uint64_t st_appended, st_duplicate, st_ooo, st_created, st_sealed, st_commits,
         st_commit_fail, st_checkpoints, st_head_series;
     _Atomic uint64_t st_commit_ns;
@@ -153,5 +173,52 @@ int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t m
                      ag_sample_pt_t *out, size_t *n);
 
 int store_lmdb_err(int rc); /* maps an LMDB/errno code to AG_E* */
+int store_commit_err(ag_store_t *s, int rc); /* the same for a failed commit (full disk) */
+void chunk_key(unsigned char k[16], uint64_t id, int64_t t);
+/* Builds the postings key for one label (name, value NUL-free, given by length) into `key`
+ * (at least POSTING_KEY_MAX + 16 bytes); returns its length. */
+#define POSTING_KEY_MAX 480 /* LMDB's default maximum key size is 511 bytes */
+size_t posting_key_n(unsigned char *key, const char *name, size_t nl, const char *value,
+                     size_t vl);
+
+/* One series as a reader sees it: copies taken under `rw` with the read transaction. */
+typedef struct sel_item {
+    uint64_t id;
+    int64_t head_start; /* INT64_MAX when the head chunk is empty */
+    int64_t mem_start;  /* the first chunk held in memory (sealing or head); LMDB has the rest */
+    sealing_t *sealing; /* copies of the chunks being sealed (plan arena), oldest first */
+    uint8_t *head;      /* copy of the head chunk (plan arena) */
+    size_t head_len;
+    char *labels;       /* copy of the canonical labels (plan arena) */
+    size_t labels_len;
+    int64_t rolled[AG_ROLLUP_TIERS];
+} sel_item_t;
+/* Appends the item's samples in [mint, maxt] to sd (whose array has *cap room), reading sealed
+ * chunks through txn; *total counts samples against max (0 = no limit, else AG_ELIMIT). */
+int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
+                       int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
+                       uint64_t max);
+/* The item of a live series, for the committer (no copies: the head is its own). */
+void store_item_of(const series_t *se, sel_item_t *it);
+
+/* Rollup keys: tier (1 = 1m, 2 = 1h) | series id | block start, 17 bytes. */
+#define ROLLUP_KEY 17
+void rollup_key(unsigned char k[ROLLUP_KEY], int tier, uint64_t id, int64_t start);
+/* Block span of tier k (1-based). */
+int64_t rollup_block_ms(int tier);
+int64_t rollup_width_ms(int tier);
+
+/* maint.c: rollups and retention, run by the committer between groups. */
+/* One bounded maintenance step (a short write transaction); returns true when it did work. */
+bool maint_step(ag_store_t *s);
+/* Loads rolled/rmin of a series from `rollups` (at open). */
+int maint_load_series(ag_store_t *s, MDB_txn *txn, series_t *se);
+/* A sample at t was just added to se in txn: when t falls where rollups are already stored,
+ * drop those blocks (from t's block on) so they are rolled again, and move `rolled` back. */
+int maint_invalidate(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t);
+/* The oldest timestamp retention lets a new sample have (INT64_MIN when raw is kept forever). */
+int64_t maint_min_accepted(ag_store_t *s);
+/* Drops a series from the head and the per-metric counts (caller holds `rw` exclusively). */
+void store_forget_series(ag_store_t *s, series_t *se);
 
 #endif

@@ -188,16 +188,6 @@ static int resolve(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, size_t nm
 
 /* ---- selection --------------------------------------------------------------------------- */
 
-typedef struct sel_item {
-    uint64_t id;
-    int64_t head_start; /* INT64_MAX when the head chunk is empty */
-    int64_t mem_start;  /* the first chunk held in memory (sealing or head); LMDB has the rest */
-    sealing_t *sealing; /* copies of the chunks being sealed (plan arena), oldest first */
-    uint8_t *head;      /* copy of the head chunk (plan arena) */
-    size_t head_len;
-    char *labels;       /* copy of the canonical labels (plan arena) */
-    size_t labels_len;
-} sel_item_t;
 
 /* What a selection reads: the matching series, sorted by labels, each with a copy of its labels
  * and of its head chunk taken under the store lock together with the read transaction, so
@@ -246,10 +236,12 @@ static int copy_sealing(ag_arena_t *a, const sealing_t *sg, int64_t maxt, sealin
     return AG_OK;
 }
 
-/* Series matching m whose time bounds overlap [mint, maxt]; head chunks are copied only when
- * with_samples. Sets e on failure. */
+/* Series matching m whose time bounds overlap [mint, maxt] (raw data, or with PLAN_ROLLUPS raw
+ * data or rollups); head chunks are copied only with PLAN_SAMPLES. Sets e on failure. */
+#define PLAN_SAMPLES 1
+#define PLAN_ROLLUPS 2
 static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
-                     bool with_samples, plan_t *p, ag_errmsg_t *e)
+                     unsigned flags, plan_t *p, ag_errmsg_t *e)
 {
     memset(p, 0, sizeof *p);
     idset_t ids = {0};
@@ -260,17 +252,24 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
         pthread_rwlock_unlock(&s->rw);
         return ag_errmsg_set(e, store_lmdb_err(rc), -1, "read: %s", mdb_strerror(rc));
     }
+    bool with_samples = flags & PLAN_SAMPLES;
     rc = resolve(s, p->txn, m, nm, &ids);
     if (!rc && ids.n &&
         (!(p->items = calloc(ids.n, sizeof *p->items)) || !(p->arena = ag_arena_new(256 << 10, 0))))
         rc = AG_ENOMEM;
     for (size_t i = 0; i < ids.n && !rc; i++) {
         series_t *se = head_by_id(&s->head, ids.v[i]);
-        if (!se || se->mint > maxt || se->last_t < mint) continue;
+        if (!se) continue;
+        int64_t oldest = se->mint;
+        if (flags & PLAN_ROLLUPS)
+            for (int k = 0; k < AG_ROLLUP_TIERS; k++)
+                if (se->rmin[k] < oldest) oldest = se->rmin[k];
+        if (oldest > maxt || se->last_t < mint) continue;
         sel_item_t *it = &p->items[p->n++];
         it->id = se->id;
         it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
         it->mem_start = se->sealing ? se->sealing->start : it->head_start;
+        memcpy(it->rolled, se->rolled, sizeof it->rolled);
         if (with_samples && (rc = copy_sealing(p->arena, se->sealing, maxt, &it->sealing))) break;
         if (!(it->labels = ag_arena_alloc(p->arena, se->labels_len ? se->labels_len : 1))) {
             rc = AG_ENOMEM;
@@ -319,10 +318,9 @@ static int decode_range(const uint8_t *data, size_t len, bool val, int64_t mint,
     return max && *total > max ? AG_ELIMIT : AG_OK;
 }
 
-/* Appends the item's samples in [mint, maxt] to sd (whose array has *cap room). */
-static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
-                        int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
-                        uint64_t max)
+int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
+                       int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
+                       uint64_t max)
 {
     int rc = AG_OK;
     if (mint < it->mem_start) {
@@ -371,6 +369,18 @@ static int load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64
     return rc;
 }
 
+void store_item_of(const series_t *se, sel_item_t *it)
+{
+    memset(it, 0, sizeof *it);
+    it->id = se->id;
+    it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
+    it->mem_start = it->head_start;
+    if (se->head.count) it->head = (uint8_t *)ag_chunk_enc_bytes(&se->head, &it->head_len);
+    it->labels = se->labels;
+    it->labels_len = se->labels_len;
+    memcpy(it->rolled, se->rolled, sizeof it->rolled);
+}
+
 void ag_selection_free(ag_selection_t *sel)
 {
     for (size_t i = 0; i < sel->n; i++) {
@@ -386,7 +396,7 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
 {
     memset(out, 0, sizeof *out);
     plan_t p;
-    int rc = plan_open(s, m, nm, mint, maxt, with_samples, &p, e);
+    int rc = plan_open(s, m, nm, mint, maxt, with_samples ? PLAN_SAMPLES : 0, &p, e);
     if (rc) return rc;
     if (p.n && !(out->series = calloc(p.n, sizeof *out->series))) rc = AG_ENOMEM;
     for (size_t i = 0; i < p.n && !rc; i++) {
@@ -401,7 +411,7 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
         sd->labels_len = it->labels_len;
         if (!with_samples) continue;
         size_t cap = 0;
-        rc = load_samples(s, p.txn, it, mint, maxt, sd, &cap, &out->samples, max_samples);
+        rc = store_load_samples(s, p.txn, it, mint, maxt, sd, &cap, &out->samples, max_samples);
         if (!rc && !sd->n) { /* its bounds only overlapped the range */
             free(sd->labels);
             free(sd->samples);
@@ -454,7 +464,7 @@ static int decode_batch(scanner_t *sc, size_t b)
     sb->sd.n = 0;
     for (size_t j = 0; j < n; j++) {
         sb->off[j] = sb->sd.n;
-        int rc = load_samples(sc->s, sc->p->txn, &sc->p->items[first + j], sc->mint, sc->maxt,
+        int rc = store_load_samples(sc->s, sc->p->txn, &sc->p->items[first + j], sc->mint, sc->maxt,
                               &sb->sd, &sb->cap, &sc->total, sc->max);
         if (rc) return rc;
     }
@@ -552,7 +562,7 @@ int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint,
                   uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e)
 {
     plan_t p;
-    int rc = plan_open(s, m, nm, mint, maxt, true, &p, e);
+    int rc = plan_open(s, m, nm, mint, maxt, PLAN_SAMPLES, &p, e);
     if (rc) return rc;
     bool fn_failed = false;
     double span = (double)maxt - (double)mint + 1;
@@ -566,13 +576,132 @@ int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint,
         for (size_t i = 0; i < p.n && !rc; i++) {
             sel_item_t *it = &p.items[i];
             sd.n = 0;
-            if ((rc = load_samples(s, p.txn, it, mint, maxt, &sd, &cap, &total, max_samples)))
+            if ((rc = store_load_samples(s, p.txn, it, mint, maxt, &sd, &cap, &total, max_samples)))
                 break;
             if (sd.n && (rc = fn(ctx, it->labels, it->labels_len, sd.samples, sd.n)))
                 fn_failed = true;
         }
         free(sd.samples);
     }
+    plan_free(&p);
+    if (rc && !fn_failed) return sel_error(e, rc);
+    return rc;
+}
+
+/* ---- rollups ------------------------------------------------------------------------------ */
+
+typedef struct rvec {
+    ag_rollup_t *b;
+    size_t n, cap;
+} rvec_t;
+
+static int rvec_reserve(rvec_t *v, size_t extra)
+{
+    if (v->n + extra <= v->cap) return AG_OK;
+    size_t cap = v->cap ? v->cap * 2 : 64;
+    while (cap < v->n + extra) cap *= 2;
+    ag_rollup_t *nb = realloc(v->b, cap * sizeof *nb);
+    if (!nb) return AG_ENOMEM;
+    v->b = nb;
+    v->cap = cap;
+    return AG_OK;
+}
+
+typedef struct rscan {
+    ag_store_t *s;
+    MDB_txn *txn;
+    ag_series_data_t sd;
+    size_t sd_cap;
+    uint64_t total, max;
+} rscan_t;
+
+/* Appends the buckets of `tier` with start in [lo, hi) of one series to out. */
+static int rollup_collect(rscan_t *r, const sel_item_t *it, int tier, int64_t lo, int64_t hi,
+                          rvec_t *out)
+{
+    if (lo >= hi) return AG_OK;
+    int64_t rolled = it->rolled[tier - 1], width = rollup_width_ms(tier);
+    int rc = AG_OK;
+    if (rolled != INT64_MIN && lo < rolled) {
+        int64_t stop = hi < rolled ? hi : rolled;
+        MDB_cursor *c;
+        if ((rc = mdb_cursor_open(r->txn, r->s->dbi_rollups, &c))) return store_lmdb_err(rc);
+        unsigned char k[ROLLUP_KEY];
+        rollup_key(k, tier, it->id, ag_rollup_floor(lo, rollup_block_ms(tier)));
+        MDB_val key = {ROLLUP_KEY, k}, val;
+        int mrc;
+        for (mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); mrc == 0;
+             mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+            const unsigned char *kp = key.mv_data;
+            if (key.mv_size != ROLLUP_KEY || kp[0] != tier || key_get_u64(kp + 1) != it->id ||
+                key_to_ts(key_get_u64(kp + 9)) >= stop)
+                break;
+            size_t cnt = ag_rollup_count(val.mv_data, val.mv_size), got;
+            if (!cnt) {
+                rc = AG_ECORRUPT;
+                break;
+            }
+            if ((rc = rvec_reserve(out, cnt))) break;
+            if ((rc = ag_rollup_decode(val.mv_data, val.mv_size, out->b + out->n, &got))) break;
+            /* Keep the buckets inside [lo, stop). */
+            size_t w = out->n;
+            for (size_t i = 0; i < got; i++)
+                if (out->b[out->n + i].start >= lo && out->b[out->n + i].start < stop)
+                    out->b[w++] = out->b[out->n + i];
+            r->total += w - out->n;
+            out->n = w;
+            if (r->max && r->total > r->max) {
+                rc = AG_ELIMIT;
+                break;
+            }
+        }
+        if (!rc && mrc && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
+        mdb_cursor_close(c);
+        if (rc) return rc;
+        lo = stop;
+    }
+    if (lo >= hi) return AG_OK;
+    if (tier == 1) {
+        r->sd.n = 0;
+        uint64_t before = r->total;
+        rc = store_load_samples(r->s, r->txn, it, lo, hi - 1, &r->sd, &r->sd_cap, &r->total,
+                                r->max);
+        if (rc || !r->sd.n) return rc;
+        r->total = before; /* buckets count, not the raw samples folded into them */
+        if ((rc = rvec_reserve(out, r->sd.n))) return rc;
+        size_t nb = ag_rollup_fold(r->sd.samples, r->sd.n, width, out->b + out->n);
+        out->n += nb;
+        r->total += nb;
+        return r->max && r->total > r->max ? AG_ELIMIT : AG_OK;
+    }
+    size_t from = out->n;
+    if ((rc = rollup_collect(r, it, tier - 1, lo, hi, out))) return rc;
+    size_t nb = ag_rollup_regroup(out->b + from, out->n - from, width, out->b + from);
+    out->n = from + nb;
+    return AG_OK;
+}
+
+int ag_store_scan_rollups(ag_store_t *s, int64_t width, const ag_matcher_t *m, size_t nm,
+                          int64_t mint, int64_t maxt, uint64_t max_samples, ag_rollup_fn fn,
+                          void *ctx, ag_errmsg_t *e)
+{
+    int tier = width == AG_ROLLUP_1M_MS ? 1 : width == AG_ROLLUP_1H_MS ? 2 : 0;
+    if (!tier) return ag_errmsg_set(e, AG_EINVAL, -1, "no rollup tier of %lld ms", (long long)width);
+    int64_t lo = mint, hi = maxt > INT64_MAX - width ? INT64_MAX : maxt + width;
+    plan_t p;
+    int rc = plan_open(s, m, nm, lo, hi - 1, PLAN_SAMPLES | PLAN_ROLLUPS, &p, e);
+    if (rc) return rc;
+    rscan_t r = {.s = s, .txn = p.txn, .max = max_samples};
+    rvec_t v = {0};
+    bool fn_failed = false;
+    for (size_t i = 0; i < p.n && !rc; i++) {
+        v.n = 0;
+        if ((rc = rollup_collect(&r, &p.items[i], tier, lo, hi, &v))) break;
+        if (v.n && (rc = fn(ctx, p.items[i].labels, p.items[i].labels_len, v.b, v.n)))
+            fn_failed = true;
+    }
+    free(v.b);
+    free(r.sd.samples);
     plan_free(&p);
     if (rc && !fn_failed) return sel_error(e, rc);
     return rc;
@@ -737,6 +866,11 @@ void ag_store_stats(ag_store_t *s, ag_store_stats_t *st)
     st->commit_failures = atomic_load(&s->st_commit_fail);
     st->commit_seconds_sum = (double)atomic_load(&s->st_commit_ns) / 1e9;
     st->checkpoints = atomic_load(&s->st_checkpoints);
+    st->rollup_blocks_written = atomic_load(&s->st_rolled_blocks);
+    st->retention_chunks_deleted = atomic_load(&s->st_deleted_chunks);
+    st->retention_blocks_deleted = atomic_load(&s->st_deleted_blocks);
+    st->retention_series_deleted = atomic_load(&s->st_deleted_series);
+    st->maintenance_steps = atomic_load(&s->st_maint_steps);
     MDB_envinfo info;
     MDB_stat ms;
     if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &ms) == 0) {

@@ -46,6 +46,18 @@ typedef struct range_call {
     eval_val_t *out;
 } range_call_t;
 
+/* The output labels of one series of a range function's argument. A function over a range
+ * vector checks its whole output matrix (2.42's Matrix.ContainsSameLabelset), not step by
+ * step. */
+static int out_labels(ev_t *ev, range_call_t *c, const char **l, size_t *len)
+{
+    if (c->f != AG_RF_LAST_OVER_TIME) lbl_drop_name(ev, *l, *len, l, len);
+    const eseries_t *prev = emat_find(&c->out->m, *l, *len);
+    if (prev && prev->n)
+        return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+    return AG_OK;
+}
+
 /* One series of a range function's argument, slid over every step. */
 static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag_point_t *p,
                         size_t np)
@@ -53,14 +65,9 @@ static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag
     range_call_t *c = arg;
     const ag_pq_node_t *n = c->n;
     int64_t range = c->rs.range_ms, off = c->rs.offset_ms, fts = c->rs.fixed_ts;
-    if (c->f != AG_RF_LAST_OVER_TIME) lbl_drop_name(ev, l, len, &l, &len);
-    /* A function over a range vector checks its whole output matrix (2.42's
-     * Matrix.ContainsSameLabelset), not step by step. */
-    const eseries_t *prev = emat_find(&c->out->m, l, len);
-    if (prev && prev->n)
-        return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+    int rc = out_labels(ev, c, &l, &len);
+    if (rc) return rc;
     size_t lo = 0, hi = 0;
-    int rc = AG_OK;
     for (size_t k = 0; k < ev->nsteps && !rc; k++) {
         int64_t ts = step_ts(ev, k), at = c->rs.fixed ? fts : ts, ref = at - off;
         while (hi < np && p[hi].t <= ref) hi++;
@@ -80,8 +87,91 @@ static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag
     return rc;
 }
 
+/* ---- windows made of rollup buckets ------------------------------------------------------ */
+
+/* The rollup width (ag_rollup.h) that answers f over selector `sel` exactly at every step of
+ * this evaluation, or 0 to read raw samples. The window [T - range, T] of a step at T is then
+ * whole buckets [T - range, T) plus the single sample at T, which a bucket starting at T holds
+ * as its first when there is one. Used when the step is at least a bucket (a range query whose
+ * resolution makes raw samples pointless) or an instant query spans 30 buckets or more. */
+static int64_t rollup_width(const ev_t *ev, const ag_pq_node_t *sel, ag_range_fn_t f)
+{
+    if (ev->o->raw_only || sel->u.sel.at != AG_PQ_AT_NONE)
+        return 0;
+    switch (f) {
+    case AG_RF_RATE: case AG_RF_INCREASE: case AG_RF_DELTA: case AG_RF_MIN_OVER_TIME:
+    case AG_RF_MAX_OVER_TIME: case AG_RF_SUM_OVER_TIME: case AG_RF_COUNT_OVER_TIME:
+    case AG_RF_AVG_OVER_TIME: case AG_RF_LAST_OVER_TIME: case AG_RF_PRESENT_OVER_TIME:
+        break;
+    default:
+        return 0;
+    }
+    static const int64_t widths[] = {AG_ROLLUP_1H_MS, AG_ROLLUP_1M_MS};
+    int64_t range = sel->u.sel.range_ms, off = sel->u.sel.offset_ms;
+    bool instant = ev->nsteps <= 1;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        int64_t w = widths[i];
+        if (range < w || range % w || (!instant && (ev->step < w || ev->step % w)))
+            continue;
+        if (instant && range / w < 30)
+            continue;
+        if (off > 0 ? ev->start < INT64_MIN + off : ev->start > INT64_MAX + off)
+            continue;
+        int64_t t0 = ev->start - off;
+        if (t0 % w != 0 || t0 < INT64_MIN + range)
+            continue;
+        return w;
+    }
+    return 0;
+}
+
+typedef struct rollup_call {
+    ev_t *ev;
+    range_call_t *c;
+} rollup_call_t;
+
+static int rollup_series(void *arg, const char *l, size_t len, const ag_rollup_t *b, size_t nb)
+{
+    rollup_call_t *rc_ = arg;
+    ev_t *ev = rc_->ev;
+    range_call_t *c = rc_->c;
+    int64_t range = c->rs.range_ms, off = c->rs.offset_ms;
+    int rc = out_labels(ev, c, &l, &len);
+    if (rc) return rc;
+    size_t lo = 0, hi = 0;
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        int64_t ts = step_ts(ev, k), ref = ts - off;
+        while (hi < nb && b[hi].start < ref) hi++;
+        while (lo < hi && b[lo].start < ref - range) lo++;
+        ag_point_t e, *edge = NULL;
+        if (hi < nb && b[hi].start == ref && b[hi].first_t == ref) {
+            e.t = ref;
+            e.v = b[hi].first;
+            edge = &e;
+        }
+        double v;
+        if (ag_range_fn_rollups(c->f, b + lo, hi - lo, edge, ref, range, &v))
+            rc = emit(ev, &c->out->m, l, len, ts, v);
+        if (!rc) rc = ev_tick(ev);
+    }
+    return rc;
+}
+
+static int rollup_scan(ev_t *ev, const ag_pq_node_t *sel, range_call_t *c, int64_t w)
+{
+    memset(&c->rs, 0, sizeof c->rs);
+    c->rs.range_ms = sel->u.sel.range_ms;
+    c->rs.offset_ms = sel->u.sel.offset_ms;
+    int64_t mint = ev->start - c->rs.offset_ms - c->rs.range_ms, maxt = ev->end - c->rs.offset_ms;
+    maxt -= ((maxt % w) + w) % w;
+    rollup_call_t rcall = {ev, c};
+    return ag_store_scan_rollups(ev->store, w, sel->u.sel.matchers, sel->u.sel.nmatchers, mint,
+                                 maxt, ev->o->max_samples, rollup_series, &rcall, ev->e);
+}
+
 /* rate(), *_over_time() and friends: slide the window of each series over the steps. A matrix
- * selector is streamed from the store one series at a time; a subquery is evaluated first. */
+ * selector is streamed from the store one series at a time (as rollup buckets when they give
+ * the same answer, see rollup_width); a subquery is evaluated first. */
 static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, eval_val_t *out)
 {
     eval_val_t a[MAX_ARGS];
@@ -89,7 +179,10 @@ static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, 
     int rc = eval_args(ev, n, mi, a);
     out->k = AG_PQ_T_VECTOR;
     const ag_pq_node_t *arg = unparen(n->u.call.args[mi]);
-    if (!rc && arg->type == AG_PQ_MATRIX_SEL) {
+    int64_t w = !rc && arg->type == AG_PQ_MATRIX_SEL ? rollup_width(ev, arg, f) : 0;
+    if (w) {
+        rc = rollup_scan(ev, arg, &c, w);
+    } else if (!rc && arg->type == AG_PQ_MATRIX_SEL) {
         rc = ev_range_scan(ev, arg, &c.rs, range_series, &c);
     } else if (!rc) {
         rc = ev_range_source(ev, arg, &c.rs);

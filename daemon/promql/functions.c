@@ -347,31 +347,20 @@ ag_range_fn_t ag_range_fn_lookup(const char *name)
     return (ag_range_fn_t)fn_lookup(range_names, sizeof range_names / sizeof range_names[0], name);
 }
 
-/* 2.42 extrapolatedRate (float samples only). The caller guarantees n >= 2. */
-static double extrapolated_rate(const ag_point_t *p, size_t n, int64_t t, int64_t range_ms,
-                                bool is_counter, bool is_rate)
+/* The extrapolation half of 2.42's extrapolatedRate: `result` is last - first plus the counter
+ * corrections, over n >= 2 samples from (first_t, first_v) to last_t. */
+static double extrapolate(double result, int64_t first_t, double first_v, int64_t last_t,
+                          size_t n, int64_t t, int64_t range_ms, bool is_counter, bool is_rate)
 {
     int64_t range_start = t - range_ms;
     int64_t range_end = t;
-    double result = p[n - 1].v - p[0].v;
-
-    if (is_counter) {
-        double prev = p[0].v;
-        for (size_t i = 1; i < n; i++) {
-            double cur = p[i].v;
-            if (cur < prev)
-                result += prev;
-            prev = cur;
-        }
-    }
-
-    double duration_to_start = (double)(p[0].t - range_start) / 1000;
-    double duration_to_end = (double)(range_end - p[n - 1].t) / 1000;
-    double sampled_interval = (double)(p[n - 1].t - p[0].t) / 1000;
+    double duration_to_start = (double)(first_t - range_start) / 1000;
+    double duration_to_end = (double)(range_end - last_t) / 1000;
+    double sampled_interval = (double)(last_t - first_t) / 1000;
     double avg_between = sampled_interval / (double)(n - 1);
 
-    if (is_counter && result > 0 && p[0].v >= 0) {
-        double duration_to_zero = sampled_interval * (p[0].v / result);
+    if (is_counter && result > 0 && first_v >= 0) {
+        double duration_to_zero = sampled_interval * (first_v / result);
         if (duration_to_zero < duration_to_start)
             duration_to_start = duration_to_zero;
     }
@@ -391,6 +380,64 @@ static double extrapolated_rate(const ag_point_t *p, size_t n, int64_t t, int64_
     if (is_rate)
         factor /= duration_seconds(range_ms);
     return result * factor;
+}
+
+/* 2.42 extrapolatedRate (float samples only). The caller guarantees n >= 2. */
+static double extrapolated_rate(const ag_point_t *p, size_t n, int64_t t, int64_t range_ms,
+                                bool is_counter, bool is_rate)
+{
+    double result = p[n - 1].v - p[0].v;
+
+    if (is_counter) {
+        double prev = p[0].v;
+        for (size_t i = 1; i < n; i++) {
+            double cur = p[i].v;
+            if (cur < prev)
+                result += prev;
+            prev = cur;
+        }
+    }
+    return extrapolate(result, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, is_counter, is_rate);
+}
+
+bool ag_range_fn_rollups(ag_range_fn_t f, const ag_rollup_t *b, size_t n, const ag_point_t *edge,
+                         int64_t t, int64_t range_ms, double *out)
+{
+    ag_rollup_t a;
+    if (n) {
+        a = b[0];
+        for (size_t i = 1; i < n; i++)
+            ag_rollup_merge(&a, &b[i]);
+        if (edge)
+            ag_rollup_add(&a, edge->t, edge->v);
+    } else if (edge) {
+        ag_rollup_init(&a, edge->t, edge->t, edge->v);
+    } else {
+        return false;
+    }
+    switch (f) {
+    case AG_RF_RATE:
+    case AG_RF_INCREASE:
+    case AG_RF_DELTA: {
+        if (a.count < 2)
+            return false;
+        bool counter = f != AG_RF_DELTA;
+        double result = a.last - a.first;
+        if (counter && a.corr != 0)
+            result += a.corr;
+        *out = extrapolate(result, a.first_t, a.first, a.last_t, (size_t)a.count, t, range_ms,
+                           counter, f == AG_RF_RATE);
+        return true;
+    }
+    case AG_RF_MIN_OVER_TIME: *out = a.min; return true;
+    case AG_RF_MAX_OVER_TIME: *out = a.max; return true;
+    case AG_RF_SUM_OVER_TIME: *out = a.sum; return true;
+    case AG_RF_COUNT_OVER_TIME: *out = (double)a.count; return true;
+    case AG_RF_AVG_OVER_TIME: *out = a.sum / (double)a.count; return true;
+    case AG_RF_LAST_OVER_TIME: *out = a.last; return true;
+    case AG_RF_PRESENT_OVER_TIME: *out = 1; return true;
+    default: return false;
+    }
 }
 
 /* 2.42 instantValue (irate / idelta). The caller guarantees n >= 2. */
