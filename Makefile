@@ -22,7 +22,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -I$(B)/gen -pthread -MMD -MP $(VERSION_DEFS) $(EXTRA_CFLAGS)
 CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := -pthread
-LIBS := -lmicrohttpd -llmdb -lprotobuf-c -lsnappy -lz -lyaml -lre2 -lm
+LIBS := -lmicrohttpd -llmdb -lprotobuf-c -lsnappy -lz -lyaml -lre2 -lgsl -lgslcblas -lm
 ifeq ($(SAN),1)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   CFLAGS := $(filter-out -O2,$(CFLAGS)) -O1 $(SANFLAGS)
@@ -32,7 +32,8 @@ endif
 
 DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-dev \
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
-  clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics
+  clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics \
+  python3-numpy python3-pandas
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))
@@ -48,7 +49,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps run test unit integration fuzz-replay fuzz clean bench crash-long
-all: $(B)/augurd
+all: $(B)/augurd $(B)/augur
 
 # Generated protobuf sources are kept, not treated as intermediates to delete.
 .SECONDARY:
@@ -88,6 +89,9 @@ $(B)/libaugur.a: $(LIB_OBJS)
 $(B)/augurd: $(B)/obj/daemon/main.o $(B)/libaugur.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/augur: $(B)/obj/tools/augur.o $(B)/libaugur.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(B)/tests/%: tests/unit/%.c $(B)/libaugur.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libaugur.a $(LDFLAGS) $(LIBS) -lcmocka -lstdc++
@@ -101,6 +105,7 @@ build/bench/loadgen: tests/bench/loadgen.c $(B)/libaugur.a
 bench: deps all build/bench/loadgen
 	python3 tests/bench/run.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 	python3 tests/bench/query_bench.py --augurd $(B)/augurd --loadgen build/bench/loadgen
+	bash tests/bench/anomaly_bench.sh
 	python3 tests/bench/throughput.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 
 run: deps all

@@ -1,10 +1,15 @@
-/* remote_write.c - Remote-Write 1.0 body decoding: snappy block -> protobuf-c -> validated
- * series (see ag_remote_write.h).
+/* remote_write.c - Remote-Write 1.0 body decoding: snappy block -> protobuf wire format ->
+ * validated series (see ag_remote_write.h).
  *
- * Memory: one arena per request holds the uncompressed body, every protobuf-c structure and
- * the NUL-terminated label copies the store wants; protobuf-c's allocator is pointed at it and
- * its free() is a no-op. The size limit is enforced on snappy's declared length before the
- * buffer is allocated, so a 100-byte body claiming 4 GiB costs nothing.
+ * The protobuf wire format is read directly (no protobuf-c structures): pass 1 checks the whole
+ * WriteRequest, as strictly as protobuf-c's unpack (a known field with another wire type, a
+ * truncated varint or length, a group, field 0: all refused), and counts series, samples,
+ * exemplars and histograms; pass 2 converts. The fuzz target checks both decoders agree.
+ *
+ * Memory: one arena per request holds the uncompressed body, the label strings (each series'
+ * labels point into its canonical encoding, NUL-terminated pairs, which is also its key in the
+ * store) and the arrays handed to the store. The size limit is enforced on snappy's declared
+ * length before the buffer is allocated, so a 100-byte body claiming 4 GiB costs nothing.
  */
 #include "ag_remote_write.h"
 
@@ -13,119 +18,465 @@
 #include <string.h>
 
 #include "ag_labels.h"
-#include "remote.pb-c.h"
 
-static void *arena_pb_alloc(void *data, size_t size) { return ag_arena_alloc(data, size); }
-static void arena_pb_free(void *data, void *ptr) { (void)data, (void)ptr; }
+/* ---- the protobuf wire format ----------------------------------------------------------- */
 
-static const char *metric_type_name(Augur__Remote__MetricMetadata__MetricType t)
+typedef struct pb {
+    const uint8_t *p, *end;
+} pb_t;
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* Varints as protobuf-c reads them: at most 10 bytes, bits beyond 64 dropped. */
+static bool pb_varint(pb_t *b, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned i = 0; i < 10 && b->p < b->end; i++) {
+        uint8_t c = *b->p++;
+        r |= (uint64_t)(c & 0x7f) << (7 * i);
+        if (!(c & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The next field's number and wire type, as protobuf-c's parse_tag_and_wiretype reads them (at
+ * most 5 bytes, a 32-bit number that wraps, a first byte with field bits 0 refused), and only
+ * the wire types it can skip (groups and types 6, 7 are refused). */
+static bool pb_tag(pb_t *b, uint32_t *field, unsigned *wt)
+{
+    if (b->p >= b->end || (b->p[0] & 0xf8) == 0) return false;
+    uint32_t tag = (uint32_t)(b->p[0] & 0x7f) >> 3;
+    *wt = b->p[0] & 7;
+    unsigned shift = 4, i = 1;
+    if (b->p[0] & 0x80) {
+        for (;; i++) {
+            if (i >= 5 || b->p + i >= b->end) return false;
+            uint8_t c = b->p[i];
+            tag |= (uint32_t)((uint32_t)(c & 0x7f) << shift);
+            shift += 7;
+            if (!(c & 0x80)) {
+                i++;
+                break;
+            }
+        }
+    }
+    b->p += i;
+    *field = tag;
+    return *wt == WT_VARINT || *wt == WT_I64 || *wt == WT_LEN || *wt == WT_I32;
+}
+
+/* A length-delimited field's bytes as a sub-buffer (the length: at most 5 bytes, 32 bits). */
+static bool pb_len(pb_t *b, pb_t *sub)
+{
+    uint32_t n = 0;
+    unsigned i = 0;
+    for (;; i++) {
+        if (i >= 5 || b->p + i >= b->end) return false;
+        uint8_t c = b->p[i];
+        n |= (uint32_t)((uint32_t)(c & 0x7f) << (7 * i));
+        if (!(c & 0x80)) break;
+    }
+    b->p += i + 1;
+    if (n > (uint64_t)(b->end - b->p)) return false;
+    sub->p = b->p;
+    sub->end = b->p + n;
+    b->p += n;
+    return true;
+}
+
+static bool pb_skip(pb_t *b, unsigned wt)
+{
+    uint64_t v;
+    pb_t sub;
+    switch (wt) {
+    case WT_VARINT: return pb_varint(b, &v);
+    case WT_I64:
+        if (b->end - b->p < 8) return false;
+        b->p += 8;
+        return true;
+    case WT_I32:
+        if (b->end - b->p < 4) return false;
+        b->p += 4;
+        return true;
+    case WT_LEN: return pb_len(b, &sub);
+    default: return false;
+    }
+}
+
+static bool pb_fixed64(pb_t *b, uint64_t *v)
+{
+    if (b->end - b->p < 8) return false;
+    uint64_t r = 0;
+    for (int i = 7; i >= 0; i--) r = (r << 8) | b->p[i];
+    b->p += 8;
+    *v = r;
+    return true;
+}
+
+/* A known field must come with its declared wire type (protobuf-c refuses anything else). */
+#define PB_EXPECT(wt, want) \
+    do { if ((wt) != (want)) return false; } while (0)
+
+typedef struct str {
+    const uint8_t *p;
+    size_t n;
+} str_t;
+
+/* Label: 1 name, 2 value (bytes; the last occurrence wins). */
+static bool pb_label(pb_t b, str_t *name, str_t *value)
+{
+    name->p = value->p = NULL;
+    name->n = value->n = 0;
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        if (f == 1 || f == 2) {
+            PB_EXPECT(wt, WT_LEN);
+            if (!pb_len(&b, &sub)) return false;
+            str_t *d = f == 1 ? name : value;
+            d->p = sub.p;
+            d->n = (size_t)(sub.end - sub.p);
+        } else if (!pb_skip(&b, wt)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Sample: 1 value (double), 2 timestamp (int64). */
+static bool pb_sample(pb_t b, ag_sample_t *out)
+{
+    uint64_t bits = 0, t = 0;
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        if (f == 1) {
+            PB_EXPECT(wt, WT_I64);
+            if (!pb_fixed64(&b, &bits)) return false;
+        } else if (f == 2) {
+            PB_EXPECT(wt, WT_VARINT);
+            if (!pb_varint(&b, &t)) return false;
+        } else if (!pb_skip(&b, wt)) {
+            return false;
+        }
+    }
+    if (out) {
+        memcpy(&out->v, &bits, 8); /* every NaN bit kept */
+        out->t = (int64_t)t;
+    }
+    return true;
+}
+
+/* Exemplar: 1 labels, 2 value, 3 timestamp. Checked, not kept. */
+static bool pb_exemplar(pb_t b)
+{
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        uint64_t v;
+        str_t n, val;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        if (f == 1) {
+            PB_EXPECT(wt, WT_LEN);
+            if (!pb_len(&b, &sub) || !pb_label(sub, &n, &val)) return false;
+        } else if (f == 2) {
+            PB_EXPECT(wt, WT_I64);
+            if (!pb_fixed64(&b, &v)) return false;
+        } else if (f == 3) {
+            PB_EXPECT(wt, WT_VARINT);
+            if (!pb_varint(&b, &v)) return false;
+        } else if (!pb_skip(&b, wt)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* BucketSpan: 1 offset (sint32), 2 length (uint32). */
+static bool pb_span(pb_t b)
+{
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        uint64_t v;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        if (f == 1 || f == 2) {
+            PB_EXPECT(wt, WT_VARINT);
+            if (!pb_varint(&b, &v)) return false;
+        } else if (!pb_skip(&b, wt)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A repeated scalar field, packed (LEN) or one element (varint or 8 bytes), as protobuf-c
+ * accepts it: packed doubles come in multiples of 8 bytes, packed varints end on a final byte. */
+static bool pb_repeated(pb_t *b, unsigned wt, bool fixed64)
+{
+    uint64_t v;
+    if (wt == WT_LEN) {
+        pb_t sub;
+        if (!pb_len(b, &sub)) return false;
+        size_t n = (size_t)(sub.end - sub.p);
+        return fixed64 ? n % 8 == 0 : (n == 0 || !(sub.end[-1] & 0x80));
+    }
+    if (fixed64) return wt == WT_I64 && pb_fixed64(b, &v);
+    return wt == WT_VARINT && pb_varint(b, &v);
+}
+
+/* Histogram: checked as protobuf-c would unpack it, never kept (such series are refused). */
+static bool pb_histogram(pb_t b)
+{
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        uint64_t v;
+        pb_t sub;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        switch (f) {
+        case 1: case 4: case 6: case 14: case 15:
+            PB_EXPECT(wt, WT_VARINT);
+            if (!pb_varint(&b, &v)) return false;
+            break;
+        case 2: case 3: case 5: case 7:
+            PB_EXPECT(wt, WT_I64);
+            if (!pb_fixed64(&b, &v)) return false;
+            break;
+        case 8: case 11:
+            PB_EXPECT(wt, WT_LEN);
+            if (!pb_len(&b, &sub) || !pb_span(sub)) return false;
+            break;
+        case 9: case 12:
+            if (!pb_repeated(&b, wt, false)) return false;
+            break;
+        case 10: case 13:
+            if (!pb_repeated(&b, wt, true)) return false;
+            break;
+        default:
+            if (!pb_skip(&b, wt)) return false;
+        }
+    }
+    return true;
+}
+
+typedef struct ts_count {
+    size_t labels, samples, exemplars, histograms;
+} ts_count_t;
+
+/* Pass 1 over a TimeSeries: checks its wire format completely and counts its parts. */
+static bool pb_series_scan(pb_t b, ts_count_t *c)
+{
+    memset(c, 0, sizeof *c);
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        str_t n, v;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        if (f >= 1 && f <= 4) {
+            PB_EXPECT(wt, WT_LEN);
+            if (!pb_len(&b, &sub)) return false;
+            if (f == 1 && !pb_label(sub, &n, &v)) return false;
+            if (f == 2 && !pb_sample(sub, NULL)) return false;
+            if (f == 3 && !pb_exemplar(sub)) return false;
+            if (f == 4 && !pb_histogram(sub)) return false;
+            if (f == 1) c->labels++;
+            else if (f == 2) c->samples++;
+            else if (f == 3) c->exemplars++;
+            else c->histograms++;
+        } else if (!pb_skip(&b, wt)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* MetricMetadata: 1 type (enum), 2 family, 4 help, 5 unit. */
+static bool pb_metadata(pb_t b, int64_t *type, str_t *family, str_t *help, str_t *unit)
+{
+    *type = 0;
+    memset(family, 0, sizeof *family);
+    memset(help, 0, sizeof *help);
+    memset(unit, 0, sizeof *unit);
+    while (b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        uint64_t v;
+        if (!pb_tag(&b, &f, &wt)) return false;
+        if (f == 1) {
+            PB_EXPECT(wt, WT_VARINT);
+            if (!pb_varint(&b, &v)) return false;
+            *type = (int32_t)(uint32_t)v;
+        } else if (f == 2 || f == 4 || f == 5) {
+            PB_EXPECT(wt, WT_LEN);
+            if (!pb_len(&b, &sub)) return false;
+            str_t *d = f == 2 ? family : f == 4 ? help : unit;
+            d->p = sub.p;
+            d->n = (size_t)(sub.end - sub.p);
+        } else if (!pb_skip(&b, wt)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- conversion into store input ---------------------------------------------------------- */
+
+static const char *metric_type_name(int64_t t)
 {
     switch (t) {
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__COUNTER: return "counter";
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__GAUGE: return "gauge";
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__HISTOGRAM: return "histogram";
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__GAUGEHISTOGRAM: return "gaugehistogram";
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__SUMMARY: return "summary";
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__INFO: return "info";
-    case AUGUR__REMOTE__METRIC_METADATA__METRIC_TYPE__STATESET: return "stateset";
+    case 1: return "counter";
+    case 2: return "gauge";
+    case 3: return "histogram";
+    case 4: return "gaugehistogram";
+    case 5: return "summary";
+    case 6: return "info";
+    case 7: return "stateset";
     default: return "unknown";
     }
 }
 
-/* A NUL-terminated arena copy of a bytes field, or NULL when it holds a NUL or memory ran out
- * (*nul tells which). */
-static char *dup_bytes(ag_arena_t *a, const ProtobufCBinaryData *b, bool *nul)
+/* A NUL-terminated arena copy, or NULL when the bytes hold a NUL or memory ran out (*nul tells
+ * which). */
+static char *dup_str(ag_arena_t *a, const str_t *b, bool *nul)
 {
-    *nul = b->len && memchr(b->data, 0, b->len) != NULL;
+    *nul = b->n && memchr(b->p, 0, b->n) != NULL;
     if (*nul) return NULL;
-    char *s = ag_arena_alloc(a, b->len + 1);
+    char *s = ag_arena_alloc(a, b->n + 1);
     if (!s) return NULL;
-    if (b->len) memcpy(s, b->data, b->len);
-    s[b->len] = 0;
+    if (b->n) memcpy(s, b->p, b->n);
+    s[b->n] = 0;
     return s;
 }
 
 /* Renders the labels of a series for an error message, as far as they are printable. */
-static void describe(const Augur__Remote__TimeSeries *ts, char *out, size_t outlen)
+static void describe(pb_t b, char *out, size_t outlen)
 {
     size_t used = (size_t)snprintf(out, outlen, "{");
-    for (size_t i = 0; i < ts->n_labels && used < outlen; i++) {
-        const Augur__Remote__Label *l = ts->labels[i];
-        used += (size_t)snprintf(out + used, outlen - used, "%s%.*s=\"%.*s\"", i ? ", " : "",
-                                 (int)(l->name.len > 64 ? 64 : l->name.len),
-                                 l->name.data ? (const char *)l->name.data : "",
-                                 (int)(l->value.len > 64 ? 64 : l->value.len),
-                                 l->value.data ? (const char *)l->value.data : "");
+    bool first = true;
+    while (b.p < b.end && used < outlen) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        str_t n, v;
+        if (!pb_tag(&b, &f, &wt)) break;
+        if (f != 1) {
+            if (!pb_skip(&b, wt)) break;
+            continue;
+        }
+        if (!pb_len(&b, &sub) || !pb_label(sub, &n, &v)) break;
+        used += (size_t)snprintf(out + used, outlen - used, "%s%.*s=\"%.*s\"", first ? "" : ", ",
+                                 (int)(n.n > 64 ? 64 : n.n), n.p ? (const char *)n.p : "",
+                                 (int)(v.n > 64 ? 64 : v.n), v.p ? (const char *)v.p : "");
+        first = false;
     }
     if (used < outlen) snprintf(out + used, outlen - used, "}");
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20) *p = '?';
 }
 
-static int convert_series(ag_arena_t *a, const Augur__Remote__TimeSeries *ts, size_t idx,
-                          const ag_rw_limits_t *lim, ag_series_in_t *out, ag_rw_reason_t *reason,
-                          ag_errmsg_t *e)
+/* Pass 2 over a TimeSeries already checked by pb_series_scan: labels (pointing into one
+ * canonical encoding, which also becomes the series key), samples, limits and validation. */
+static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, size_t idx,
+                          const ag_rw_limits_t *lim, ag_series_in_t *out, ag_series_key_t *key,
+                          ag_rw_reason_t *reason, ag_errmsg_t *e)
 {
     char d[200];
-    if (ts->n_histograms) {
-        describe(ts, d, sizeof d);
+    if (c->histograms) {
+        describe(b, d, sizeof d);
         *reason = AG_RW_HISTOGRAM;
         return ag_errmsg_set(e, AG_EUNSUPPORTED, -1,
                              "series %zu %s: native histograms are not supported; send classic "
                              "histograms (send_native_histograms: false)",
                              idx, d);
     }
-    if (lim->max_labels_per_series && ts->n_labels > lim->max_labels_per_series) {
-        describe(ts, d, sizeof d);
+    if (lim->max_labels_per_series && c->labels > lim->max_labels_per_series) {
+        describe(b, d, sizeof d);
         *reason = AG_RW_LIMIT;
         return ag_errmsg_set(e, AG_EINVAL, -1, "series %zu %s: %zu labels exceed the limit of %u",
-                             idx, d, ts->n_labels, lim->max_labels_per_series);
+                             idx, d, c->labels, lim->max_labels_per_series);
     }
-    ag_label_t *labels = ag_arena_alloc(a, (ts->n_labels ? ts->n_labels : 1) * sizeof *labels);
-    if (!labels) return AG_ENOMEM;
-    for (size_t i = 0; i < ts->n_labels; i++) {
-        const Augur__Remote__Label *l = ts->labels[i];
-        bool nul1, nul2;
-        if (lim->max_label_name_bytes && l->name.len > lim->max_label_name_bytes) {
-            describe(ts, d, sizeof d);
+    ag_label_t *labels = ag_arena_alloc(a, (c->labels ? c->labels : 1) * sizeof *labels);
+    ag_sample_t *samples = ag_arena_alloc(a, (c->samples ? c->samples : 1) * sizeof *samples);
+    str_t *names = ag_arena_alloc(a, (c->labels ? c->labels : 1) * 2 * sizeof *names);
+    if (!labels || !samples || !names) return AG_ENOMEM;
+    size_t nl = 0, nsmp = 0, elen = 0;
+    pb_t it = b;
+    while (it.p < it.end) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        if (!pb_tag(&it, &f, &wt)) return AG_EINVAL; /* checked by the scan */
+        if (f != 1 && f != 2) {
+            if (!pb_skip(&it, wt)) return AG_EINVAL;
+            continue;
+        }
+        if (!pb_len(&it, &sub)) return AG_EINVAL;
+        if (f == 2) {
+            if (!pb_sample(sub, &samples[nsmp++])) return AG_EINVAL;
+            continue;
+        }
+        str_t *n = &names[2 * nl], *v = &names[2 * nl + 1];
+        if (!pb_label(sub, n, v)) return AG_EINVAL;
+        if (lim->max_label_name_bytes && n->n > lim->max_label_name_bytes) {
+            describe(b, d, sizeof d);
             *reason = AG_RW_LIMIT;
             return ag_errmsg_set(e, AG_EINVAL, -1,
                                  "series %zu %s: a label name of %zu bytes exceeds the limit of %u",
-                                 idx, d, l->name.len, lim->max_label_name_bytes);
+                                 idx, d, n->n, lim->max_label_name_bytes);
         }
-        if (lim->max_label_value_bytes && l->value.len > lim->max_label_value_bytes) {
-            describe(ts, d, sizeof d);
+        if (lim->max_label_value_bytes && v->n > lim->max_label_value_bytes) {
+            describe(b, d, sizeof d);
             *reason = AG_RW_LIMIT;
             return ag_errmsg_set(e, AG_EINVAL, -1,
                                  "series %zu %s: a label value of %zu bytes exceeds the limit of %u",
-                                 idx, d, l->value.len, lim->max_label_value_bytes);
+                                 idx, d, v->n, lim->max_label_value_bytes);
         }
-        labels[i].name = dup_bytes(a, &l->name, &nul1);
-        labels[i].value = dup_bytes(a, &l->value, &nul2);
-        if (nul1 || nul2) {
-            describe(ts, d, sizeof d);
+        if ((n->n && memchr(n->p, 0, n->n)) || (v->n && memchr(v->p, 0, v->n))) {
+            describe(b, d, sizeof d);
             *reason = AG_RW_INVALID_LABELS;
             return ag_errmsg_set(e, AG_EINVAL, -1, "series %zu %s: label contains a NUL byte", idx,
                                  d);
         }
-        if (!labels[i].name || !labels[i].value) return AG_ENOMEM;
+        elen += n->n + v->n + 2;
+        nl++;
+    }
+    /* The canonical encoding, built here on the request's own thread rather than in the
+     * store's single committer; the labels point into it. */
+    char *enc = ag_arena_alloc(a, elen ? elen : 1), *p = enc;
+    if (!enc) return AG_ENOMEM;
+    for (size_t i = 0; i < nl; i++) {
+        labels[i].name = p;
+        if (names[2 * i].n) memcpy(p, names[2 * i].p, names[2 * i].n);
+        p += names[2 * i].n;
+        *p++ = 0;
+        labels[i].value = p;
+        if (names[2 * i + 1].n) memcpy(p, names[2 * i + 1].p, names[2 * i + 1].n);
+        p += names[2 * i + 1].n;
+        *p++ = 0;
     }
     ag_errmsg_t le = {{0}, -1};
-    if (ag_labels_validate(labels, ts->n_labels, &le)) {
-        describe(ts, d, sizeof d);
+    if (ag_labels_validate(labels, nl, &le)) {
+        describe(b, d, sizeof d);
         *reason = AG_RW_INVALID_LABELS;
         return ag_errmsg_set(e, AG_EINVAL, -1, "series %zu %s: %s", idx, d, le.msg);
     }
-    ag_sample_t *samples = ag_arena_alloc(a, (ts->n_samples ? ts->n_samples : 1) * sizeof *samples);
-    if (!samples) return AG_ENOMEM;
-    for (size_t i = 0; i < ts->n_samples; i++) {
-        samples[i].t = ts->samples[i]->timestamp;
-        samples[i].v = ts->samples[i]->value; /* a plain copy keeps every NaN bit */
-    }
+    key->enc = enc;
+    key->len = elen;
+    key->hash = ag_labels_hash(enc, elen);
     out->labels = labels;
-    out->nlabels = ts->n_labels;
+    out->nlabels = nl;
     out->samples = samples;
-    out->nsamples = ts->n_samples;
+    out->nsamples = nsmp;
     return AG_OK;
 }
 
@@ -148,7 +499,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
                              "decoded request of %zu bytes exceeds the limit of %llu bytes", ulen,
                              (unsigned long long)lim->max_decoded_bytes);
     }
-    uint64_t histograms = 0;
+    uint64_t histograms = 0, samples = 0, exemplars = 0;
     ag_arena_t *a = ag_arena_new(64 * 1024, 0);
     if (!a) return AG_ENOMEM;
     char *raw = ag_arena_alloc(a, ulen ? ulen : 1);
@@ -162,55 +513,91 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         rc = ag_errmsg_set(e, AG_EINVAL, -1, "snappy: corrupt input");
         goto fail;
     }
-    ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, a};
-    Augur__Remote__WriteRequest *wr =
-        augur__remote__write_request__unpack(&alloc, ulen, (const uint8_t *)raw);
-    if (!wr) {
+    /* Pass 1: the whole WriteRequest (1 timeseries, 3 metadata) is checked before anything is
+     * converted, so a malformed body is refused as such whatever else it holds. */
+    pb_t all = {(const uint8_t *)raw, (const uint8_t *)raw + ulen}, b = all;
+    size_t nts = 0, nmd = 0;
+    bool ok = true;
+    while (ok && b.p < b.end) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        ts_count_t c;
+        int64_t type;
+        str_t s1, s2, s3;
+        if (!pb_tag(&b, &f, &wt)) ok = false;
+        else if (f == 1 || f == 3) {
+            ok = wt == WT_LEN && pb_len(&b, &sub) &&
+                 (f == 1 ? pb_series_scan(sub, &c) : pb_metadata(sub, &type, &s1, &s2, &s3));
+            if (ok && f == 1) {
+                nts++;
+                samples += c.samples;
+                exemplars += c.exemplars;
+                histograms += c.histograms;
+            } else if (ok) {
+                nmd++;
+            }
+        } else {
+            ok = pb_skip(&b, wt);
+        }
+    }
+    if (!ok) {
         *reason = AG_RW_BAD_PROTOBUF;
         rc = ag_errmsg_set(e, AG_EINVAL, -1,
                            "protobuf: cannot decode a WriteRequest from %zu decoded bytes", ulen);
         goto fail;
     }
-    ag_series_in_t *series = ag_arena_alloc(a, (wr->n_timeseries ? wr->n_timeseries : 1) *
-                                                   sizeof *series);
-    ag_metadata_in_t *meta =
-        ag_arena_alloc(a, (wr->n_metadata ? wr->n_metadata : 1) * sizeof *meta);
-    if (!series || !meta) {
+    out->samples = samples;
+    out->exemplars = exemplars;
+    ag_series_in_t *series = ag_arena_alloc(a, (nts ? nts : 1) * sizeof *series);
+    ag_series_key_t *keys = ag_arena_alloc(a, (nts ? nts : 1) * sizeof *keys);
+    ag_metadata_in_t *meta = ag_arena_alloc(a, (nmd ? nmd : 1) * sizeof *meta);
+    if (!series || !keys || !meta) {
         rc = AG_ENOMEM;
         goto fail;
     }
-    size_t ns = 0;
-    for (size_t i = 0; i < wr->n_timeseries; i++) {
-        out->samples += wr->timeseries[i]->n_samples;
-        out->exemplars += wr->timeseries[i]->n_exemplars;
-        histograms += wr->timeseries[i]->n_histograms;
-    }
-    for (size_t i = 0; i < wr->n_timeseries; i++) {
-        if ((rc = convert_series(a, wr->timeseries[i], i, lim, &series[ns], reason, e))) goto fail;
-        if (series[ns].nsamples) ns++; /* a series without samples stores nothing */
-    }
-    size_t nm = 0;
-    for (size_t i = 0; i < wr->n_metadata; i++) {
-        const Augur__Remote__MetricMetadata *m = wr->metadata[i];
+    /* Pass 2: convert. */
+    size_t ns = 0, nm = 0, idx = 0;
+    for (b = all; b.p < b.end;) {
+        uint32_t f;
+        unsigned wt;
+        pb_t sub;
+        if (!pb_tag(&b, &f, &wt)) break;
+        if (f != 1 && f != 3) {
+            pb_skip(&b, wt);
+            continue;
+        }
+        pb_len(&b, &sub);
+        if (f == 1) {
+            ts_count_t c;
+            pb_series_scan(sub, &c);
+            if ((rc = convert_series(a, sub, &c, idx++, lim, &series[ns], &keys[ns], reason, e)))
+                goto fail;
+            if (series[ns].nsamples) ns++; /* a series without samples stores nothing */
+            continue;
+        }
+        int64_t type;
+        str_t fam, help, unit;
+        pb_metadata(sub, &type, &fam, &help, &unit);
         bool nul[3];
-        meta[nm].family = dup_bytes(a, &m->metric_family_name, &nul[0]);
-        meta[nm].help = dup_bytes(a, &m->help, &nul[1]);
-        meta[nm].unit = dup_bytes(a, &m->unit, &nul[2]);
-        meta[nm].type = metric_type_name(m->type);
+        meta[nm].family = dup_str(a, &fam, &nul[0]);
+        meta[nm].help = dup_str(a, &help, &nul[1]);
+        meta[nm].unit = dup_str(a, &unit, &nul[2]);
+        meta[nm].type = metric_type_name(type);
         if (nul[0] || nul[1] || nul[2]) continue; /* metadata is advisory: skip bad entries */
         if (!meta[nm].family || !meta[nm].help || !meta[nm].unit) {
             rc = AG_ENOMEM;
             goto fail;
         }
-        if (!ag_metric_name_valid(meta[nm].family, strlen(meta[nm].family)) ||
-            !ag_utf8_valid(meta[nm].help, strlen(meta[nm].help)) ||
-            !ag_utf8_valid(meta[nm].unit, strlen(meta[nm].unit)))
+        if (!ag_metric_name_valid(meta[nm].family, fam.n) || !ag_utf8_valid(meta[nm].help, help.n) ||
+            !ag_utf8_valid(meta[nm].unit, unit.n))
             continue;
         nm++;
     }
     out->arena = a;
     out->req.series = series;
     out->req.nseries = ns;
+    out->req.keys = keys;
     out->req.meta = meta;
     out->req.nmeta = nm;
     return AG_OK;

@@ -1,8 +1,8 @@
 /* ag_remote_write.h - decoding and validation of Prometheus Remote-Write 1.0 request bodies.
  *
  * A body is a snappy *block* (not framed) holding a protobuf WriteRequest. Decoding checks the
- * uncompressed length against a limit before allocating anything for it, unpacks with protobuf-c
- * into a per-request arena (no malloc per label), and validates every series strictly, so the
+ * uncompressed length against a limit before allocating anything for it, reads the protobuf wire
+ * format into a per-request arena (no malloc per label), and validates every series strictly, so the
  * store only ever sees well-formed input. The result points into the arena and is released as
  * a whole by ag_rw_request_free.
  */

@@ -68,11 +68,21 @@ typedef struct ag_metadata_in {
     const char *unit;
 } ag_metadata_in_t;
 
+/* A series' canonical label encoding (ag_labels_encode) and its ag_labels_hash, when the
+ * caller computed them already (the remote-write decoder does, on its own thread, so the
+ * single committer thread does not). */
+typedef struct ag_series_key {
+    const char *enc;
+    size_t len;
+    uint64_t hash;
+} ag_series_key_t;
+
 typedef struct ag_write_req {
     const ag_series_in_t *series;
     size_t nseries;
     const ag_metadata_in_t *meta;
     size_t nmeta;
+    const ag_series_key_t *keys; /* NULL, or keys[i] is series[i]'s (trusted: must be exact) */
 } ag_write_req_t;
 
 typedef struct ag_write_res {

@@ -67,6 +67,8 @@ int head_init(head_t *h);
 void head_destroy(head_t *h); /* frees every series */
 void series_drop_sealing(series_t *s); /* frees the series' sealing list */
 series_t *head_find(head_t *h, uint64_t hash, const char *labels, size_t len);
+/* Starts loading into the cache what looking up these keys will touch. */
+void head_prefetch(head_t *h, const ag_series_key_t *k, size_t n);
 /* Creates a series (id 0, pending) and inserts it. NULL on ENOMEM. */
 series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len);
 /* Removes and frees a series that was never given an id. */
@@ -131,6 +133,8 @@ struct ag_store {
     void *hook_ctx;
     bool stopping;
     bool maint_force; /* ag_store_maintain waits for a full maintenance pass */
+    void *map_addr;   /* LMDB's map of data.mdb (found in /proc/self/maps; NULL if not) */
+    size_t map_len;
     pthread_t committer;
     bool committer_started;
 

@@ -82,7 +82,7 @@ static int write1(ag_store_t *s, const ag_sample_t *smp, size_t n, ...)
     }
     va_end(ap);
     ag_series_in_t in = {l, nl, smp, n};
-    ag_write_req_t req = {&in, 1, NULL, 0};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL};
     ag_write_res_t res;
     return ag_store_write(s, &req, &res);
 }
@@ -215,7 +215,7 @@ static void conflict_changes_nothing(void **state)
     ag_label_t l1[] = {{"__name__", "fresh"}}, l2[] = {{"__name__", "x"}};
     ag_sample_t s1[] = {{500, 5}}, s2[] = {{150, 9}};
     ag_series_in_t in[] = {{l1, 1, s1, 1}, {l2, 1, s2, 1}};
-    ag_write_req_t req = {in, 2, NULL, 0};
+    ag_write_req_t req = {in, 2, NULL, 0, NULL};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(s, &req, &res), AG_ECONFLICT);
     assert_non_null(strstr(res.err.msg, "out of order"));
@@ -326,7 +326,7 @@ static void map_full_fails_and_keeps_data(void **state)
         ag_label_t l[] = {{"__name__", name}, {"pad", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}};
         ag_sample_t smp = {1, i};
         ag_series_in_t in = {l, 2, &smp, 1};
-        ag_write_req_t req = {&in, 1, NULL, 0};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL};
         ag_write_res_t res;
         rc = ag_store_write(s, &req, &res);
     }
@@ -396,7 +396,7 @@ static void metadata_roundtrip(void **state)
     (void)state;
     ag_store_t *s = open_store(0, 0);
     ag_metadata_in_t md = {"http_requests_total", "counter", "Requests.", ""};
-    ag_write_req_t req = {NULL, 0, &md, 1};
+    ag_write_req_t req = {NULL, 0, &md, 1, NULL};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(s, &req, &res), 0);
     ag_metadata_list_t l;
@@ -525,7 +525,7 @@ static void scan_matches_select(void **state)
         for (size_t k = 0; k < n; k++)
             smp[k] = (ag_sample_t){(int64_t)(k + 1) * 15000, k == 3 ? from_bits(STALE) : (double)(i * k)};
         ag_series_in_t in = {l, 3, smp, n};
-        ag_write_req_t req = {&in, 1, NULL, 0};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL};
         ag_write_res_t res;
         assert_int_equal(ag_store_write(s, &req, &res), 0);
     }
@@ -623,7 +623,7 @@ static void scan_during_commits(void **state)
     for (int k = 0; k < 150; k++) {
         for (int j = 0; j < 13; j++) smp[j] = (ag_sample_t){k * 13 + j, (double)(k * 13 + j)};
         ag_series_in_t in[2] = {{l0, 2, smp, 13}, {l1, 2, smp, 13}};
-        ag_write_req_t req = {in, 2, NULL, 0};
+        ag_write_req_t req = {in, 2, NULL, 0, NULL};
         ag_write_res_t res;
         assert_int_equal(ag_store_write(s, &req, &res), 0);
     }
@@ -660,7 +660,7 @@ static void series_limits(void **state)
     /* A third series of m: per-metric limit. */
     ag_label_t l3[2] = {{"__name__", "m"}, {"i", "3"}}, lo[2] = {{"__name__", "other"}, {"i", "1"}};
     ag_series_in_t in[2] = {{l3, 2, &a, 1}, {lo, 2, &a, 1}};
-    ag_write_req_t req = {in, 2, NULL, 0};
+    ag_write_req_t req = {in, 2, NULL, 0, NULL};
     ag_write_res_t res;
     memset(&res, 0, sizeof res);
     assert_int_equal(ag_store_write(s, &req, &res), AG_ELIMIT);
@@ -668,7 +668,7 @@ static void series_limits(void **state)
     /* A new series before the refused one in the same request is not created either. */
     ag_store_set_limits(s, 10, 2);
     ag_series_in_t in2[2] = {{lo, 2, &a, 1}, {l3, 2, &a, 1}};
-    ag_write_req_t req2 = {in2, 2, NULL, 0};
+    ag_write_req_t req2 = {in2, 2, NULL, 0, NULL};
     memset(&res, 0, sizeof res);
     assert_int_equal(ag_store_write(s, &req2, &res), AG_ELIMIT);
     assert_non_null(strstr(res.err.msg, "metric m has 2 series"));
@@ -682,14 +682,14 @@ static void series_limits(void **state)
     ag_series_in_t in4 = {lo, 2, &b, 1};
     ag_label_t l4[2] = {{"__name__", "x"}, {"i", "1"}};
     in4.labels = l4;
-    ag_write_req_t req4 = {&in4, 1, NULL, 0};
+    ag_write_req_t req4 = {&in4, 1, NULL, 0, NULL};
     assert_int_equal(ag_store_write(s, &req4, &res), AG_ELIMIT);
     assert_non_null(strstr(res.err.msg, "limits.max_series is 3"));
     /* Raised at runtime: both refused series get in. */
     ag_store_set_limits(s, 4, 3);
     assert_int_equal(ag_store_write(s, &req4, &res), 0);
     ag_series_in_t in3 = {l3, 2, &a, 1};
-    ag_write_req_t req3 = {&in3, 1, NULL, 0};
+    ag_write_req_t req3 = {&in3, 1, NULL, 0, NULL};
     memset(&res, 0, sizeof res);
     assert_int_equal(ag_store_write(s, &req3, &res), AG_ELIMIT); /* now the total (4) is full */
     ag_store_set_limits(s, 0, 3);
@@ -702,7 +702,7 @@ static void series_limits(void **state)
     memset(&res, 0, sizeof res);
     ag_label_t l5[2] = {{"__name__", "m"}, {"i", "5"}};
     ag_series_in_t in5 = {l5, 2, &b, 1};
-    ag_write_req_t req5 = {&in5, 1, NULL, 0};
+    ag_write_req_t req5 = {&in5, 1, NULL, 0, NULL};
     assert_int_equal(ag_store_write(s, &req5, &res), AG_ELIMIT);
     ag_store_close(s);
 }
