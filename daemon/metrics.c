@@ -281,6 +281,9 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qca
                       (unsigned long long)st->retention_blocks_deleted);
         ag_buf_printf(o, "augur_retention_deleted_total{kind=\"series\"} %llu\n",
                       (unsigned long long)st->retention_series_deleted);
+        family(o, "augur_chunks_compacted_total", "counter",
+               "Sealed chunks merged into one chunk per finished 6 h block.");
+        sample_u64(o, "augur_chunks_compacted_total", st->chunks_compacted);
         family(o, "augur_maintenance_steps_total", "counter",
                "Maintenance transactions (rollups and retention) committed.");
         sample_u64(o, "augur_maintenance_steps_total", st->maintenance_steps);

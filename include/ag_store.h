@@ -207,6 +207,7 @@ typedef struct ag_store_stats {
     uint64_t rollup_blocks_written; /* blocks rolled (tiers 1 and 2) since start */
     uint64_t retention_chunks_deleted, retention_blocks_deleted, retention_series_deleted;
     uint64_t maintenance_steps;
+    uint64_t chunks_compacted;      /* sealed chunks merged into one per finished 6 h block */
     uint64_t commit_failures;
     double commit_seconds_sum;  /* time spent in mdb_txn_commit (fsync included) */
     uint64_t checkpoints;

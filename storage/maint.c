@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "ag_log.h"
+#include "ag_pack.h"
 #include "store_int.h"
 
 #define MAINT_OPS 4096
@@ -221,6 +222,106 @@ static int roll_raw(step_t *st, series_t *se, int64_t b, int64_t end, bool *wrot
     return put_block(st, 1, se->id, b, s->rbuf, nb);
 }
 
+/* Merges the series' sealed chunks that lie wholly inside the finished block [b, end) into one
+ * packed chunk (keyed by the first one's start, so chunks still never overlap): a tenth of the
+ * records for 15 s data, and the pack codec does better on the longer run. The samples read
+ * back are exactly those written (test_maint: compaction_keeps_every_sample). */
+static int compact_raw(step_t *st, series_t *se, int64_t b, int64_t end)
+{
+    ag_store_t *s = st->s;
+    int64_t head_start = se->head.count ? se->head.first_t : INT64_MAX;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(st->txn, s->dbi_chunks, &c);
+    if (rc) return store_lmdb_err(rc);
+    unsigned char k[16];
+    chunk_key(k, se->id, b);
+    MDB_val key = {16, k}, val;
+    size_t nchunks = 0, total = 0;
+    int64_t first = 0;
+    int mrc;
+    for (mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id) break;
+        int64_t start = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8)), maxt;
+        if (start >= end || start >= head_start) break;
+        const unsigned char *v = val.mv_data;
+        if (val.mv_size < 1 || (v[0] & CHUNK_OPEN)) break;
+        if ((rc = chunk_val_maxt(v, val.mv_size, &maxt))) break;
+        if (maxt >= end) break;
+        size_t cnt = chunk_val_count(v, val.mv_size);
+        if (!cnt) {
+            rc = AG_ECORRUPT;
+            break;
+        }
+        if (total + cnt > AG_PACK_MAX_SAMPLES) break;
+        if (!nchunks) first = start;
+        nchunks++;
+        total += cnt;
+    }
+    if (!rc && mrc && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
+    if (rc || nchunks < 2) {
+        mdb_cursor_close(c);
+        return rc;
+    }
+    /* Read them all (values point into the map and change once we write), then replace. */
+    st->sd.n = 0;
+    if (total > st->sd_cap) {
+        ag_sample_t *ns = realloc(st->sd.samples, total * sizeof *ns);
+        if (!ns) {
+            mdb_cursor_close(c);
+            return AG_ENOMEM;
+        }
+        st->sd.samples = ns;
+        st->sd_cap = total;
+    }
+    chunk_key(k, se->id, first);
+    key.mv_size = 16;
+    key.mv_data = k;
+    int64_t *starts = malloc(nchunks * sizeof *starts);
+    if (!starts) {
+        mdb_cursor_close(c);
+        return AG_ENOMEM;
+    }
+    size_t done = 0;
+    for (mrc = mdb_cursor_get(c, &key, &val, MDB_SET_KEY); mrc == 0 && done < nchunks && !rc;
+         mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT), done++) {
+        size_t got;
+        starts[done] = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
+        if (chunk_val_decode(val.mv_data, val.mv_size, INT64_MIN, INT64_MAX,
+                             st->sd.samples + st->sd.n, &got))
+            rc = AG_ECORRUPT;
+        else
+            st->sd.n += got;
+    }
+    if (!rc && done != nchunks) rc = mrc ? store_lmdb_err(mrc) : AG_ECORRUPT;
+    mdb_cursor_close(c);
+    /* The chunks after the first go; the first is overwritten below. */
+    for (size_t i = 1; i < nchunks && !rc; i++) {
+        chunk_key(k, se->id, starts[i]);
+        key.mv_size = 16;
+        key.mv_data = k;
+        if ((mrc = mdb_del(st->txn, s->dbi_chunks, &key, NULL))) rc = store_lmdb_err(mrc);
+        st->ops++;
+    }
+    free(starts);
+    if (rc) return rc;
+    ag_buf_reset(&st->enc);
+    if ((rc = ag_pack_encode(st->sd.samples, st->sd.n, &st->enc))) return rc;
+    chunk_key(k, se->id, first);
+    key.mv_size = 16;
+    key.mv_data = k;
+    val.mv_size = 1 + st->enc.len;
+    val.mv_data = NULL;
+    if ((rc = mdb_put(st->txn, s->dbi_chunks, &key, &val, MDB_RESERVE))) return store_lmdb_err(rc);
+    unsigned char *p = val.mv_data;
+    p[0] = CHUNK_PACKED;
+    memcpy(p + 1, st->enc.data, st->enc.len);
+    st->ops++;
+    st->work = true;
+    atomic_fetch_add(&s->st_compacted, nchunks);
+    return AG_OK;
+}
+
 /* Tier 2 block [b, end) of a series from its tier 1 blocks. */
 static int roll_tier1(step_t *st, series_t *se, int64_t b, int64_t end, bool *wrote)
 {
@@ -389,6 +490,7 @@ static int maint_series(step_t *st, series_t *se, int64_t ref, const int64_t *re
         if (end > lim) break;
         bool wrote;
         if ((rc = roll_raw(st, se, b, end, &wrote))) return rc;
+        if (wrote && (rc = compact_raw(st, se, b, end))) return rc;
         if (wrote && b < u.rmin[0]) u.rmin[0] = b;
         u.rolled[0] = end;
         changed = true;

@@ -147,7 +147,7 @@ struct ag_store {
     ag_rollup_t *rbuf; /* bucket scratch */
     size_t rcap;
     _Atomic uint64_t st_rolled_blocks, st_deleted_chunks, st_deleted_blocks, st_deleted_series,
-        st_maint_steps;
+        st_maint_steps, st_compacted;
     _Atomic uint64_t st_appended, st_duplicate, st_ooo, st_created, st_sealed, st_commits,
         st_commit_fail, st_checkpoints, st_head_series;
     _Atomic uint64_t st_commit_ns;

@@ -871,6 +871,7 @@ void ag_store_stats(ag_store_t *s, ag_store_stats_t *st)
     st->retention_blocks_deleted = atomic_load(&s->st_deleted_blocks);
     st->retention_series_deleted = atomic_load(&s->st_deleted_series);
     st->maintenance_steps = atomic_load(&s->st_maint_steps);
+    st->chunks_compacted = atomic_load(&s->st_compacted);
     MDB_envinfo info;
     MDB_stat ms;
     if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &ms) == 0) {
