@@ -109,6 +109,7 @@ series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len)
     s->mint = INT64_MAX;
     s->last_t = INT64_MIN;
     s->pending = true;
+    s->compacted = INT64_MIN;
     for (int k = 0; k < AG_ROLLUP_TIERS; k++) {
         s->rolled[k] = INT64_MIN;
         s->rmin[k] = INT64_MAX;

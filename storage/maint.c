@@ -40,10 +40,11 @@
 #define MAINT_IDLE_MS 10000 /* after a pass that found nothing to do */
 #define MAINT_SLACK_MS (15 * 60000LL)
 #define MAINT_BLOCKS 4 /* blocks rolled per series and step */
+#define MAINT_ROLL_DELAY_MS (40 * 3600000LL) /* at most; half the raw retention when shorter */
 
 typedef struct maint_upd {
     series_t *se;
-    int64_t rolled[AG_ROLLUP_TIERS], rmin[AG_ROLLUP_TIERS], mint;
+    int64_t rolled[AG_ROLLUP_TIERS], rmin[AG_ROLLUP_TIERS], mint, compacted;
     bool drop_head; /* the series stopped before the cut: its open chunk goes too */
     bool del;
 } maint_upd_t;
@@ -471,26 +472,42 @@ static int maint_series(step_t *st, series_t *se, int64_t ref, const int64_t *re
 {
     ag_store_t *s = st->s;
     maint_upd_t u = {se, {se->rolled[0], se->rolled[1]}, {se->rmin[0], se->rmin[1]}, se->mint,
-                     false, false};
+                     se->compacted, false, false};
     bool changed = false;
     int rc = AG_OK;
     int64_t ooo = atomic_load(&s->ooo_window_ms), b1 = rollup_block_ms(1), b2 = rollup_block_ms(2);
     int64_t oldest = u.mint != INT64_MAX ? u.mint : se->head.count ? se->head.first_t : INT64_MAX;
-    /* Tier 1 from raw data, up to the newest block end no sample can reach any more. */
+    /* Finished blocks: no sample can reach them any more. Their sealed chunks are merged at
+     * once; their 1 m rollups are written only once the block is ROLL_DELAY old (as Thanos
+     * downsamples only blocks older than 40 h): until then queries fold the buckets from raw
+     * data, which answers the same, and at 15 s scrapes a 1 m block costs more disk than the
+     * raw samples it summarises. */
     int64_t lim = sat_add(ref, -sat_add(ooo, MAINT_SLACK_MS));
     if (has_samples(se) && sat_add(se->last_t, -ooo) > lim) lim = sat_add(se->last_t, -ooo);
     lim = ag_rollup_floor(lim, b1);
-    if (u.rolled[0] != INT64_MIN && u.rolled[0] < lim && (!has_samples(se) || se->last_t < u.rolled[0])) {
-        u.rolled[0] = lim; /* no raw data from here on: nothing to roll, skip ahead */
+    int64_t delay = ret[0] && ret[0] / 2 < MAINT_ROLL_DELAY_MS ? ret[0] / 2 : MAINT_ROLL_DELAY_MS;
+    int64_t roll_lim = ag_rollup_floor(sat_add(ref, -delay), b1);
+    if (roll_lim > lim) roll_lim = lim;
+    for (int i = 0; i < MAINT_BLOCKS && oldest != INT64_MAX && st->ops < MAINT_OPS; i++) {
+        int64_t b = u.compacted != INT64_MIN ? u.compacted : ag_rollup_floor(oldest, b1);
+        if (b < ag_rollup_floor(oldest, b1)) b = ag_rollup_floor(oldest, b1);
+        int64_t end = sat_add(b, b1);
+        if (end > lim || (has_samples(se) && se->last_t < b)) break;
+        if ((rc = compact_raw(st, se, b, end))) return rc;
+        u.compacted = end;
+        changed = true;
+    }
+    if (u.rolled[0] != INT64_MIN && u.rolled[0] < roll_lim &&
+        (!has_samples(se) || se->last_t < u.rolled[0])) {
+        u.rolled[0] = roll_lim; /* no raw data from here on: nothing to roll, skip ahead */
         changed = true;
     }
     for (int i = 0; i < MAINT_BLOCKS && oldest != INT64_MAX && st->ops < MAINT_OPS; i++) {
         int64_t b = u.rolled[0] != INT64_MIN ? u.rolled[0] : ag_rollup_floor(oldest, b1);
         int64_t end = sat_add(b, b1);
-        if (end > lim) break;
+        if (end > roll_lim) break;
         bool wrote;
         if ((rc = roll_raw(st, se, b, end, &wrote))) return rc;
-        if (wrote && (rc = compact_raw(st, se, b, end))) return rc;
         if (wrote && b < u.rmin[0]) u.rmin[0] = b;
         u.rolled[0] = end;
         changed = true;
@@ -615,6 +632,7 @@ bool maint_step(ag_store_t *s)
             u->se->dirty = false;
         }
         memcpy(u->se->rolled, u->rolled, sizeof u->rolled);
+        u->se->compacted = u->compacted;
         memcpy(u->se->rmin, u->rmin, sizeof u->rmin);
         u->se->mint = u->mint;
     }

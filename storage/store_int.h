@@ -48,6 +48,7 @@ typedef struct series {
      * k+1 (INT64_MAX when none), for retention. */
     int64_t rolled[AG_ROLLUP_TIERS];
     int64_t rmin[AG_ROLLUP_TIERS];
+    int64_t compacted; /* raw blocks before this have had their chunks merged (memory only) */
 } series_t;
 
 static inline bool has_samples(const series_t *s) { return s->mint != INT64_MAX || s->head.count; }
