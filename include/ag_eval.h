@@ -47,11 +47,16 @@ typedef struct ag_value {
 
 void ag_value_free(ag_value_t *v);
 
+/* When range functions read rollup buckets instead of raw samples (the answer is the same,
+ * see eval_call.c): AUTO when the window spans 30 buckets or more, or reaches back beyond the
+ * raw retention; NEVER and ALWAYS (whenever exact) let tests compare both. */
+typedef enum { AG_ROLLUPS_AUTO = 0, AG_ROLLUPS_NEVER, AG_ROLLUPS_ALWAYS } ag_rollup_use_t;
+
 typedef struct ag_eval_opts {
     int64_t lookback_ms;  /* default 5m */
     uint64_t max_samples; /* 0 = unlimited: samples loaded plus points held at once */
     int64_t timeout_ms;   /* 0 = none; otherwise AG_ETIMEOUT once exceeded */
-    bool raw_only;        /* never answer from rollup buckets (tests compare both ways) */
+    ag_rollup_use_t rollups; /* when rollup buckets answer (default: when it pays) */
 } ag_eval_opts_t;
 
 /* Evaluates `n` at time t. Errors: AG_ELIMIT (too many samples; an `execution` error),

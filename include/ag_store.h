@@ -190,6 +190,9 @@ void ag_store_set_ooo_window(ag_store_t *s, int64_t window_ms);
 /* Runs maintenance (rollups, retention) until a whole pass finds nothing left to do, and
  * returns then. It runs by itself in the background; tests and tools call this to wait. */
 void ag_store_maintain(ag_store_t *s);
+/* The oldest time raw samples are still kept for (newest sample - storage.retention); older
+ * data is only in rollups. INT64_MIN when raw data is kept forever. */
+int64_t ag_store_raw_horizon(ag_store_t *s);
 /* Changes the retention of a running store (raw, 1 m, 1 h; 0 = forever). */
 void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3]);
 /* Changes the series limits of a running store (0 = no limit); series already stored stay. */

@@ -93,6 +93,11 @@ static int64_t ref_time(ag_store_t *s)
     return s->max_time < wall ? s->max_time : wall;
 }
 
+int64_t ag_store_raw_horizon(ag_store_t *s)
+{
+    return maint_min_accepted(s);
+}
+
 int64_t maint_min_accepted(ag_store_t *s)
 {
     int64_t ret = atomic_load(&s->ret_ms[0]);

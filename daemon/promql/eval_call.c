@@ -92,11 +92,11 @@ static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag
 /* The rollup width (ag_rollup.h) that answers f over selector `sel` exactly at every step of
  * this evaluation, or 0 to read raw samples. The window [T - range, T] of a step at T is then
  * whole buckets [T - range, T) plus the single sample at T, which a bucket starting at T holds
- * as its first when there is one. Used when the step is at least a bucket (a range query whose
- * resolution makes raw samples pointless) or an instant query spans 30 buckets or more. */
+ * as its first when there is one. It needs the step to be whole buckets (a range query whose
+ * resolution makes raw samples pointless) and the range and start to line up with them. */
 static int64_t rollup_width(const ev_t *ev, const ag_pq_node_t *sel, ag_range_fn_t f)
 {
-    if (ev->o->raw_only || sel->u.sel.at != AG_PQ_AT_NONE)
+    if (ev->o->rollups == AG_ROLLUPS_NEVER || sel->u.sel.at != AG_PQ_AT_NONE)
         return 0;
     switch (f) {
     case AG_RF_RATE: case AG_RF_INCREASE: case AG_RF_DELTA: case AG_RF_MIN_OVER_TIME:
@@ -113,7 +113,10 @@ static int64_t rollup_width(const ev_t *ev, const ag_pq_node_t *sel, ag_range_fn
         int64_t w = widths[i];
         if (range < w || range % w || (!instant && (ev->step < w || ev->step % w)))
             continue;
-        if (instant && range / w < 30)
+        /* Folding raw samples into buckets costs more than sliding over them, so AUTO takes
+         * buckets only for windows of 30 buckets or more, or where raw data is gone. */
+        if (ev->o->rollups == AG_ROLLUPS_AUTO && range / w < 30 &&
+            ev->start - off - range >= ag_store_raw_horizon(ev->store))
             continue;
         if (off > 0 ? ev->start < INT64_MIN + off : ev->start > INT64_MAX + off)
             continue;

@@ -262,6 +262,11 @@ def queries(start_s, end_s, agg_series):
     rng = {"start": f"{start_s:.3f}", "end": f"{end_s:.3f}", "step": "60"}
     many = '{__name__=~"node_metric_[0-7]_total",job="node"}'
     day = {"start": f"{end_s - 86400:.3f}", "end": f"{end_s:.3f}", "step": "60"}
+    # Grafana sends range queries with start and end on multiples of the step.
+    day_aligned = {"start": f"{(end_s - 86400) // 60 * 60:.0f}", "end": f"{end_s // 60 * 60:.0f}",
+                   "step": "60"}
+    rng_aligned = {"start": f"{start_s // 60 * 60 + 60:.0f}", "end": f"{end_s // 60 * 60:.0f}",
+                   "step": "60"}
     return [
         ("selector, 1 series", "query", one, inst),
         ("rate 5m, 1 series", "query", f"rate({one}[5m])", inst),
@@ -283,6 +288,12 @@ def queries(start_s, end_s, agg_series):
          f"histogram_quantile(0.9, sum by (le) (rate({HIST}[5m])))", inst),
         (f"range 24 h / 60 s: sum by (cpu) (rate(bench_day_0_total[5m])), {DAY_SERIES} series",
          "query_range", DAY_QUERY, day),
+        ('range 1 h / 60 s on step multiples (as Grafana sends it): sum by (cpu) '
+         '(rate({__name__=~"node_metric_[0-7]_total"}[5m]))',
+         "query_range", f"sum by (cpu) (rate({many}[5m]))", rng_aligned),
+        (f"range 24 h / 60 s on step multiples (as Grafana sends it): sum by (cpu) "
+         f"(rate(bench_day_0_total[5m])), {DAY_SERIES} series",
+         "query_range", DAY_QUERY, day_aligned),
     ]
 
 

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ag_pq_node_t *n = NULL;
     ag_errmsg_t e;
     if (ag_promql_parse((const char *)data, size, &n, &e)) return 0;
-    ag_eval_opts_t o = {300000, 200000, 200, false};
+    ag_eval_opts_t o = {300000, 200000, 200, AG_ROLLUPS_AUTO};
     ag_value_t v;
     if (ag_eval_instant(g_store, n, 300000, &o, &v, &e) == 0) ag_value_free(&v);
     if (ag_eval_range(g_store, n, 0, 600000, 45000, &o, &v, &e) == 0) ag_value_free(&v);

@@ -62,7 +62,7 @@ static int run(const char *q, int64_t t, uint64_t max_samples, ag_value_t *v, ag
     ag_pq_node_t *n = NULL;
     int rc = ag_promql_parse(q, strlen(q), &n, e);
     if (rc) return rc;
-    ag_eval_opts_t o = {300000, max_samples, 0, false};
+    ag_eval_opts_t o = {300000, max_samples, 0, AG_ROLLUPS_AUTO};
     rc = ag_eval_instant(g_store, n, t, &o, v, e);
     ag_promql_free(n);
     return rc;
@@ -139,7 +139,7 @@ static void range_shapes(void **state)
     ag_pq_node_t *n = NULL;
     ag_errmsg_t e = {{0}, -1};
     ag_value_t v;
-    ag_eval_opts_t o = {300000, 0, 0, false};
+    ag_eval_opts_t o = {300000, 0, 0, AG_ROLLUPS_AUTO};
     const char *q = "sum by (job) (req_total)";
     assert_int_equal(ag_promql_parse(q, strlen(q), &n, &e), 0);
     assert_int_equal(ag_eval_range(g_store, n, 0, 300000, 60000, &o, &v, &e), 0);

@@ -169,13 +169,13 @@ static bool close_enough(double a, double b, bool exact)
     return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)) + 1e-12;
 }
 
-static int eval(ag_store_t *s, const char *q, int64_t start, int64_t end, int64_t step, bool raw,
-                ag_value_t *v)
+static int eval(ag_store_t *s, const char *q, int64_t start, int64_t end, int64_t step,
+                ag_rollup_use_t use, ag_value_t *v)
 {
     ag_pq_node_t *n = NULL;
     ag_errmsg_t e = {{0}, -1};
     if (ag_promql_parse(q, strlen(q), &n, &e)) fail_msg("parse %s: %s", q, e.msg);
-    ag_eval_opts_t o = {300000, 0, 0, raw};
+    ag_eval_opts_t o = {300000, 0, 0, use};
     int rc = start == end ? ag_eval_instant(s, n, start, &o, v, &e)
                           : ag_eval_range(s, n, start, end, step, &o, v, &e);
     ag_promql_free(n);
@@ -188,8 +188,8 @@ static size_t compare(ag_store_t *s, const char *q, int64_t start, int64_t end, 
                       bool exact)
 {
     ag_value_t a, b;
-    eval(s, q, start, end, step, true, &a);
-    eval(s, q, start, end, step, false, &b);
+    eval(s, q, start, end, step, AG_ROLLUPS_NEVER, &a);
+    eval(s, q, start, end, step, AG_ROLLUPS_ALWAYS, &b);
     size_t pts = 0;
     if (a.n != b.n) fail_msg("%s step %lld: %zu raw series, %zu from rollups", q, (long long)step, a.n, b.n);
     for (size_t i = 0; i < a.n; i++) {
@@ -375,28 +375,28 @@ static void retention_boundaries(void **state)
     assert_true(oldest < ref - DAY_MS + HOUR_MS);
     assert_true(oldest >= cut - 12 * HOUR_MS); /* a chunk is 120 samples, <= 10 h here */
 
-    /* Beyond raw retention, the 1 m tier still answers (15 s samples: 4 per minute, 240 per
+    /* Beyond raw retention, the 1 m tier still answers (AUTO takes rollups there by itself) (15 s samples: 4 per minute, 240 per
      * hour for the regular series) and so does the 1 h tier beyond that. */
     ag_value_t v;
     int64_t t1 = (ref - DAY_MS - 12 * HOUR_MS) / HOUR_MS * HOUR_MS;
-    eval(s, "count_over_time(c_total{instance=\"i0\"}[1h])", t1 - 6 * HOUR_MS, t1, HOUR_MS, false, &v);
+    eval(s, "count_over_time(c_total{instance=\"i0\"}[1h])", t1 - 6 * HOUR_MS, t1, HOUR_MS, AG_ROLLUPS_AUTO, &v);
     assert_int_equal(v.n, 1);
     assert_int_equal(v.series[0].n, 7);
     for (size_t k = 0; k < v.series[0].n; k++)
         assert_true(v.series[0].points[k].v >= 239 && v.series[0].points[k].v <= 241);
     ag_value_free(&v);
     int64_t t2 = (ref - 3 * DAY_MS) / HOUR_MS * HOUR_MS;
-    eval(s, "count_over_time(c_total{instance=\"i0\"}[1h])", t2 - 6 * HOUR_MS, t2, HOUR_MS, false, &v);
+    eval(s, "count_over_time(c_total{instance=\"i0\"}[1h])", t2 - 6 * HOUR_MS, t2, HOUR_MS, AG_ROLLUPS_AUTO, &v);
     assert_int_equal(v.n, 1);
     assert_int_equal(v.series[0].n, 7);
     ag_value_free(&v);
     /* Raw-only reads see nothing there. */
-    eval(s, "count_over_time(c_total{instance=\"i0\"}[1h])", t2 - 6 * HOUR_MS, t2, HOUR_MS, true, &v);
+    eval(s, "count_over_time(c_total{instance=\"i0\"}[1h])", t2 - 6 * HOUR_MS, t2, HOUR_MS, AG_ROLLUPS_NEVER, &v);
     assert_int_equal(v.n, 0);
     ag_value_free(&v);
     /* Past the 1 h tier's retention (and its 10 d block) nothing is left. */
     int64_t t3 = ref - 20 * DAY_MS;
-    eval(s, "count_over_time(c_total[1h])", t3 - 6 * HOUR_MS, t3, HOUR_MS, false, &v);
+    eval(s, "count_over_time(c_total[1h])", t3 - 6 * HOUR_MS, t3, HOUR_MS, AG_ROLLUPS_AUTO, &v);
     assert_int_equal(v.n, 0);
     ag_value_free(&v);
 
