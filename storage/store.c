@@ -8,7 +8,8 @@
  *             are cut and tagged with a trailing "\0" + hash (readers then check the series)
  *   chunks    id | mint (8 B BE each, sign bit flipped) -> flag byte, then a packed chunk
  *             (ag_pack.h; older stores: maxt + Gorilla chunk), see store_int.h
- *   wal       sequence (8 B BE) -> the samples a request added, by series id
+ *   wal       sequence (8 B BE) -> the samples a request added, by series id (format: see
+ *             "WAL records" below)
  *   metadata  family -> "type\0help\0unit\0"
  *   rollups   tier | id | block start -> rollup block (ag_rollup.h), kept by maint.c
  * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
@@ -59,6 +60,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -789,11 +791,67 @@ static int put_metadata(ag_store_t *s, MDB_txn *txn, const ag_metadata_in_t *m, 
     return store_lmdb_err(mdb_put(txn, s->dbi_metadata, &key, &val, 0));
 }
 
+/* ---- WAL records --------------------------------------------------------------------------
+ * A record holds the samples one request added, series by series: uvarint id, uvarint count,
+ * then per sample its timestamp and value. Format 2 (what is written) starts with WAL_V2 and
+ * the record's base timestamp (zigzag uvarint); a series' first timestamp is a zigzag delta from
+ * the base (Prometheus sends one scrape's samples with one timestamp, so mostly 1 byte), later
+ * ones plain deltas; a value is a uvarint whose low 2 bits say how: 1 = an integer (zigzag), 2 =
+ * a decimal with two digits (zigzag of v * 100, stored only when dividing by 100 gives the same
+ * bits back), 3 = four digits, 0 = the raw 8 bytes follow (little endian). Format 1 (older
+ * stores; its first byte is a series id, never 0) has absolute zigzag first timestamps and raw
+ * values. Every form restores the exact bits (NaN payloads, -0.0 and stale markers go raw). */
+#define WAL_V2 0
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static int64_t unzigzag(uint64_t u) { return (int64_t)((u >> 1) ^ (~(u & 1) + 1)); }
+
+static void wal_value(ag_buf_t *b, uint64_t vbits)
+{
+    static const double scale[4] = {0, 1, 100, 10000};
+    double v;
+    memcpy(&v, &vbits, 8);
+    for (int k = 1; k <= 3; k++) {
+        double m = v * scale[k];
+        /* |m| < 2^52 keeps zigzag << 2 inside 64 bits; the round trip must give v's bits. */
+        if (!(m > -4503599627370496.0 && m < 4503599627370496.0)) continue;
+        int64_t im = (int64_t)llround(m);
+        double back = k == 1 ? (double)im : (double)im / scale[k];
+        if (vbits_of(back) != vbits) continue;
+        put_uvarint(b, (zigzag(im) << 2) | (uint64_t)k);
+        return;
+    }
+    unsigned char raw[9];
+    raw[0] = 0;
+    for (int i = 0; i < 8; i++) raw[1 + i] = (unsigned char)(vbits >> (8 * i));
+    ag_buf_append(b, raw, 9);
+}
+
+static int wal_value_read(const unsigned char **p, const unsigned char *end, uint64_t *vbits)
+{
+    static const double scale[4] = {0, 1, 100, 10000};
+    uint64_t u;
+    if (get_uvarint(p, end, &u)) return AG_ECORRUPT;
+    unsigned k = (unsigned)(u & 3);
+    if (k == 0) {
+        if (u != 0 || end - *p < 8) return AG_ECORRUPT;
+        uint64_t vb = 0;
+        for (int b = 7; b >= 0; b--) vb = (vb << 8) | (*p)[b];
+        *p += 8;
+        *vbits = vb;
+        return AG_OK;
+    }
+    int64_t im = unzigzag(u >> 2);
+    *vbits = vbits_of(k == 1 ? (double)im : (double)im / scale[k]);
+    return AG_OK;
+}
+
 /* Phase 2: creates pending series, appends the new samples, logs them in the WAL. */
 static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, series_t **ser,
                          ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res, int64_t *min_t)
 {
     int rc;
+    int64_t wal_base = 0;
     ag_buf_reset(wal);
     for (size_t i = 0; i < r->nseries; i++) {
         series_t *se = ser[i];
@@ -816,13 +874,16 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
                 return rc;
             }
             if (t < *min_t) *min_t = t;
-            if (n == 0)
-                put_uvarint(tmp, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
-            else
-                put_uvarint(tmp, (uint64_t)t - (uint64_t)prev);
-            unsigned char vle[8];
-            for (int b = 0; b < 8; b++) vle[b] = (unsigned char)(vb >> (8 * b));
-            ag_buf_append(tmp, vle, 8);
+            if (!wal->len && !tmp->len && n == 0) {
+                /* Record header: the format marker and the base timestamp. */
+                unsigned char m = WAL_V2;
+                ag_buf_append(wal, &m, 1);
+                put_uvarint(wal, zigzag(t));
+                wal_base = t;
+            }
+            put_uvarint(tmp, n == 0 ? zigzag((int64_t)((uint64_t)t - (uint64_t)wal_base))
+                                    : (uint64_t)t - (uint64_t)prev);
+            wal_value(tmp, vb);
             prev = t;
             n++;
         }
@@ -853,6 +914,14 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
 static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, size_t len)
 {
     const unsigned char *end = p + len;
+    bool v2 = len && p[0] == WAL_V2;
+    int64_t base = 0;
+    if (v2) {
+        uint64_t u;
+        p++;
+        if (get_uvarint(&p, end, &u)) return AG_ECORRUPT;
+        base = unzigzag(u);
+    }
     while (p < end) {
         uint64_t id, n;
         if (get_uvarint(&p, end, &id) || get_uvarint(&p, end, &n)) return AG_ECORRUPT;
@@ -863,11 +932,17 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
         for (uint64_t k = 0; k < n; k++) {
             uint64_t u;
             if (get_uvarint(&p, end, &u)) return AG_ECORRUPT;
-            t = k == 0 ? (int64_t)((u >> 1) ^ (~(u & 1) + 1)) : (int64_t)((uint64_t)t + u);
-            if (end - p < 8) return AG_ECORRUPT;
+            if (k > 0) t = (int64_t)((uint64_t)t + u);
+            else if (v2) t = (int64_t)((uint64_t)base + (uint64_t)unzigzag(u));
+            else t = unzigzag(u);
             uint64_t vb = 0;
-            for (int b = 7; b >= 0; b--) vb = (vb << 8) | p[b];
-            p += 8;
+            if (v2) {
+                if (wal_value_read(&p, end, &vb)) return AG_ECORRUPT;
+            } else {
+                if (end - p < 8) return AG_ECORRUPT;
+                for (int b = 7; b >= 0; b--) vb = (vb << 8) | p[b];
+                p += 8;
+            }
             /* Seal only when a chunk is at the codec's limit so replay needs no disk space. A
              * sample not newer is either stored already or was merged out of order: apply_ooo
              * tells the two apart. */

@@ -164,6 +164,47 @@ static void replay_without_checkpoint(void **state)
     ag_store_close(s);
 }
 
+/* The WAL stores values compactly (integers, two- and four-digit decimals as varints) and
+ * timestamps as deltas: after an abrupt exit every value comes back bit for bit, whatever it
+ * is, and timestamps far apart (negative, huge) too. */
+static void wal_values_replay_exactly(void **state)
+{
+    (void)state;
+    static const uint64_t raw[] = {
+        0x7ff0000000000002ULL, 0x7ff8000000000001ULL, 0xfff8000000000000ULL, 0x8000000000000000ULL,
+        0x0000000000000001ULL, 0x7ff0000000000000ULL, 0xfff0000000000000ULL, 0x7fefffffffffffffULL,
+    };
+    static const double dec[] = {0, 1, -1, 0.07, 0.1 + 0.2, 123.45, -5.5, 1e300, 4503599627370497.0,
+                                 12345.6789, 0.0001, -0.01, 9007199254740993.0, 1.0 / 3, 42e-7};
+    enum { N = sizeof raw / sizeof raw[0] + sizeof dec / sizeof dec[0] };
+    ag_sample_t smp[N];
+    for (size_t i = 0; i < N; i++) {
+        smp[i].t = i < 3 ? -4000000000000LL + (int64_t)i : 1700000000000LL + (int64_t)i * 1234567;
+        if (i < sizeof raw / sizeof raw[0]) smp[i].v = from_bits(raw[i]);
+        else smp[i].v = dec[i - sizeof raw / sizeof raw[0]];
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ag_store_t *s = open_store(0, 0);
+        if (write1(s, smp, N, "__name__", "walv", NULL)) _exit(1);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ag_store_t *s = open_store(0, 0);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "walv", &sel), 1);
+    assert_int_equal(sel.series[0].n, N);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(sel.series[0].samples[i].t, smp[i].t);
+        assert_int_equal(bits(sel.series[0].samples[i].v), bits(smp[i].v));
+    }
+    ag_selection_free(&sel);
+    ag_store_close(s);
+}
+
 static void reopen_after_checkpoint(void **state)
 {
     (void)state;
@@ -790,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(write_then_select, setup, teardown),
         cmocka_unit_test_setup_teardown(durable_after_write_then_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(replay_without_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_values_replay_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(matchers_all_types, setup, teardown),
