@@ -511,6 +511,10 @@ static int maint_series(step_t *st, series_t *se, int64_t ref, const int64_t *re
         int64_t b = u.rolled[0] != INT64_MIN ? u.rolled[0] : ag_rollup_floor(oldest, b1);
         int64_t end = sat_add(b, b1);
         if (end > roll_lim) break;
+        /* Roll only durable raw data: samples of the block still only in a head chunk that
+         * has not been checkpointed wait for the checkpoint, so WAL replay may skip everything
+         * below the rolled edge (replay_record in store.c). */
+        if (se->dirty && se->head.count && se->head.first_t < end) break;
         bool wrote;
         if ((rc = roll_raw(st, se, b, end, &wrote))) return rc;
         if (wrote && b < u.rmin[0]) u.rmin[0] = b;
@@ -531,10 +535,12 @@ static int maint_series(step_t *st, series_t *se, int64_t ref, const int64_t *re
         u.rolled[1] = end;
         changed = true;
     }
-    /* Retention, each tier only below what the next one has rolled. */
-    if (ret[0] && u.mint != INT64_MAX && u.rolled[0] != INT64_MIN) {
+    /* Retention, each tier only below what the next one has rolled - as readers see it now
+     * (se->rolled, not this step's u.rolled: until the step's commit is published a reader
+     * still folds from the old edge, so the data above it must stay for one more step). */
+    if (ret[0] && u.mint != INT64_MAX && se->rolled[0] != INT64_MIN) {
         int64_t cut = sat_add(ref, -ret[0]);
-        if (u.rolled[0] < cut) cut = u.rolled[0];
+        if (se->rolled[0] < cut) cut = se->rolled[0];
         cut = ag_rollup_floor(cut, b1);
         /* (The oldest chunk may start before the cut and end after it: nothing to delete.) */
         if (u.mint < cut) {
@@ -542,8 +548,8 @@ static int maint_series(step_t *st, series_t *se, int64_t ref, const int64_t *re
             if (u.mint != se->mint) changed = true;
         }
         /* A series that stopped keeps its last samples in the head; once they are older than
-         * the cut (and so rolled up) they go, with their checkpointed copy. */
-        if (se->head.count && u.mint == se->head.first_t && se->last_t < cut) {
+         * the cut (and so rolled up) and checkpointed, they go with their checkpointed copy. */
+        if (se->head.count && !se->dirty && u.mint == se->head.first_t && se->last_t < cut) {
             unsigned char k[16];
             chunk_key(k, se->id, se->head.first_t);
             MDB_val key = {16, k};
@@ -556,9 +562,9 @@ static int maint_series(step_t *st, series_t *se, int64_t ref, const int64_t *re
             changed = true;
         }
     }
-    if (ret[1] && u.rmin[0] != INT64_MAX && u.rolled[1] != INT64_MIN) {
+    if (ret[1] && u.rmin[0] != INT64_MAX && se->rolled[1] != INT64_MIN) {
         int64_t cut = sat_add(ref, -ret[1]);
-        if (u.rolled[1] < cut) cut = u.rolled[1];
+        if (se->rolled[1] < cut) cut = se->rolled[1];
         cut = ag_rollup_floor(cut, b2);
         if (sat_add(u.rmin[0], b1) <= cut) {
             if ((rc = expire_blocks(st, 1, se->id, cut, &u.rmin[0]))) return rc;

@@ -947,7 +947,12 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
              * sample not newer is either stored already or was merged out of order: apply_ooo
              * tells the two apart. */
             bool added;
-            if (!se) continue;
+            /* Below the rolled edge raw data only changes by retention: blocks are rolled from
+             * durable raw data only (never from a head chunk not yet checkpointed), so such a
+             * sample is stored already or expired, and replaying it would resurrect expired
+             * data and drop the rollups around it. (A late sample that moved the edge back was
+             * logged in the same transaction that deleted the blocks, so it lies above.) */
+            if (!se || t < se->rolled[0]) continue;
             int rc = is_newer(se, t) ? apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES)
                                      : apply_ooo(s, txn, se, t, vb, &added);
             if (rc) return rc;

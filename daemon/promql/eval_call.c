@@ -113,15 +113,15 @@ static int64_t rollup_width(const ev_t *ev, const ag_pq_node_t *sel, ag_range_fn
         int64_t w = widths[i];
         if (range < w || range % w || (!instant && (ev->step < w || ev->step % w)))
             continue;
-        /* Folding raw samples into buckets costs more than sliding over them, so AUTO takes
-         * buckets only for windows of 30 buckets or more, or where raw data is gone. */
-        if (ev->o->rollups == AG_ROLLUPS_AUTO && range / w < 30 &&
-            ev->start - off - range >= ag_store_raw_horizon(ev->store))
-            continue;
-        if (off > 0 ? ev->start < INT64_MIN + off : ev->start > INT64_MAX + off)
+        if (off > 0 ? ev->start < INT64_MIN + off : ev->end > INT64_MAX + off)
             continue;
         int64_t t0 = ev->start - off;
         if (t0 % w != 0 || t0 < INT64_MIN + range)
+            continue;
+        /* Folding raw samples into buckets costs more than sliding over them, so AUTO takes
+         * buckets only for windows of 30 buckets or more, or where raw data is gone. */
+        if (ev->o->rollups == AG_ROLLUPS_AUTO && range / w < 30 &&
+            t0 - range >= ag_store_raw_horizon(ev->store))
             continue;
         return w;
     }
