@@ -121,8 +121,10 @@ typedef struct ag_selection {
 } ag_selection_t;
 
 /* Selects the series matching all matchers (nm may be 0 = every series) and loads their samples
- * with mint <= t <= maxt, stale markers included. When with_samples is false only series that
- * have at least one sample in the range are listed, without samples. Fails with AG_ELIMIT when
+ * with mint <= t <= maxt, stale markers included. When with_samples is false the series whose
+ * stored time span (oldest to newest raw sample) overlaps the range are listed, without samples
+ * and without checking that a sample falls inside (Prometheus' /api/v1/series is as coarse: it
+ * goes by chunk time ranges). Fails with AG_ELIMIT when
  * more than max_samples (0 = unlimited) would be loaded, AG_EIO, AG_ECORRUPT, AG_ENOMEM. */
 int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
                     bool with_samples, uint64_t max_samples, ag_selection_t *out, ag_errmsg_t *e);
