@@ -15,6 +15,7 @@
 
 #include <snappy-c.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ag_labels.h"
@@ -500,6 +501,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
                              (unsigned long long)lim->max_decoded_bytes);
     }
     uint64_t histograms = 0, samples = 0, exemplars = 0;
+    ts_count_t *counts = NULL; /* pass 1's count of each series, so pass 2 need not scan again */
     ag_arena_t *a = ag_arena_new(64 * 1024, 0);
     if (!a) return AG_ENOMEM;
     char *raw = ag_arena_alloc(a, ulen ? ulen : 1);
@@ -516,7 +518,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     /* Pass 1: the whole WriteRequest (1 timeseries, 3 metadata) is checked before anything is
      * converted, so a malformed body is refused as such whatever else it holds. */
     pb_t all = {(const uint8_t *)raw, (const uint8_t *)raw + ulen}, b = all;
-    size_t nts = 0, nmd = 0;
+    size_t nts = 0, nmd = 0, ccap = 0;
     bool ok = true;
     while (ok && b.p < b.end) {
         uint32_t f;
@@ -529,8 +531,18 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         else if (f == 1 || f == 3) {
             ok = wt == WT_LEN && pb_len(&b, &sub) &&
                  (f == 1 ? pb_series_scan(sub, &c) : pb_metadata(sub, &type, &s1, &s2, &s3));
+            if (ok && f == 1 && nts == ccap) {
+                size_t nc = ccap ? ccap * 2 : 64;
+                ts_count_t *g = realloc(counts, nc * sizeof *g);
+                if (!g) {
+                    rc = AG_ENOMEM;
+                    goto fail;
+                }
+                counts = g;
+                ccap = nc;
+            }
             if (ok && f == 1) {
-                nts++;
+                counts[nts++] = c;
                 samples += c.samples;
                 exemplars += c.exemplars;
                 histograms += c.histograms;
@@ -569,10 +581,10 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         }
         pb_len(&b, &sub);
         if (f == 1) {
-            ts_count_t c;
-            pb_series_scan(sub, &c);
-            if ((rc = convert_series(a, sub, &c, idx++, lim, &series[ns], &keys[ns], reason, e)))
+            if ((rc = convert_series(a, sub, &counts[idx], idx, lim, &series[ns], &keys[ns], reason,
+                                     e)))
                 goto fail;
+            idx++;
             if (series[ns].nsamples) ns++; /* a series without samples stores nothing */
             continue;
         }
@@ -594,6 +606,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
             continue;
         nm++;
     }
+    free(counts);
     out->arena = a;
     out->req.series = series;
     out->req.nseries = ns;
@@ -602,6 +615,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     out->req.nmeta = nm;
     return AG_OK;
 fail:
+    free(counts);
     ag_arena_free(a);
     uint64_t seen = out->samples + histograms;
     memset(out, 0, sizeof *out);
