@@ -33,7 +33,7 @@ endif
 DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-dev \
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
   clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics \
-  python3-numpy python3-pandas
+  python3-numpy python3-pandas python3-statsmodels
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))
@@ -106,6 +106,7 @@ bench: deps all build/bench/loadgen
 	python3 tests/bench/run.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 	python3 tests/bench/query_bench.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 	bash tests/bench/anomaly_bench.sh
+	python3 tests/bench/forecast_bench.py --augur $(B)/augur
 	python3 tests/bench/throughput.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 
 run: deps all

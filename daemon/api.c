@@ -152,7 +152,9 @@ static ag_handler_t metrics(ag_app_t *app, ag_http_resp_t *r)
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     ag_qcache_stats_t qs;
     ag_qcache_stats(app->qcache, &qs);
-    ag_metrics_render(app->metrics, have ? &st : NULL, &qs, &r->body);
+    ag_models_stats_t fs;
+    if (have) ag_models_stats(app->models, &fs);
+    ag_metrics_render(app->metrics, have ? &st : NULL, &qs, have ? &fs : NULL, &r->body);
     return AG_H_METRICS;
 }
 

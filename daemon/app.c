@@ -71,6 +71,10 @@ int ag_app_reload(ag_app_t *app, ag_errmsg_t *e)
         ag_store_set_ooo_window(app->store, app->cfg.ooo_window_ms);
         ag_store_set_retention(app->store, app->cfg.retention_ms);
     }
+    pthread_mutex_lock(&app->cfg_lock);
+    rc = app->models ? ag_models_reload(app->models, &app->cfg) : AG_OK;
+    pthread_mutex_unlock(&app->cfg_lock);
+    if (rc) AG_ERROR("\"out of memory applying the models configuration\"");
     atomic_store(&app->last_reload_ok, true);
     atomic_store(&app->last_reload_ms, now);
     ag_metrics_config_reload(app->metrics, true, now);

@@ -53,6 +53,8 @@ static const struct {
     {"query.cache-max-bytes", "query.cache_max_bytes",
      "Memory for cached range-query results over the past, e.g. 512MiB; 0 disables. (default "
      "128MiB)"},
+    {"detection.auto", "detection.auto",
+     "Score every series with the zero-config anomaly detector: true or false. (default true)"},
     {"log.level", "log.level", "Only log messages at or above: debug, info, warn, error. (default info)"},
 };
 #define NFLAGS (sizeof k_flags / sizeof k_flags[0])
@@ -186,6 +188,10 @@ int main(int argc, char **argv)
     }
     /* The cache starts empty, so the WAL replayed by ag_store_open needs no notification. */
     ag_store_set_write_hook(app.store, ag_qcache_store_hook, app.qcache);
+    if (ag_models_start(app.store, &app.cfg, &app.models, &e)) {
+        AG_ERROR("\"cannot start forecasting\" err=\"%s\"", e.msg);
+        goto out;
+    }
     atomic_store(&app.ready, true);
     AG_INFO("\"storage open, ready\" path=%s", so.path);
 
@@ -205,6 +211,8 @@ out:
     if (app.http) ag_http_stop(app.http, 30000);
     app.http = NULL;
     atomic_store(&app.ready, false);
+    ag_models_stop(app.models);
+    app.models = NULL;
     if (app.store) ag_store_close(app.store);
     app.store = NULL;
     ag_qcache_free(app.qcache);

@@ -183,7 +183,7 @@ static void render_process(ag_buf_t *o, double start_time)
 void ag_metrics_in_flight(ag_metrics_t *m, int delta) { atomic_fetch_add(&m->in_flight, delta); }
 
 void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qcache_stats_t *qc,
-                       ag_buf_t *o)
+                       const ag_models_stats_t *fs, ag_buf_t *o)
 {
     family(o, "augur_build_info", "gauge",
            "A metric with a constant '1' value labeled by version, revision and branch.");
@@ -320,6 +320,35 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qca
         for (size_t i = 0; i < sizeof qf / sizeof qf[0]; i++) {
             family(o, qf[i].name, qf[i].type, qf[i].help);
             sample_u64(o, qf[i].name, qf[i].v);
+        }
+    }
+    if (fs) {
+        const struct {
+            const char *name, *type, *help;
+            uint64_t v;
+        } ff[] = {
+            {"augur_models", "gauge", "Models configured under models:.", fs->models},
+            {"augur_model_series", "gauge", "Series modelled by the configured models.",
+             fs->model_series},
+            {"augur_forecast_runs_total", "counter",
+             "Model evaluations (one per model and step, catch-up included).", fs->forecast_runs},
+            {"augur_forecast_failures_total", "counter",
+             "Model evaluations that failed (the log says why).", fs->eval_failures},
+            {"augur_anomalies_detected_total", "counter",
+             "Samples flagged anomalous (augur_anomaly = 1), configured models and auto.",
+             fs->anomalies},
+            {"augur_detection_scored_samples_total", "counter",
+             "Samples scored by the zero-config detector (detection.auto).", fs->auto_scored},
+            {"augur_forecast_outputs_written_total", "counter",
+             "Samples written to forecast and anomaly series.", fs->outputs_written},
+            {"augur_forecast_write_failures_total", "counter",
+             "Writes of forecast and anomaly series that failed.", fs->write_failures},
+            {"augur_model_refits_total", "counter",
+             "Series whose smoothing constants were refitted (GSL).", fs->refits},
+        };
+        for (size_t i = 0; i < sizeof ff / sizeof ff[0]; i++) {
+            family(o, ff[i].name, ff[i].type, ff[i].help);
+            sample_u64(o, ff[i].name, ff[i].v);
         }
     }
     render_process(o, m->start_time);

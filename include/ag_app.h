@@ -11,6 +11,7 @@
 #include "ag_config.h"
 #include "ag_http.h"
 #include "ag_metrics.h"
+#include "ag_models.h"
 #include "ag_qcache.h"
 #include "ag_store.h"
 
@@ -28,6 +29,7 @@ typedef struct ag_app {
     _Atomic bool ready;
     ag_metrics_t *metrics;
     ag_qcache_t *qcache;        /* range-query result cache; fed by the store's write hook */
+    ag_models_t *models;        /* forecasting service (set before `ready`) */
     ag_http_server_t *http;
     int64_t start_time_ms;
     _Atomic bool reload_requested;

@@ -20,6 +20,23 @@
 
 #define AG_DEFAULT_LISTEN "127.0.0.1:9201"
 
+/* One entry of the `models:` list: a forecasting/anomaly model evaluated by the daemon (see
+ * ag_models.h and README "Forecasting"). */
+typedef struct ag_model_def {
+    char *name;          /* [a-zA-Z_][a-zA-Z0-9_]*, unique; names the model's output series */
+    char *expr;          /* PromQL-lite expression (an instant vector), checked when loaded */
+    int64_t step_ms;     /* evaluated every step (default 1m) */
+    int64_t horizon_ms;  /* how far ahead augur_forecast looks (default 1h) */
+    bool season_day;     /* seasons (default both) */
+    bool season_week;
+    bool log_scale;      /* model log(value) (default false) */
+    double sensitivity;  /* in (0, 1): alarm when the score >= 1 - sensitivity (default 0.5) */
+    double coverage;     /* probability of the forecast band, in (0, 1) (default 0.95) */
+    int64_t warmup_ms;   /* history replayed when a model starts without state (default 7d) */
+    int64_t refit_ms;    /* smoothing constants refitted every (default 1d; 0 = never) */
+    unsigned line;       /* line of the entry in the config file (for messages) */
+} ag_model_def_t;
+
 typedef struct ag_config {
     /* web: */
     char *listen_address;          /* web.listen_address, "host:port" (default 127.0.0.1:9201) */
@@ -44,6 +61,12 @@ typedef struct ag_config {
     uint64_t query_max_samples;    /* query.max_samples (default 50000000) */
     uint64_t query_cache_max_bytes;/* query.cache_max_bytes: range-query result cache budget
                                       (default 128MiB; 0 disables the cache) */
+    /* detection: */
+    bool auto_detect;              /* detection.auto: the zero-config detector on every series
+                                      (default true) */
+    /* models: (a list; only from the file) */
+    ag_model_def_t *models;
+    size_t nmodels;
     /* log: */
     ag_log_level_t log_level;      /* log.level (default info) */
 } ag_config_t;
@@ -52,7 +75,11 @@ typedef struct ag_config {
  * whatever it held is overwritten, not freed. Returns 0 or AG_ENOMEM (then `c` holds nothing to
  * free). */
 int ag_config_defaults(ag_config_t *c);
-/* Frees the strings and sets them to NULL; calling it twice is harmless. */
+/* A model entry with every optional field at its default (name and expr NULL). */
+void ag_model_def_default(ag_model_def_t *m);
+/* "true"/"false" (also True, TRUE, yes/no, on/off, 1/0). AG_EINVAL otherwise. */
+int ag_parse_bool(const char *s, bool *out);
+/* Frees the strings (and the models) and sets them to NULL; calling it twice is harmless. */
 void ag_config_free(ag_config_t *c);
 /* Reads the YAML file at `path` over `c`: settings the file names replace those in `c`, the rest
  * stay. Returns 0, AG_EIO (cannot read; message says why), AG_EINVAL (bad YAML, unknown or

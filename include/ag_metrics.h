@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ag_buf.h"
+#include "ag_models.h"
 #include "ag_qcache.h"
 #include "ag_store.h"
 
@@ -59,6 +60,7 @@ const char *ag_handler_name(ag_handler_t h);
 /* Renders every metric family; `st` may be NULL before storage is open, `qc` (the query cache's
  * figures) when there is no cache. */
 void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qcache_stats_t *qc,
+                       const ag_models_stats_t *fs,
                        ag_buf_t *out);
 
 #endif

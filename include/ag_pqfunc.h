@@ -30,7 +30,18 @@ typedef enum {
     AG_RF_QUANTILE_OVER_TIME, /* arg0 = q */
     AG_RF_PREDICT_LINEAR,     /* arg0 = seconds ahead */
     AG_RF_HOLT_WINTERS,       /* arg0 = smoothing factor sf, arg1 = trend factor tf */
+    /* Augur's (functions_hw.c): a seasonal Holt-Winters detector (ag_forecast.h, the daemon's
+     * own code with its defaults for the window's median sampling interval) run over the
+     * window; these allocate a model per call, unlike everything else here. */
+    AG_RF_PREDICT_HW,         /* arg0 = seconds ahead: the forecast for t + arg0 */
+    AG_RF_PREDICT_HW_LOWER,   /* the same, lower edge of the 95% prediction interval */
+    AG_RF_PREDICT_HW_UPPER,   /* upper edge */
+    AG_RF_ANOMALY_SCORE_HW,   /* the anomaly score in [0, 1] of the window's last sample */
 } ag_range_fn_t;
+
+/* The Holt-Winters functions above (called by ag_range_fn_eval). */
+bool ag_range_fn_hw(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t, const double *args,
+                    double *out);
 
 /* Looks a range function up by its PromQL name; 0 when `name` is not one. */
 ag_range_fn_t ag_range_fn_lookup(const char *name);

@@ -83,7 +83,20 @@ typedef struct ag_write_req {
     const ag_metadata_in_t *meta;
     size_t nmeta;
     const ag_series_key_t *keys; /* NULL, or keys[i] is series[i]'s (trusted: must be exact) */
+    const struct ag_blob_in *blobs; /* state records written in the same transaction */
+    size_t nblobs;
 } ag_write_req_t;
+
+/* A state record (e.g. a forecasting model's saved state) put into or deleted from the store's
+ * `models` table in the same transaction as a request's samples, so state and the samples
+ * derived from it are durable together. Keys are 1..AG_BLOB_KEY_MAX bytes; val NULL deletes. */
+#define AG_BLOB_KEY_MAX 400
+typedef struct ag_blob_in {
+    const void *key;
+    size_t key_len;
+    const void *val; /* NULL: delete the key (absent is fine) */
+    size_t val_len;
+} ag_blob_in_t;
 
 typedef struct ag_write_res {
     uint64_t appended;       /* new samples stored */
@@ -105,6 +118,13 @@ typedef struct ag_write_res {
  *   AG_EIO, AG_ENOMEM  transient failure; nothing written;
  *   AG_ESHUTDOWN    the store is closing; nothing written. */
 int ag_store_write(ag_store_t *s, const ag_write_req_t *r, ag_write_res_t *res);
+
+/* Series whose metric name starts with AG_EXPLICIT_PREFIX are selected (by ag_store_select,
+ * ag_store_scan, ag_store_scan_rollups, ag_store_label_values) only when a matcher names them:
+ * __name__ equal to their name. They are what the daemon derives on its own for every series
+ * (zero-config anomaly scores), which must not change the answer of a catch-all query such as
+ * {job="x"} or count({__name__=~".+"}) compared with Prometheus over the same data. */
+#define AG_EXPLICIT_PREFIX "augur_auto_"
 
 /* One series of a selection: its canonical label encoding and its samples in time order. */
 typedef struct ag_series_data {
@@ -199,6 +219,38 @@ int64_t ag_store_raw_horizon(ag_store_t *s);
 void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3]);
 /* Changes the series limits of a running store (0 = no limit); series already stored stay. */
 void ag_store_set_limits(ag_store_t *s, uint64_t max_series, uint64_t max_series_per_metric);
+
+/* Reads every state record whose key starts with prefix[0..plen) (plen may be 0), in key
+ * order, from one consistent snapshot; fn's pointers are valid during the call only. A non-zero
+ * return from fn stops the walk and is returned. AG_EIO/AG_ENOMEM from LMDB. */
+typedef int (*ag_blob_fn)(void *ctx, const void *key, size_t key_len, const void *val,
+                          size_t val_len);
+int ag_store_blobs(ag_store_t *s, const void *prefix, size_t plen, ag_blob_fn fn, void *ctx);
+
+/* ---- the sample observer: per-series state kept by the store for someone else -------------
+ * Every series carries AG_STORE_SLOT_SIZE bytes of opaque state and a status byte for one
+ * observer (the daemon's zero-config anomaly detector), which the store keeps in memory, saves
+ * at every checkpoint (when changed) and restores on start, so a restart resumes from the last
+ * checkpoint (a clean shutdown checkpoints). The status byte is 0 for a new series and
+ * AG_SLOT_LOADED for a series whose slot was restored; any other value is the observer's. */
+#define AG_STORE_SLOT_SIZE 64
+#define AG_SLOT_LOADED 1
+typedef struct ag_store_observer {
+    /* Called on the committer thread, head locked, for each series of an accepted request with
+     * the request's samples for it (in request order; duplicates and merged out-of-order
+     * samples included: the observer skips what it has seen). Returns true when it changed the
+     * slot. Must be quick, must not block and must not call the store. */
+    bool (*samples)(void *ctx, const char *labels, size_t labels_len, uint8_t *slot,
+                    uint8_t *status, const ag_sample_t *smp, size_t n);
+    /* Called once per group after its commit: `committed` false means the group's requests
+     * failed, so whatever the observer derived from them must be dropped (the slots are then
+     * restored from the last checkpoint too). */
+    void (*group_end)(void *ctx, bool committed);
+    void *ctx;
+} ag_store_observer_t;
+/* Installs (o non-NULL, copied) or removes the observer; takes effect from the next group, and
+ * returns once no group still uses the old one (so its context may then be freed). */
+void ag_store_set_observer(ag_store_t *s, const ag_store_observer_t *o);
 
 typedef struct ag_store_stats {
     uint64_t series;            /* series in the index */

@@ -110,6 +110,10 @@ series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len)
     s->last_t = INT64_MIN;
     s->pending = true;
     s->compacted = INT64_MIN;
+    size_t nl = 0;
+    const char *name = ag_labels_get(s->labels, len, AG_METRIC_NAME, &nl);
+    s->explicit_only = name && nl > sizeof AG_EXPLICIT_PREFIX - 1 &&
+                       memcmp(name, AG_EXPLICIT_PREFIX, sizeof AG_EXPLICIT_PREFIX - 1) == 0;
     for (int k = 0; k < AG_ROLLUP_TIERS; k++) {
         s->rolled[k] = INT64_MIN;
         s->rmin[k] = INT64_MAX;

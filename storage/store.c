@@ -12,6 +12,9 @@
  *             "WAL records" below)
  *   metadata  family -> "type\0help\0unit\0"
  *   rollups   tier | id | block start -> rollup block (ag_rollup.h), kept by maint.c
+ *   models    0 | id -> the sample observer's slot (status byte + AG_STORE_SLOT_SIZE bytes),
+ *             saved by checkpoints; 1 | key -> a state record (ag_blob_in_t) written with a
+ *             request
  * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
  * the same transaction. Full chunks are sealed into `chunks`, transcoded from the head's
  * append-friendly Gorilla form into the compact packed form. A checkpoint copies every open
@@ -610,6 +613,10 @@ static int check_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
     size_t i = 0;
     uint64_t dups = 0;
     int64_t oldest_ok = maint_min_accepted(s);
+    for (size_t b = 0; b < r->nblobs; b++)
+        if (r->blobs[b].key_len == 0 || r->blobs[b].key_len > AG_BLOB_KEY_MAX)
+            return ag_errmsg_set(&res->err, AG_EINVAL, -1, "state record key of %zu bytes",
+                                 r->blobs[b].key_len);
     s->gen++;
     if (r->keys) head_prefetch(&s->head, r->keys, r->nseries);
     for (; i < r->nseries; i++) {
@@ -847,8 +854,24 @@ static int wal_value_read(const unsigned char **p, const unsigned char *end, uin
 }
 
 /* Phase 2: creates pending series, appends the new samples, logs them in the WAL. */
+static int put_blobs(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r)
+{
+    unsigned char k[AG_BLOB_KEY_MAX + 1];
+    for (size_t i = 0; i < r->nblobs; i++) {
+        const ag_blob_in_t *b = &r->blobs[i];
+        k[0] = BLOB_KEY_TAG;
+        memcpy(k + 1, b->key, b->key_len);
+        MDB_val key = {b->key_len + 1, k}, val = {b->val_len, (void *)b->val};
+        int rc = b->val ? mdb_put(txn, s->dbi_models, &key, &val, 0)
+                        : mdb_del(txn, s->dbi_models, &key, NULL);
+        if (rc && !(rc == MDB_NOTFOUND && !b->val)) return store_lmdb_err(rc);
+    }
+    return AG_OK;
+}
+
 static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, series_t **ser,
-                         ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res, int64_t *min_t)
+                         ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res, int64_t *min_t,
+                         const ag_store_observer_t *obs)
 {
     int rc;
     int64_t wal_base = 0;
@@ -892,8 +915,12 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
             put_uvarint(wal, n);
             ag_buf_append(wal, tmp->data, tmp->len);
             res->appended += n;
+            if (obs && obs->samples(obs->ctx, se->labels, se->labels_len, se->slot,
+                                    &se->slot_status, in->samples, in->nsamples))
+                se->slot_dirty = true;
         }
     }
+    if ((rc = put_blobs(s, txn, r))) return rc;
     if (!ag_buf_ok(wal) || !ag_buf_ok(tmp)) return AG_ENOMEM;
     if (wal->len) {
         unsigned char k[8];
@@ -1009,6 +1036,8 @@ static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
     return AG_OK;
 }
 
+static int load_slots(ag_store_t *s, MDB_txn *txn);
+
 /* Rebuilds the in-memory state from LMDB: series, open chunks, then the WAL. */
 static int recover(ag_store_t *s, ag_errmsg_t *e)
 {
@@ -1055,6 +1084,10 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
     }
     mdb_cursor_close(c);
     c = NULL;
+    if ((rc = load_slots(s, txn))) {
+        rc = ag_errmsg_set(e, rc, -1, "observer state unreadable: %s", ag_strerror(rc));
+        goto fail;
+    }
     MDB_val nk = {7, "next_id"}, nv;
     if (mdb_get(txn, s->dbi_meta, &nk, &nv) == 0 && nv.mv_size == 8 &&
         key_get_u64(nv.mv_data) > s->next_id)
@@ -1116,8 +1149,41 @@ static int empty_wal(ag_store_t *s, MDB_txn *txn)
     return rc == MDB_NOTFOUND ? AG_OK : store_lmdb_err(rc);
 }
 
-/* Copies every dirty head chunk into `chunks` and empties the WAL, in one transaction. The
- * caller holds `rw` exclusively. */
+static int put_slot(ag_store_t *s, MDB_txn *txn, series_t *se)
+{
+    unsigned char k[9] = {SLOT_KEY_TAG}, v[1 + AG_STORE_SLOT_SIZE];
+    key_put_u64(k + 1, se->id);
+    v[0] = se->slot_status;
+    memcpy(v + 1, se->slot, AG_STORE_SLOT_SIZE);
+    MDB_val key = {9, k}, val = {sizeof v, v};
+    int rc = mdb_put(txn, s->dbi_models, &key, &val, 0);
+    return store_lmdb_err(rc);
+}
+
+/* Restores the observer slots saved by checkpoints (recovery). */
+static int load_slots(ag_store_t *s, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi_models, &c);
+    if (rc) return store_lmdb_err(rc);
+    unsigned char k0[1] = {SLOT_KEY_TAG};
+    MDB_val key = {1, k0}, val;
+    for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        const unsigned char *k = key.mv_data;
+        if (key.mv_size < 1 || k[0] != SLOT_KEY_TAG) break;
+        if (key.mv_size != 9 || val.mv_size != 1 + AG_STORE_SLOT_SIZE) continue;
+        series_t *se = head_by_id(&s->head, key_get_u64(k + 1));
+        if (!se) continue;
+        memcpy(se->slot, (const unsigned char *)val.mv_data + 1, AG_STORE_SLOT_SIZE);
+        se->slot_status = AG_SLOT_LOADED;
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? AG_OK : store_lmdb_err(rc);
+}
+
+/* Copies every dirty head chunk (and changed observer slot) into LMDB and empties the WAL, in
+ * one transaction. The caller holds `rw` exclusively. */
 static int checkpoint(ag_store_t *s)
 {
     MDB_txn *txn;
@@ -1129,6 +1195,10 @@ static int checkpoint(ag_store_t *s)
             mdb_txn_abort(txn);
             return rc;
         }
+        if (se && se->slot_dirty && (rc = put_slot(s, txn, se))) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
     }
     if ((rc = empty_wal(s, txn))) {
         mdb_txn_abort(txn);
@@ -1136,7 +1206,7 @@ static int checkpoint(ag_store_t *s)
     }
     if ((rc = mdb_txn_commit(txn))) return store_commit_err(s, rc);
     for (size_t i = 0; i < s->head.nids; i++)
-        if (s->head.by_id[i]) s->head.by_id[i]->dirty = false;
+        if (s->head.by_id[i]) s->head.by_id[i]->dirty = s->head.by_id[i]->slot_dirty = false;
     s->wal_bytes = 0;
     s->last_checkpoint_ms = mono_ms();
     atomic_fetch_add(&s->st_checkpoints, 1);
@@ -1191,7 +1261,7 @@ static bool still_full(ag_store_t *s)
 }
 
 static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_hook_fn hook,
-                          void *hook_ctx)
+                          void *hook_ctx, const ag_store_observer_t *obs)
 {
     int64_t min_t = INT64_MAX; /* oldest sample appended by the group */
     ag_buf_t scratch = AG_BUF_INIT, wal = AG_BUF_INIT, tmp = AG_BUF_INIT;
@@ -1214,7 +1284,7 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         p->rc = check_request(s, txn, r, ser, &scratch, p->res);
         if (p->rc == AG_OK) {
             applied = true;
-            rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res, &min_t);
+            rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res, &min_t, obs);
             if (rc) group_rc = rc;
         }
         free(ser);
@@ -1265,6 +1335,7 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         /* Committed and in the head, readers still held off (invariant 6). */
         if (hook && min_t != INT64_MAX) hook(hook_ctx, min_t);
     }
+    if (obs) obs->group_end(obs->ctx, group_rc == AG_OK);
     pthread_rwlock_unlock(&s->rw);
     ag_buf_free(&scratch);
     ag_buf_free(&wal);
@@ -1348,14 +1419,18 @@ static void *committer_main(void *arg)
         pending_write_t *list = s->queue;
         ag_store_write_hook_fn hook = s->hook;
         void *hook_ctx = s->hook_ctx;
+        ag_store_observer_t obs = s->obs;
+        uint64_t obs_gen = ++s->obs_gen;
+        if (!list) s->obs_done_gen = obs_gen;
         bool stop = s->stopping && !list;
         s->queue = s->queue_tail = NULL;
         pthread_mutex_unlock(&s->qlock);
         if (stop) break;
         if (list) {
-            process_group(s, list, hook, hook_ctx);
+            process_group(s, list, hook, hook_ctx, obs.samples ? &obs : NULL);
             pthread_mutex_lock(&s->qlock);
             for (pending_write_t *p = list; p; p = p->next) p->done = true;
+            s->obs_done_gen = obs_gen;
             pthread_cond_broadcast(&s->donecond);
             pthread_mutex_unlock(&s->qlock);
         }
@@ -1390,7 +1465,7 @@ int ag_store_write(ag_store_t *s, const ag_write_req_t *r, ag_write_res_t *res)
 {
     memset(res, 0, sizeof *res);
     res->err.offset = -1;
-    if (r->nseries == 0 && r->nmeta == 0) return AG_OK;
+    if (r->nseries == 0 && r->nmeta == 0 && r->nblobs == 0) return AG_OK;
     pending_write_t pw = {r, res, AG_OK, false, NULL};
     pthread_mutex_lock(&s->qlock);
     if (s->stopping) {
@@ -1414,6 +1489,20 @@ void ag_store_maintain(ag_store_t *s)
     s->maint_force = true;
     pthread_cond_signal(&s->qcond);
     while (s->maint_force && !s->stopping) pthread_cond_wait(&s->donecond, &s->qlock);
+    pthread_mutex_unlock(&s->qlock);
+}
+
+void ag_store_set_observer(ag_store_t *s, const ag_store_observer_t *o)
+{
+    pthread_mutex_lock(&s->qlock);
+    if (o && o->samples && o->group_end)
+        s->obs = *o;
+    else
+        memset(&s->obs, 0, sizeof s->obs);
+    /* Wait for a group that copied the old observer to finish with it. */
+    uint64_t g = s->obs_gen;
+    while (s->committer_started && !s->stopping && s->obs_done_gen < g)
+        pthread_cond_wait(&s->donecond, &s->qlock);
     pthread_mutex_unlock(&s->qlock);
 }
 
@@ -1444,6 +1533,7 @@ static int open_dbis(ag_store_t *s, ag_errmsg_t *e)
         {"wal", 0, &s->dbi_wal},
         {"metadata", 0, &s->dbi_metadata},
         {"rollups", 0, &s->dbi_rollups},
+        {"models", 0, &s->dbi_models},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | MDB_CREATE, dbs[i].dbi))) {

@@ -49,6 +49,11 @@ typedef struct series {
     int64_t rolled[AG_ROLLUP_TIERS];
     int64_t rmin[AG_ROLLUP_TIERS];
     int64_t compacted; /* raw blocks before this have had their chunks merged (memory only) */
+    /* The observer's state (ag_store_observer_t), saved by checkpoints when slot_dirty. */
+    uint8_t slot_status;
+    bool slot_dirty;
+    bool explicit_only;  /* name starts with AG_EXPLICIT_PREFIX (see ag_store.h) */
+    uint8_t slot[AG_STORE_SLOT_SIZE];
 } series_t;
 
 static inline bool has_samples(const series_t *s) { return s->mint != INT64_MAX || s->head.count; }
@@ -97,7 +102,8 @@ struct ag_store {
     char *path;
     int lock_fd;
     MDB_env *env;
-    MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata, dbi_rollups;
+    MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata, dbi_rollups,
+        dbi_models;
 
     /* Readers hold `rw` shared while they open their LMDB read transaction and copy head chunks
      * (with the chunks being sealed); the committer holds it exclusively while it changes the
@@ -131,6 +137,8 @@ struct ag_store {
     pthread_cond_t donecond; /* signals writers whose request finished */
     pending_write_t *queue, *queue_tail;
     ag_store_write_hook_fn hook; /* under qlock */
+    ag_store_observer_t obs;     /* under qlock; obs.samples NULL when none */
+    uint64_t obs_gen, obs_done_gen; /* groups that copied `obs` / finished with it (qlock) */
     void *hook_ctx;
     bool stopping;
     bool maint_force; /* ag_store_maintain waits for a full maintenance pass */
@@ -177,6 +185,10 @@ int chunk_val_maxt(const unsigned char *v, size_t len, int64_t *maxt);
 int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t maxt,
                      ag_sample_pt_t *out, size_t *n);
 
+/* Keys of the `models` table: observer slots are SLOT_KEY_TAG | id (8 B BE) -> status byte +
+ * slot; state records (ag_blob_in_t) are BLOB_KEY_TAG | the caller's key. */
+#define SLOT_KEY_TAG 0
+#define BLOB_KEY_TAG 1
 int store_lmdb_err(int rc); /* maps an LMDB/errno code to AG_E* */
 int store_commit_err(ag_store_t *s, int rc); /* the same for a failed commit (full disk) */
 void chunk_key(unsigned char k[16], uint64_t id, int64_t t);

@@ -236,6 +236,18 @@ static int copy_sealing(ag_arena_t *a, const sealing_t *sg, int64_t maxt, sealin
     return AG_OK;
 }
 
+/* Does a matcher select se by its exact name (for AG_EXPLICIT_PREFIX series)? */
+static bool names_it(const ag_matcher_t *m, size_t nm, const series_t *se)
+{
+    size_t nl = 0;
+    const char *name = ag_labels_get(se->labels, se->labels_len, AG_METRIC_NAME, &nl);
+    for (size_t i = 0; name && i < nm; i++)
+        if (m[i].type == AG_MATCH_EQ && strcmp(m[i].name, AG_METRIC_NAME) == 0 &&
+            m[i].value_len == nl && memcmp(m[i].value, name, nl) == 0)
+            return true;
+    return false;
+}
+
 /* Series matching m whose time bounds overlap [mint, maxt] (raw data, or with PLAN_ROLLUPS raw
  * data or rollups); head chunks are copied only with PLAN_SAMPLES. Sets e on failure. */
 #define PLAN_SAMPLES 1
@@ -259,7 +271,7 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
         rc = AG_ENOMEM;
     for (size_t i = 0; i < ids.n && !rc; i++) {
         series_t *se = head_by_id(&s->head, ids.v[i]);
-        if (!se) continue;
+        if (!se || (se->explicit_only && !names_it(m, nm, se))) continue;
         int64_t oldest = se->mint;
         if (flags & PLAN_ROLLUPS)
             for (int k = 0; k < AG_ROLLUP_TIERS; k++)
@@ -777,6 +789,36 @@ int ag_store_label_values(ag_store_t *s, const char *name, const ag_matcher_t *m
     }
     sort_unique(out);
     return AG_OK;
+}
+
+/* ---- state records ----------------------------------------------------------------------- */
+
+int ag_store_blobs(ag_store_t *s, const void *prefix, size_t plen, ag_blob_fn fn, void *ctx)
+{
+    if (plen > AG_BLOB_KEY_MAX) return AG_OK;
+    unsigned char k0[AG_BLOB_KEY_MAX + 1];
+    k0[0] = BLOB_KEY_TAG;
+    if (plen) memcpy(k0 + 1, prefix, plen);
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc) return store_lmdb_err(rc);
+    if ((rc = mdb_cursor_open(txn, s->dbi_models, &c))) {
+        mdb_txn_abort(txn);
+        return store_lmdb_err(rc);
+    }
+    MDB_val k = {plen + 1, k0}, v;
+    int mrc;
+    rc = AG_OK;
+    for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen + 1 || memcmp(k.mv_data, k0, plen + 1) != 0) break;
+        rc = fn(ctx, (const unsigned char *)k.mv_data + 1, k.mv_size - 1, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (!rc && mrc && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
+    return rc;
 }
 
 /* ---- metadata and statistics ------------------------------------------------------------- */

@@ -79,7 +79,10 @@ static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag
             if ((int)j != c->mi) args[na++] = c->a[j].sc ? c->a[j].sc[k] : 0;
         double v;
         /* predict_linear's intercept is the step time even under @ (as in 2.42). */
-        int64_t t = c->f == AG_RF_PREDICT_LINEAR ? ts : ref;
+        int64_t t = c->f == AG_RF_PREDICT_LINEAR || c->f == AG_RF_PREDICT_HW ||
+                            c->f == AG_RF_PREDICT_HW_LOWER || c->f == AG_RF_PREDICT_HW_UPPER
+                        ? ts
+                        : ref;
         if (ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &v))
             rc = emit(ev, &c->out->m, l, len, ts, v);
         if (!rc) rc = ev_tick(ev);

@@ -340,6 +340,10 @@ static const fn_name_t range_names[] = {
     {"quantile_over_time", AG_RF_QUANTILE_OVER_TIME},
     {"predict_linear", AG_RF_PREDICT_LINEAR},
     {"holt_winters", AG_RF_HOLT_WINTERS},
+    {"predict_hw", AG_RF_PREDICT_HW},
+    {"predict_hw_lower", AG_RF_PREDICT_HW_LOWER},
+    {"predict_hw_upper", AG_RF_PREDICT_HW_UPPER},
+    {"anomaly_score_hw", AG_RF_ANOMALY_SCORE_HW},
 };
 
 ag_range_fn_t ag_range_fn_lookup(const char *name)
@@ -625,6 +629,12 @@ bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
             return false;
         *out = holt_winters(p, n, args[0], args[1]);
         return true;
+
+    case AG_RF_PREDICT_HW:
+    case AG_RF_PREDICT_HW_LOWER:
+    case AG_RF_PREDICT_HW_UPPER:
+    case AG_RF_ANOMALY_SCORE_HW:
+        return ag_range_fn_hw(f, p, n, t, args, out);
 
     case AG_RF_RESETS: {
         int resets = 0;

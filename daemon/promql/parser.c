@@ -46,13 +46,15 @@ typedef struct pq_func {
     int ret;
 } pq_func_t;
 
-/* The functions of Prometheus 2.42 (promql/parser/functions.go). */
+/* The functions of Prometheus 2.42 (promql/parser/functions.go), plus Augur's Holt-Winters
+ * forecast and anomaly functions (predict_hw*, anomaly_score_hw; see functions_hw.c). */
 static const pq_func_t functions[] = {
     {"abs", "v", 0, VT_VECTOR},
     {"absent", "v", 0, VT_VECTOR},
     {"absent_over_time", "m", 0, VT_VECTOR},
     {"acos", "v", 0, VT_VECTOR},
     {"acosh", "v", 0, VT_VECTOR},
+    {"anomaly_score_hw", "m", 0, VT_VECTOR},
     {"asin", "v", 0, VT_VECTOR},
     {"asinh", "v", 0, VT_VECTOR},
     {"atan", "v", 0, VT_VECTOR},
@@ -95,6 +97,9 @@ static const pq_func_t functions[] = {
     {"minute", "v", 1, VT_VECTOR},
     {"month", "v", 1, VT_VECTOR},
     {"pi", "", 0, VT_SCALAR},
+    {"predict_hw", "ms", 0, VT_VECTOR},
+    {"predict_hw_lower", "ms", 0, VT_VECTOR},
+    {"predict_hw_upper", "ms", 0, VT_VECTOR},
     {"predict_linear", "ms", 0, VT_VECTOR},
     {"present_over_time", "m", 0, VT_VECTOR},
     {"quantile_over_time", "sm", 0, VT_VECTOR},

@@ -28,7 +28,7 @@ static void put(const char *name, const char *job, const char *le, double step)
     ag_sample_t s[40];
     for (int i = 0; i < 40; i++) s[i] = (ag_sample_t){i * 15000, step * i + (i == 20 ? 0.5 : 0)};
     ag_series_in_t in = {l, le ? 3 : 2, s, 40};
-    ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     ag_store_write(g_store, &req, &res);
 }

@@ -913,7 +913,7 @@ static void run_load(runner_t *r, const cmd_t *c)
         n++;
     }
     if (n > 0 && !r->load_error) {
-        ag_write_req_t req = {in, n, NULL, 0, NULL};
+        ag_write_req_t req = {in, n, NULL, 0, NULL, NULL, 0};
         ag_write_res_t res;
         memset(&res, 0, sizeof res);
         int rc = ag_store_write(r->store, &req, &res);

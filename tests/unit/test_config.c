@@ -85,6 +85,8 @@ static void assert_config_equal(const ag_config_t *a, const ag_config_t *b)
     assert_int_equal(a->query_max_samples, b->query_max_samples);
     assert_int_equal(a->query_cache_max_bytes, b->query_cache_max_bytes);
     assert_int_equal(a->log_level, b->log_level);
+    assert_int_equal(a->auto_detect, b->auto_detect);
+    assert_int_equal(a->nmodels, b->nmodels);
 }
 
 /* Loads `yaml` over the defaults and expects success and the defaults unchanged. */
@@ -456,6 +458,98 @@ static void test_quoting_and_tags(void **state)
     ag_config_free(&c);
 }
 
+
+/* models: a list of mappings, every field checked, errors point at the line. */
+static void test_models(void **state)
+{
+    ag_config_t c;
+    ag_errmsg_t e;
+    assert_int_equal(ag_config_defaults(&c), 0);
+    assert_true(c.auto_detect);
+    int rc = load_text("detection:\n  auto: false\n"
+                       "models:\n"
+                       "  - name: http_rate\n"
+                       "    expr: sum by (service) (rate(http_requests_total[1m]))\n"
+                       "    step: 30s\n"
+                       "    horizon: 2h\n"
+                       "    seasons: [day]\n"
+                       "    log_scale: true\n"
+                       "    sensitivity: 0.8\n"
+                       "    coverage: 0.9\n"
+                       "    warmup: 2d\n"
+                       "    refit: 0\n"
+                       "  - name: cpu\n"
+                       "    expr: avg(node_load1)\n",
+                       &c, &e);
+    if (rc) fail_msg("%d %s", rc, e.msg);
+    assert_false(c.auto_detect);
+    assert_int_equal(c.nmodels, 2);
+    const ag_model_def_t *m = &c.models[0];
+    assert_string_equal(m->name, "http_rate");
+    assert_string_equal(m->expr, "sum by (service) (rate(http_requests_total[1m]))");
+    assert_int_equal(m->step_ms, 30000);
+    assert_int_equal(m->horizon_ms, 7200000);
+    assert_true(m->season_day);
+    assert_false(m->season_week);
+    assert_true(m->log_scale);
+    assert_true(m->sensitivity == 0.8);
+    assert_true(m->coverage == 0.9);
+    assert_int_equal(m->warmup_ms, 2 * 86400000LL);
+    assert_int_equal(m->refit_ms, 0);
+    assert_int_equal(m->line, 4);
+    m = &c.models[1]; /* defaults */
+    assert_string_equal(m->name, "cpu");
+    assert_int_equal(m->step_ms, 60000);
+    assert_int_equal(m->horizon_ms, 3600000);
+    assert_true(m->season_day && m->season_week);
+    assert_false(m->log_scale);
+    assert_true(m->sensitivity == 0.5);
+    assert_int_equal(m->warmup_ms, 7 * 86400000LL);
+    assert_int_equal(m->refit_ms, 86400000LL);
+    assert_int_equal(m->line, 14);
+    /* A later file's list replaces the whole list; seasons as a string. */
+    rc = load_text("models:\n  - {name: a, expr: up, seasons: \"week, day\"}\n", &c, &e);
+    if (rc) fail_msg("%d %s", rc, e.msg);
+    assert_int_equal(c.nmodels, 1);
+    assert_true(c.models[0].season_day && c.models[0].season_week);
+    rc = load_text("models:\n  - {name: a, expr: up, seasons: none}\n", &c, &e);
+    assert_int_equal(rc, 0);
+    assert_false(c.models[0].season_day || c.models[0].season_week);
+    /* A failed load leaves the models in force. */
+    rc = load_text("models:\n  - {name: b, expr: \"rate(\"}\n", &c, &e);
+    assert_int_equal(rc, AG_EINVAL);
+    assert_int_equal(c.nmodels, 1);
+    assert_string_equal(c.models[0].name, "a");
+    ag_config_free(&c);
+    assert_null(c.models);
+}
+
+static void test_models_errors(void **state)
+{
+    expect_invalid("models:\n  name: a\n", "2:3", "must be a list of models");
+    expect_invalid("models:\n  - up\n", "2:5", "each model must be a mapping");
+    expect_invalid("models:\n  - expr: up\n", "2:5", "a model needs \"name\"");
+    expect_invalid("models:\n  - name: a\n", "2:5", "a model needs \"expr\"");
+    expect_invalid("models:\n  - name: a\n    expr: sum(rate(x[5m])\n", "3:11",
+                   "model field \"expr\"");
+    expect_invalid("models:\n  - name: 1a\n    expr: up\n", "2:11", "must match");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    colour: red\n", "4:5",
+                   "unknown model field \"colour\"");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    name: b\n", "4:5", "given twice");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    step: often\n", "4:11", "not a duration");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    step: 10ms\n", "2:5", "from 1s to 1w");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    seasons: [day, month]\n", "4:20",
+                   "\"month\" is not day, week or none");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    sensitivity: 1.5\n", "4:18",
+                   "between 0 and 1");
+    expect_invalid("models:\n  - name: a\n    expr: up\n    log_scale: maybe\n", "4:16",
+                   "not true or false");
+    expect_invalid("models:\n  - name: a\n    expr: up\n  - name: a\n    expr: up\n", "4:5",
+                   "used twice (first on line 2)");
+    expect_invalid("models:\n  - name: a\n    expr: [up]\n", "3:11", "takes a single value");
+    expect_invalid("detection:\n  auto: perhaps\n", "2:9", "not true or false");
+}
+
 static void test_parse_bytes(void **state)
 {
     static const struct {
@@ -529,6 +623,8 @@ int main(void)
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_quoting_and_tags),
         cmocka_unit_test(test_parse_bytes),
+        cmocka_unit_test(test_models),
+        cmocka_unit_test(test_models_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -26,7 +26,7 @@ static void put(const char *name, const char *job, const char *inst, double base
     ag_sample_t s[21];
     for (int i = 0; i < 21; i++) s[i] = (ag_sample_t){i * 15000, base + step * i};
     ag_series_in_t in = {l, 3, s, 21};
-    ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(g_store, &req, &res), 0);
 }
@@ -103,7 +103,7 @@ static void name_not_first(void **state)
     ag_label_t l[] = {{"Zone", "1"}, {"__name__", "upper_total"}};
     ag_sample_t smp = {0, 3};
     ag_series_in_t in = {l, 2, &smp, 1};
-    ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(g_store, &req, &res), 0);
     ag_value_t v;

@@ -149,7 +149,7 @@ static void gen_write(ag_store_t *s, int64_t until)
             in[n++] = (ag_series_in_t){lab[i], 2, smp[i], k};
         }
         if (!n) return;
-        ag_write_req_t req = {in, n, NULL, 0, NULL};
+        ag_write_req_t req = {in, n, NULL, 0, NULL, NULL, 0};
         ag_write_res_t res;
         int rc = ag_store_write(s, &req, &res);
         if (rc) fail_msg("write: %s", res.err.msg);
@@ -404,7 +404,7 @@ static void retention_boundaries(void **state)
     ag_label_t l[] = {{"__name__", "late"}, {"instance", "x"}};
     ag_sample_t smp[] = {{ref - 2 * DAY_MS, 1}, {ref, 2}};
     ag_series_in_t in = {l, 2, smp, 2};
-    ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(s, &req, &res), AG_ECONFLICT);
     assert_non_null(strstr(res.err.msg, "retention"));

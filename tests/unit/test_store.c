@@ -82,7 +82,7 @@ static int write1(ag_store_t *s, const ag_sample_t *smp, size_t n, ...)
     }
     va_end(ap);
     ag_series_in_t in = {l, nl, smp, n};
-    ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     return ag_store_write(s, &req, &res);
 }
@@ -256,7 +256,7 @@ static void conflict_changes_nothing(void **state)
     ag_label_t l1[] = {{"__name__", "fresh"}}, l2[] = {{"__name__", "x"}};
     ag_sample_t s1[] = {{500, 5}}, s2[] = {{150, 9}};
     ag_series_in_t in[] = {{l1, 1, s1, 1}, {l2, 1, s2, 1}};
-    ag_write_req_t req = {in, 2, NULL, 0, NULL};
+    ag_write_req_t req = {in, 2, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(s, &req, &res), AG_ECONFLICT);
     assert_non_null(strstr(res.err.msg, "out of order"));
@@ -367,7 +367,7 @@ static void map_full_fails_and_keeps_data(void **state)
         ag_label_t l[] = {{"__name__", name}, {"pad", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}};
         ag_sample_t smp = {1, i};
         ag_series_in_t in = {l, 2, &smp, 1};
-        ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
         ag_write_res_t res;
         rc = ag_store_write(s, &req, &res);
     }
@@ -437,7 +437,7 @@ static void metadata_roundtrip(void **state)
     (void)state;
     ag_store_t *s = open_store(0, 0);
     ag_metadata_in_t md = {"http_requests_total", "counter", "Requests.", ""};
-    ag_write_req_t req = {NULL, 0, &md, 1, NULL};
+    ag_write_req_t req = {NULL, 0, &md, 1, NULL, NULL, 0};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(s, &req, &res), 0);
     ag_metadata_list_t l;
@@ -566,7 +566,7 @@ static void scan_matches_select(void **state)
         for (size_t k = 0; k < n; k++)
             smp[k] = (ag_sample_t){(int64_t)(k + 1) * 15000, k == 3 ? from_bits(STALE) : (double)(i * k)};
         ag_series_in_t in = {l, 3, smp, n};
-        ag_write_req_t req = {&in, 1, NULL, 0, NULL};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
         ag_write_res_t res;
         assert_int_equal(ag_store_write(s, &req, &res), 0);
     }
@@ -664,7 +664,7 @@ static void scan_during_commits(void **state)
     for (int k = 0; k < 150; k++) {
         for (int j = 0; j < 13; j++) smp[j] = (ag_sample_t){k * 13 + j, (double)(k * 13 + j)};
         ag_series_in_t in[2] = {{l0, 2, smp, 13}, {l1, 2, smp, 13}};
-        ag_write_req_t req = {in, 2, NULL, 0, NULL};
+        ag_write_req_t req = {in, 2, NULL, 0, NULL, NULL, 0};
         ag_write_res_t res;
         assert_int_equal(ag_store_write(s, &req, &res), 0);
     }
@@ -701,7 +701,7 @@ static void series_limits(void **state)
     /* A third series of m: per-metric limit. */
     ag_label_t l3[2] = {{"__name__", "m"}, {"i", "3"}}, lo[2] = {{"__name__", "other"}, {"i", "1"}};
     ag_series_in_t in[2] = {{l3, 2, &a, 1}, {lo, 2, &a, 1}};
-    ag_write_req_t req = {in, 2, NULL, 0, NULL};
+    ag_write_req_t req = {in, 2, NULL, 0, NULL, NULL, 0};
     ag_write_res_t res;
     memset(&res, 0, sizeof res);
     assert_int_equal(ag_store_write(s, &req, &res), AG_ELIMIT);
@@ -709,7 +709,7 @@ static void series_limits(void **state)
     /* A new series before the refused one in the same request is not created either. */
     ag_store_set_limits(s, 10, 2);
     ag_series_in_t in2[2] = {{lo, 2, &a, 1}, {l3, 2, &a, 1}};
-    ag_write_req_t req2 = {in2, 2, NULL, 0, NULL};
+    ag_write_req_t req2 = {in2, 2, NULL, 0, NULL, NULL, 0};
     memset(&res, 0, sizeof res);
     assert_int_equal(ag_store_write(s, &req2, &res), AG_ELIMIT);
     assert_non_null(strstr(res.err.msg, "metric m has 2 series"));
@@ -723,14 +723,14 @@ static void series_limits(void **state)
     ag_series_in_t in4 = {lo, 2, &b, 1};
     ag_label_t l4[2] = {{"__name__", "x"}, {"i", "1"}};
     in4.labels = l4;
-    ag_write_req_t req4 = {&in4, 1, NULL, 0, NULL};
+    ag_write_req_t req4 = {&in4, 1, NULL, 0, NULL, NULL, 0};
     assert_int_equal(ag_store_write(s, &req4, &res), AG_ELIMIT);
     assert_non_null(strstr(res.err.msg, "limits.max_series is 3"));
     /* Raised at runtime: both refused series get in. */
     ag_store_set_limits(s, 4, 3);
     assert_int_equal(ag_store_write(s, &req4, &res), 0);
     ag_series_in_t in3 = {l3, 2, &a, 1};
-    ag_write_req_t req3 = {&in3, 1, NULL, 0, NULL};
+    ag_write_req_t req3 = {&in3, 1, NULL, 0, NULL, NULL, 0};
     memset(&res, 0, sizeof res);
     assert_int_equal(ag_store_write(s, &req3, &res), AG_ELIMIT); /* now the total (4) is full */
     ag_store_set_limits(s, 0, 3);
@@ -743,7 +743,7 @@ static void series_limits(void **state)
     memset(&res, 0, sizeof res);
     ag_label_t l5[2] = {{"__name__", "m"}, {"i", "5"}};
     ag_series_in_t in5 = {l5, 2, &b, 1};
-    ag_write_req_t req5 = {&in5, 1, NULL, 0, NULL};
+    ag_write_req_t req5 = {&in5, 1, NULL, 0, NULL, NULL, 0};
     assert_int_equal(ag_store_write(s, &req5, &res), AG_ELIMIT);
     ag_store_close(s);
 }
@@ -757,6 +757,132 @@ static int cmp_smp(const void *a, const void *b)
 {
     const ag_sample_t *x = a, *y = b;
     return x->t < y->t ? -1 : x->t > y->t;
+}
+
+
+/* ---- state records and the sample observer ------------------------------------------------ */
+
+typedef struct {
+    int calls, ends, ends_failed;
+    uint64_t seen;
+    uint64_t slot_before; /* the slot's count when last called */
+    uint8_t status_before;
+} obs_ctx_t;
+
+/* A test observer: slot bytes 0..7 count the samples passed for the series. */
+static bool obs_samples(void *ctx, const char *labels, size_t len, uint8_t *slot, uint8_t *status,
+                        const ag_sample_t *smp, size_t n)
+{
+    obs_ctx_t *o = ctx;
+    o->calls++;
+    o->seen += n;
+    uint64_t c;
+    memcpy(&c, slot, 8);
+    o->slot_before = c;
+    o->status_before = *status;
+    c += n;
+    memcpy(slot, &c, 8);
+    *status = 7;
+    return true;
+}
+
+static void obs_end(void *ctx, bool committed)
+{
+    obs_ctx_t *o = ctx;
+    o->ends++;
+    if (!committed) o->ends_failed++;
+}
+
+typedef struct {
+    char keys[8][16], vals[8][16];
+    size_t klen[8];
+    int n;
+} blobs_t;
+
+static int blob_cb(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    blobs_t *b = ctx;
+    assert_true(b->n < 8 && klen < 16 && vlen < 16);
+    memcpy(b->keys[b->n], key, klen);
+    b->klen[b->n] = klen;
+    memcpy(b->vals[b->n], val, vlen);
+    b->vals[b->n][vlen] = 0;
+    b->n++;
+    return 0;
+}
+
+static blobs_t list_blobs(ag_store_t *s, const char *prefix, size_t plen)
+{
+    blobs_t b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(ag_store_blobs(s, prefix, plen, blob_cb, &b), 0);
+    return b;
+}
+
+static void blobs_and_observer_slots_survive_reopen(void **state)
+{
+    ag_store_t *s = open_store(0, 0);
+    obs_ctx_t oc = {0};
+    ag_store_observer_t o = {obs_samples, obs_end, &oc};
+    ag_store_set_observer(s, &o);
+    ag_sample_t smp[3] = {{1000, 1}, {2000, 2}, {3000, 3}};
+    ag_label_t l[1] = {{"__name__", "m"}};
+    ag_series_in_t in = {l, 1, smp, 3};
+    ag_blob_in_t b[3] = {{"m\0a", 3, "one", 3}, {"m\0b", 3, "two", 3}, {"n", 1, "x", 1}};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, b, 3};
+    ag_write_res_t res;
+    assert_int_equal(ag_store_write(s, &req, &res), 0);
+    assert_int_equal(oc.calls, 1);
+    assert_int_equal(oc.seen, 3);
+    assert_int_equal(oc.status_before, 0); /* a new series */
+    assert_int_equal(oc.ends, 1);
+    blobs_t got = list_blobs(s, "m", 2); /* "m\0" */
+    assert_int_equal(got.n, 2);
+    assert_int_equal(got.klen[0], 3);
+    assert_memory_equal(got.keys[0], "m\0a", 3);
+    assert_string_equal(got.vals[0], "one");
+    assert_string_equal(got.vals[1], "two");
+    /* A delete and a replace in a request without samples; a bad key refuses it whole. */
+    ag_blob_in_t b2[2] = {{"m\0a", 3, NULL, 0}, {"n", 1, "y", 1}};
+    ag_write_req_t req2 = {NULL, 0, NULL, 0, NULL, b2, 2};
+    assert_int_equal(ag_store_write(s, &req2, &res), 0);
+    ag_blob_in_t bad[2] = {{"n", 1, "z", 1}, {"", 0, "q", 1}};
+    ag_write_req_t req3 = {NULL, 0, NULL, 0, NULL, bad, 2};
+    assert_int_equal(ag_store_write(s, &req3, &res), AG_EINVAL);
+    got = list_blobs(s, "", 0);
+    assert_int_equal(got.n, 2);
+    assert_memory_equal(got.keys[0], "m\0b", 3);
+    assert_string_equal(got.vals[1], "y");
+    /* Every accepted request's samples for the series are passed, seen or not. */
+    ag_sample_t more[2] = {{3000, 3}, {4000, 4}};
+    assert_int_equal(write1(s, more, 2, "__name__", "m", NULL), 0);
+    assert_int_equal(oc.seen, 5);
+    assert_int_equal(oc.slot_before, 3);
+    assert_int_equal(oc.status_before, 7);
+    /* A refused request is not observed. */
+    ag_sample_t old[1] = {{-100000000, 1}};
+    assert_int_equal(write1(s, old, 1, "__name__", "m", NULL), AG_ECONFLICT);
+    assert_int_equal(oc.seen, 5);
+    ag_store_set_observer(s, NULL);
+    assert_int_equal(write1(s, more + 1, 1, "__name__", "m", NULL), 0);
+    assert_int_equal(oc.calls, 2);
+    ag_store_close(s); /* checkpoints: the slot is saved */
+
+    for (int round = 0; round < 2; round++) {
+        s = open_store(0, 0);
+        oc = (obs_ctx_t){0};
+        ag_store_set_observer(s, &o);
+        ag_sample_t next[1] = {{5000 + round * 1000, 5}};
+        assert_int_equal(write1(s, next, 1, "__name__", "m", NULL), 0);
+        assert_int_equal(oc.calls, 1);
+        assert_int_equal(oc.status_before, AG_SLOT_LOADED);
+        assert_int_equal(oc.slot_before, 5 + round); /* restored, not started again */
+        got = list_blobs(s, "n", 1);
+        assert_int_equal(got.n, 1);
+        assert_string_equal(got.vals[0], "y");
+        ag_store_set_observer(s, NULL);
+        ag_store_close(s);
+    }
 }
 
 static void ooo_window_random(void **state)
@@ -845,6 +971,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(scan_during_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(series_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(ooo_window_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(blobs_and_observer_slots_survive_reopen, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,110 @@
+/* service_int.h - internals shared by the forecasting service's files: models.c (configured
+ * models and the service thread), auto.c (the zero-config detector run by the store's
+ * committer) and outputs.c (building and writing output series). Not a public header.
+ */
+#ifndef AG_SERVICE_INT_H
+#define AG_SERVICE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "ag_buf.h"
+#include "ag_forecast.h"
+#include "ag_models.h"
+#include "ag_promql.h"
+
+/* Output series names. */
+#define OUT_FORECAST "augur_forecast"
+#define OUT_LOWER "augur_forecast_lower"
+#define OUT_UPPER "augur_forecast_upper"
+#define OUT_SCORE "augur_anomaly_score"
+#define OUT_ANOMALY "augur_anomaly"
+/* The zero-config detector's: AG_EXPLICIT_PREFIX names, selected only by queries naming them. */
+#define OUT_AUTO_SCORE AG_EXPLICIT_PREFIX "anomaly_score"
+#define OUT_AUTO_ANOMALY AG_EXPLICIT_PREFIX "anomaly"
+/* True when a metric name is one of the outputs above (they are never modelled themselves). */
+bool svc_is_output_name(const char *name, size_t len);
+
+/* One scored sample of the zero-config detector: source labels at labels[off..off+len). */
+typedef struct auto_ev {
+    size_t off, len;
+    int64_t t;
+    uint8_t q; /* score in hundredths */
+} auto_ev_t;
+
+typedef struct auto_buf {
+    ag_buf_t labels;
+    auto_ev_t *ev;
+    size_t n, cap;
+    bool oom;
+} auto_buf_t;
+void auto_buf_reset(auto_buf_t *b);
+void auto_buf_free(auto_buf_t *b);
+
+/* ---- output batches (outputs.c) ---------------------------------------------------------- */
+
+/* Series and state records collected for one ag_store_write. Every pointer the request holds
+ * is owned by the batch. */
+typedef struct out_series {
+    ag_label_t *labels;
+    size_t nlabels;
+    char **owned; /* label strings allocated for this series */
+    size_t nowned;
+    ag_sample_t *smp;
+    size_t n, cap;
+} out_series_t;
+
+typedef struct batch {
+    out_series_t *ser;
+    size_t n, cap;
+    ag_buf_t blobdata;  /* keys and values of the state records, back to back */
+    struct { size_t koff, klen, voff, vlen; bool del; } *blob;
+    size_t nblob, capblob;
+    bool oom;
+} batch_t;
+
+void batch_free(batch_t *b);
+/* Adds an output series named `name` for source labels src[0..len): the source's labels plus
+ * model="<model>" (unless model is NULL), the source's __name__ as metric="<name>", clashing
+ * names as exported_<n>.
+ * Returns its index, or -1 on ENOMEM (b->oom set). */
+long batch_series(batch_t *b, const char *name, const char *model, const char *src, size_t len);
+void batch_sample(batch_t *b, long idx, int64_t t, double v);
+void batch_blob(batch_t *b, const void *key, size_t klen, const void *val, size_t vlen);
+void batch_blob_del(batch_t *b, const void *key, size_t klen);
+/* Writes the batch (if not empty) and empties it. Returns the store's code (0 when empty). */
+int batch_write(ag_store_t *s, batch_t *b, uint64_t *written, ag_errmsg_t *e);
+
+/* ---- the service ------------------------------------------------------------------------- */
+
+typedef struct model model_t;
+
+struct ag_models {
+    ag_store_t *store;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock; /* guards everything below up to the stats */
+    pthread_cond_t cond;
+    bool stop;
+    bool reload;               /* pending_cfg holds models to apply */
+    ag_config_t pending;       /* only nmodels/models and auto_detect are used */
+    auto_buf_t out;            /* scored samples of committed groups, for the thread */
+    /* committer side (only the store's committer thread touches these) */
+    auto_buf_t cur;
+    _Atomic bool auto_on;
+    /* thread side */
+    model_t **models;
+    size_t nmodels;
+    /* stats */
+    _Atomic uint64_t st_runs, st_fail, st_anom, st_auto, st_out, st_wfail, st_refit, st_series,
+        st_models;
+};
+
+/* auto.c: the store observer callbacks, and the thread's flush of scored samples. */
+bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slot,
+                  uint8_t *status, const ag_sample_t *smp, size_t n);
+void auto_group_end(void *ctx, bool committed);
+void auto_flush(ag_models_t *m, auto_buf_t *evs);
+
+#endif
