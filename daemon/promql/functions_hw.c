@@ -9,7 +9,8 @@
  *                                               before it
  *
  * A fresh detector with the daemon's defaults for the window's sampling interval (the median
- * gap between its samples: daily and weekly seasons when the window's resolution allows,
+ * gap between its samples: daily and weekly seasons when the window's resolution allows and it
+ * spans at least a cycle and a quarter of them,
  * robust updates, level-shift adoption) learns the window's samples in order. Like
  * predict_linear they need at least two samples; seasons only help once the window covers a
  * few of their cycles (e.g. predict_hw(x[1w:5m], 3600)). Prometheus' holt_winters is unchanged.
@@ -33,6 +34,11 @@ bool ag_range_fn_hw(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t, c
     free(ts);
     ag_detect_config_t c;
     ag_detect_config_default(&c, step > 0 ? step : 60000);
+    /* A season the window does not cover by a cycle and a quarter would be learned from one
+     * visit per bucket (noise and the other season's share): leave it out. */
+    int64_t span = p[n - 1].t - p[0].t;
+    if (span < AG_HW_DAY_MS + AG_HW_DAY_MS / 4) c.hw.day_buckets = 0;
+    if (span < AG_HW_WEEK_MS + AG_HW_WEEK_MS / 4) c.hw.week_buckets = 0;
     ag_detect_t *d = NULL;
     if (ag_detect_new(&c, &d)) return false;
     ag_detect_result_t r = {0};

@@ -169,6 +169,14 @@ class AugurdServer(BenchServer):
                 f"--storage.path={self.data}", "--log.level=warn"]
 
 
+class AugurdNoDetectionServer(AugurdServer):
+    """augurd with the zero-config detector off: the cost of detection is the difference."""
+    name = "augurd (detection.auto=false)"
+
+    def command(self):
+        return super().command() + ["--detection.auto=false"]
+
+
 class PrometheusServer(BenchServer):
     name = "Prometheus"
 

@@ -34,8 +34,8 @@ Environment (or flags): BENCH_SERIES, BENCH_SAMPLES, BENCH_PROMETHEUS, BENCH_VIC
 (binaries; empty = skip), BENCH_SCALE=0 (skip the second table), BENCH_SCALE_1M=1.
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time, traceback
-from benchlib import (AugurdServer, PrometheusServer, VictoriaMetricsServer, dir_bytes, http_get,
-                      mdb_pages, proc_stat)
+from benchlib import (AugurdNoDetectionServer, AugurdServer, PrometheusServer,
+                      VictoriaMetricsServer, dir_bytes, http_get, mdb_pages, proc_stat)
 
 INTERVAL_MS = 15000
 
@@ -127,7 +127,7 @@ def persist_vm(srv, r):
         r["merge_error"] = str(e)[:300]
 
 
-PERSIST = {AugurdServer: persist_augurd, PrometheusServer: persist_prometheus,
+PERSIST = {AugurdServer: persist_augurd, AugurdNoDetectionServer: persist_augurd, PrometheusServer: persist_prometheus,
            VictoriaMetricsServer: persist_vm}
 
 
@@ -291,6 +291,13 @@ def run_all(a, t_start):
             notes.append(f"{name}: FAILED, left out: {str(e)[:400]}")
             traceback.print_exc(file=sys.stderr)
 
+    # --- the zero-config detector's cost: the same load with it off
+    nodet = None
+    try:
+        nodet = measure(a, AugurdNoDetectionServer, a.augurd, a.series, a.samples)
+    except Exception as e:
+        notes.append(f"augurd without detection: FAILED: {str(e)[:400]}")
+
     # --- augurd as the work grows
     scale = []
     if not a.no_scale:
@@ -316,6 +323,15 @@ def run_all(a, t_start):
     print()
     main_table(cols, a)
     print()
+    if nodet:
+        on, off = results["augurd"], nodet
+        print(f"[0] zero-config anomaly detection (detection.auto, on above): with it off the same "
+              f"load ran at {fmt_rate(off['samples_per_second'])} samples/s, "
+              f"{off['cpu_s_per_million']:.2f} CPU s per million samples (on: "
+              f"{fmt_rate(on['samples_per_second'])}, {on['cpu_s_per_million']:.2f}), so detection "
+              f"adds {(on['cpu_s_per_million'] - off['cpu_s_per_million']) * 1000:.0f} ns of CPU "
+              f"per sample; peak RSS {fmt_mib(off['rss'])} off, {fmt_mib(on['rss'])} on.")
+        print()
     print("[1] augurd: data dir after SIGTERM (it checkpoints). Prometheus: data dir after SIGTERM, "
           "i.e. WAL + head chunks (no 2 h block is cut from this little data). VictoriaMetrics: "
           "after /internal/force_flush and SIGTERM (1.79 keeps flushed parts in memory until merged "
