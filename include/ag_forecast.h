@@ -205,10 +205,21 @@ typedef struct ag_tiny {
     float p_eq;           /* EWMA rate of a value equal to the previous one */
     uint32_t n;           /* samples learned (saturating) */
     uint16_t run;         /* consecutive repeats of prev (saturating) */
-    uint16_t flags;       /* reserved, 0 */
+    uint16_t flags;       /* low byte: AG_TINY_* below; high byte: counter mode's reset meter */
 } ag_tiny_t;
+#define AG_TINY_COUNTER 1  /* counter mode */
+#define AG_TINY_HAVE_RAW 2 /* counter mode: prev holds a raw value */
+#define AG_TINY_DEMOTED 4  /* was in counter mode, dropped too often: value mode for good */
 
 void ag_tiny_init(ag_tiny_t *s);
+/* Counter mode, for series that only go up between resets (Prometheus counters): the per-second
+ * increase since the previous sample is scored instead of the value (a drop is a reset, which
+ * is neither scored nor learned from), so a steadily growing counter is normal and a change in its rate is what scores;
+ * a counter that stops moving is a flatline. A "counter" that drops four times within about 50
+ * samples is not one: the state starts again in value mode for good (AG_TINY_DEMOTED). A state
+ * in neither mode is started again in counter mode; one demoted stays in value mode.
+ * ag_tiny_step on a counter-mode state does the same. Same contract otherwise. */
+double ag_tiny_step_counter(ag_tiny_t *s, int64_t t, double v);
 /* Scores then learns (t, v); returns the score in [0, 1]. NaN/Inf/stale: 0, state unchanged
  * (the stale marker resets the flatline run). t <= t_last: 0, state unchanged. */
 double ag_tiny_step(ag_tiny_t *s, int64_t t, double v);

@@ -5,10 +5,11 @@
  * Zero-config detection (detection.auto, on by default): every ingested series runs an ag_tiny
  * detector kept in the store's per-series observer slot (ag_store_observer_t: 64 bytes, saved by
  * checkpoints, restored on start). It scores each new sample on the committer thread; scores of
- * at least AG_AUTO_MIN_SCORE are written (rounded to 0.01) as
+ * at least AG_AUTO_MIN_SCORE (the alarm threshold) are written, rounded to 0.01, as
  *     augur_auto_anomaly_score{metric="<source name>", <source labels>}
- *     augur_auto_anomaly{...same labels}    1 when the score >= 0.5, else 0
- * which queries see only when they name them (AG_EXPLICIT_PREFIX in ag_store.h), so catch-all
+ * at the source sample's timestamp, then one 0 when the score falls back below it (so the series
+ * exists only around alarms: a seasonless detector's ordinary scores are not worth a write per
+ * sample); queries see it only when they name them (AG_EXPLICIT_PREFIX in ag_store.h), so catch-all
  * selectors answer as Prometheus does over the same data.
  * at the source sample's timestamp, followed by one 0 when the score falls back below it: the
  * series are sparse, absent while nothing is unusual. They are written by this service's thread
@@ -43,7 +44,7 @@
 #include "ag_err.h"
 #include "ag_store.h"
 
-#define AG_AUTO_MIN_SCORE 0.2
+#define AG_AUTO_MIN_SCORE 0.5
 
 typedef struct ag_models ag_models_t;
 

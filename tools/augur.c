@@ -38,7 +38,8 @@ static const char *USAGE =
     "  help       this text (also: augur --help, augur <command> --help)\n";
 
 static const char *DETECT_USAGE =
-    "usage: augur detect [--step DUR] [--threshold X] [--alarms] [--tiny] [--refit DUR] [FILE]\n"
+    "usage: augur detect [--step DUR] [--threshold X] [--alarms] [--tiny [--counter]]\n"
+    "                    [--refit DUR] [FILE]\n"
     "\n"
     "Scores every row with the streaming detector augurd runs: a robust Holt-Winters model\n"
     "(daily and weekly seasons from the sampling interval) and tests for spikes, level shifts,\n"
@@ -51,6 +52,8 @@ static const char *DETECT_USAGE =
     "                   'alarm' (0 or 1) is written\n"
     "  --tiny           use the tiny zero-configuration detector (64 bytes of state per series,\n"
     "                   no seasons) instead of the full model\n"
+    "  --counter        with --tiny: the values are a counter; score its per-second rate, as\n"
+    "                   augurd does for series named *_total, *_count, *_sum, *_bucket\n"
     "  --refit DUR      every DUR of data, refit the smoothing constants on the last 14 days\n"
     "                   (GSL Nelder-Mead on the one-step error; off by default: constants fitted\n"
     "                   for forecast error follow anomalies more and detect worse)\n";
@@ -78,7 +81,7 @@ typedef struct {
     int cmd; /* 0 detect, 1 forecast */
     int64_t step_ms, horizon_ms, refit_ms;
     double threshold, coverage;
-    int alarms, tiny;
+    int alarms, tiny, counter;
     const char *file;
 } opts_t;
 
@@ -140,7 +143,8 @@ static void emit(run_t *r, const ag_csv_row_t *row)
 {
     ag_detect_result_t res;
     if (r->o->tiny) {
-        if (r->tiny.n && row->t_ms <= r->tiny.t_last) r->refused++;
+        if ((r->tiny.n || (r->tiny.flags & AG_TINY_HAVE_RAW)) && row->t_ms <= r->tiny.t_last)
+            r->refused++;
         memset(&res, 0, sizeof res);
         res.score = ag_tiny_step(&r->tiny, row->t_ms, row->v);
         res.alarm = res.score >= r->o->threshold;
@@ -202,6 +206,7 @@ static int run(const opts_t *o)
     memset(&r, 0, sizeof r);
     r.o = o;
     ag_tiny_init(&r.tiny);
+    if (o->counter) r.tiny.flags = AG_TINY_COUNTER;
     pending_t pend[GUESS_ROWS];
     size_t np = 0;
     ag_csv_t csv;
@@ -322,7 +327,7 @@ int main(int argc, char **argv)
         else fputs(USAGE, stdout);
         return 0;
     }
-    opts_t o = {0, 0, 3600000, 0, 0.5, 0.95, 0, 0, NULL};
+    opts_t o = {0, 0, 3600000, 0, 0.5, 0.95, 0, 0, 0, NULL};
     const char *help;
     if (!strcmp(cmd, "detect")) o.cmd = 0, help = DETECT_USAGE;
     else if (!strcmp(cmd, "forecast")) o.cmd = 1, help = FORECAST_USAGE;
@@ -346,6 +351,8 @@ int main(int argc, char **argv)
             o.alarms = 1;
         } else if (!strcmp(a, "--tiny") && o.cmd == 0) {
             o.tiny = 1;
+        } else if (!strcmp(a, "--counter") && o.cmd == 0) {
+            o.counter = 1;
         } else if (!strcmp(a, "--horizon") && o.cmd == 1) {
             rc = parse_dur(a, v, &o.horizon_ms), i++;
         } else if (!strcmp(a, "--coverage") && o.cmd == 1) {

@@ -4,14 +4,15 @@
  * (ag_store_observer_t). The series' 64-byte observer slot holds an ag_tiny_t (56 bytes) and,
  * in byte 56, the last score written for the series in hundredths. Status bytes: 0 new,
  * AG_SLOT_LOADED restored from disk (checked before use), ST_ACTIVE, ST_IGNORED (the service's
- * own output series, which are never scored). Each new sample is scored (ag_tiny_step: O(1), no
- * allocation); a score of at least AG_AUTO_MIN_SCORE, or the first one below it after such a
+ * own output series, which are never scored). Series named like counters (*_total, *_count,
+ * *_sum, *_bucket) are scored on their per-second rate (ag_tiny_step_counter), others on their
+ * value. Each new sample is scored (O(1), no allocation); a score of at least AG_AUTO_MIN_SCORE, or the first one below it after such a
  * score, is appended to the committer-side buffer with a copy of the series' labels. When the
  * group's commit returns, auto_group_end hands the buffer to the service thread (or drops it
  * when the commit failed: those samples were refused, and the slots are restored from the last
  * checkpoint by the store). The thread (auto_flush) writes the scores as
- * augur_auto_anomaly_score / augur_auto_anomaly{metric="<source name>", <source labels>}, names
- * the store selects only for queries that name them (AG_EXPLICIT_PREFIX).
+ * augur_auto_anomaly_score{metric="<source name>", <source labels>}, a name the store selects
+ * only for queries that name it (AG_EXPLICIT_PREFIX).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +65,18 @@ static void buf_event(auto_buf_t *b, const char *labels, size_t len, int64_t t, 
     b->ev[b->n++] = (auto_ev_t){*loff, len, t, q};
 }
 
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static bool is_counter_name(const char *name, size_t n)
+{
+    return ends_with(name, n, "_total") || ends_with(name, n, "_count") ||
+           ends_with(name, n, "_sum") || ends_with(name, n, "_bucket");
+}
+
 bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slot,
                   uint8_t *status, const ag_sample_t *smp, size_t n)
 {
@@ -88,6 +101,8 @@ bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slo
         }
         if (!ok) {
             ag_tiny_init(&tiny);
+            /* Counters (by Prometheus' naming conventions) are scored on their rate. */
+            if (name && is_counter_name(name, nl)) tiny.flags = AG_TINY_COUNTER;
             memset(slot, 0, AG_STORE_SLOT_SIZE);
             memcpy(slot, &tiny, sizeof tiny);
         }
@@ -166,7 +181,7 @@ void auto_flush(ag_models_t *m, auto_buf_t *evs)
     qsort(evs->ev, evs->n, sizeof *evs->ev, ev_cmp);
     g_sort_buf = NULL;
     batch_t b = {0};
-    long is = -1, ia = -1;
+    long is = -1;
     uint64_t alarms = 0;
     for (size_t i = 0; i < evs->n; i++) {
         const auto_ev_t *ev = &evs->ev[i];
@@ -174,12 +189,10 @@ void auto_flush(ag_models_t *m, auto_buf_t *evs)
         if (i == 0 || ag_labels_cmp(lab, ev->len, evs->labels.data + evs->ev[i - 1].off,
                                     evs->ev[i - 1].len) != 0) {
             is = batch_series(&b, OUT_AUTO_SCORE, NULL, lab, ev->len);
-            ia = batch_series(&b, OUT_AUTO_ANOMALY, NULL, lab, ev->len);
         } else if (ev->t == evs->ev[i - 1].t) {
             continue;
         }
         batch_sample(&b, is, ev->t, ev->q / 100.0);
-        batch_sample(&b, ia, ev->t, ev->q >= 50 ? 1.0 : 0.0);
         alarms += ev->q >= 50;
     }
     ag_errmsg_t e = {{0}, -1};

@@ -13,8 +13,8 @@
 
 #include "service_int.h"
 
-static const char *const k_outputs[] = {OUT_FORECAST, OUT_LOWER,      OUT_UPPER,       OUT_SCORE,
-                                        OUT_ANOMALY,  OUT_AUTO_SCORE, OUT_AUTO_ANOMALY};
+static const char *const k_outputs[] = {OUT_FORECAST, OUT_LOWER,  OUT_UPPER,
+                                        OUT_SCORE,    OUT_ANOMALY, OUT_AUTO_SCORE};
 
 bool svc_is_output_name(const char *name, size_t len)
 {

@@ -22,7 +22,6 @@
 #define OUT_ANOMALY "augur_anomaly"
 /* The zero-config detector's: AG_EXPLICIT_PREFIX names, selected only by queries naming them. */
 #define OUT_AUTO_SCORE AG_EXPLICIT_PREFIX "anomaly_score"
-#define OUT_AUTO_ANOMALY AG_EXPLICIT_PREFIX "anomaly"
 /* True when a metric name is one of the outputs above (they are never modelled themselves). */
 bool svc_is_output_name(const char *name, size_t len);
 

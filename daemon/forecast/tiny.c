@@ -35,6 +35,8 @@
 #define T_HALF 35.0
 #define T_SMAX 1000.0
 #define TINY_VERSION 1
+#define T_RESET_COST 16  /* a drop in counter mode adds this to the reset meter */
+#define T_RESET_LIMIT 64 /* ... which decays by one per rise: 4 drops in ~50 samples demote */
 
 _Static_assert(sizeof(ag_tiny_t) <= 64, "ag_tiny_t must stay within 64 bytes");
 
@@ -61,8 +63,11 @@ static double tail_nats(double x)
     return u * u + log(u * sqrt(M_PI));
 }
 
+static double tiny_core(ag_tiny_t *s, int64_t t, double v, bool repeat, double raw);
+
 double ag_tiny_step(ag_tiny_t *s, int64_t t, double v)
 {
+    if (s->flags & AG_TINY_COUNTER) return ag_tiny_step_counter(s, t, v);
     if (s->n && t <= s->t_last) return 0;
     if (!isfinite(v)) {
         if (ag_forecast_is_stale(v)) s->run = 0;
@@ -75,7 +80,67 @@ double ag_tiny_step(ag_tiny_t *s, int64_t t, double v)
         s->n = 1;
         return 0;
     }
-    bool repeat = v == s->prev;
+    return tiny_core(s, t, v, v == s->prev, v);
+}
+
+/* Counter mode: the per-second increase since the previous sample is scored (a drop is a reset:
+ * neither scored nor learned); `prev` holds the last raw value, so a repeat is a counter that
+ * did not move, and a stuck counter is a flatline. */
+double ag_tiny_step_counter(ag_tiny_t *s, int64_t t, double v)
+{
+    if (s->flags & AG_TINY_DEMOTED) return ag_tiny_step(s, t, v);
+    if (!(s->flags & AG_TINY_COUNTER)) {
+        ag_tiny_init(s);
+        s->flags = AG_TINY_COUNTER;
+    }
+    bool have = s->flags & AG_TINY_HAVE_RAW;
+    if (have && t <= s->t_last) return 0;
+    if (!isfinite(v)) {
+        if (ag_forecast_is_stale(v)) s->run = 0;
+        return 0;
+    }
+    if (!have || fabs(v) > 1e300) {
+        if (fabs(v) > 1e300) return 0;
+        s->prev = v;
+        s->t_last = t;
+        s->flags |= AG_TINY_HAVE_RAW;
+        return 0;
+    }
+    /* A counter resets rarely (a restart); one that drops again and again is not a counter (a
+     * gauge named like one): it goes back to value mode for good. */
+    unsigned meter = s->flags >> 8;
+    if (v < s->prev) {
+        meter += T_RESET_COST;
+        if (meter >= T_RESET_LIMIT) {
+            ag_tiny_init(s);
+            s->flags = AG_TINY_DEMOTED;
+            return ag_tiny_step(s, t, v);
+        }
+        /* The rate across a reset is unknown: nothing is scored or learned from it. */
+        s->flags = (uint16_t)((s->flags & 0xff) | meter << 8);
+        s->prev = v;
+        s->t_last = t;
+        s->run = 0;
+        return 0;
+    }
+    if (meter) meter--;
+    s->flags = (uint16_t)((s->flags & 0xff) | meter << 8);
+    double x = (v - s->prev) / ((double)(t - s->t_last) / 1000.0);
+    if (!isfinite(x) || fabs(x) > 1e300) return 0;
+    if (!s->n) {
+        s->mean = x;
+        s->prev = v;
+        s->t_last = t;
+        s->n = 1;
+        return 0;
+    }
+    return tiny_core(s, t, x, v == s->prev, v);
+}
+
+/* Scores then learns value v at t; `repeat` says whether the raw value repeated, which is
+ * stored as the new `prev`. */
+static double tiny_core(ag_tiny_t *s, int64_t t, double v, bool repeat, double raw)
+{
     double s_flat = 0;
     if (repeat) {
         if (s->run < UINT16_MAX) s->run++;
@@ -138,7 +203,7 @@ double ag_tiny_step(ag_tiny_t *s, int64_t t, double v)
     double pg = 1.0 / ((double)s->n + 1);
     if (pg < T_PEQ_GAIN) pg = T_PEQ_GAIN;
     s->p_eq = (float)(s->p_eq + ((repeat ? 1.0 : 0.0) - s->p_eq) * pg);
-    s->prev = v;
+    s->prev = raw;
     s->t_last = t;
     if (s->n < UINT32_MAX) s->n++;
     return score;
@@ -206,6 +271,8 @@ void ag_tiny_save(const ag_tiny_t *s, uint8_t out[AG_TINY_SAVED_SIZE])
 {
     memset(out, 0, AG_TINY_SAVED_SIZE);
     out[0] = TINY_VERSION;
+    out[1] = (uint8_t)s->flags;
+    out[56] = (uint8_t)(s->flags >> 8);
     out[2] = (uint8_t)s->run;
     out[3] = (uint8_t)(s->run >> 8);
     put32(out + 4, s->n);
@@ -226,11 +293,14 @@ int ag_tiny_load(const uint8_t *d, size_t len, ag_tiny_t *s)
 {
     if (!d || len != AG_TINY_SAVED_SIZE) return AG_ECORRUPT;
     if (d[0] != TINY_VERSION) return d[0] > TINY_VERSION ? AG_EUNSUPPORTED : AG_ECORRUPT;
-    if (d[1]) return AG_ECORRUPT;
-    for (size_t i = 56; i < AG_TINY_SAVED_SIZE; i++)
+    if (d[1] & ~(AG_TINY_COUNTER | AG_TINY_HAVE_RAW | AG_TINY_DEMOTED) || d[56] >= T_RESET_LIMIT ||
+        (d[1] & AG_TINY_COUNTER && d[1] & AG_TINY_DEMOTED))
+        return AG_ECORRUPT;
+    for (size_t i = 57; i < AG_TINY_SAVED_SIZE; i++)
         if (d[i]) return AG_ECORRUPT;
     ag_tiny_t t;
     memset(&t, 0, sizeof t);
+    t.flags = (uint16_t)(d[1] | d[56] << 8);
     t.run = (uint16_t)(d[2] | d[3] << 8);
     t.n = get32(d + 4);
     t.t_last = (int64_t)get64(d + 8);
@@ -244,7 +314,9 @@ int ag_tiny_load(const uint8_t *d, size_t len, ag_tiny_t *s)
     t.p_eq = getf(d + 52);
     if (!in(t.mean, -1e300, 1e300) || !in(t.prev, -DBL_MAX, DBL_MAX) || !in(t.dev, 0, 3e38) ||
         !in(t.cus_hi, 0, T_SMAX) || !in(t.cus_lo, 0, T_SMAX) || !in(t.var_cus, 0, T_SMAX) ||
-        !in(t.peak, 0, T_SMAX) || !in(t.p_eq, 0, 1) || (t.n == 0 && (t.run || t.t_last)))
+        !in(t.peak, 0, T_SMAX) || !in(t.p_eq, 0, 1) ||
+        (t.n == 0 && !(t.flags & AG_TINY_HAVE_RAW) && (t.run || t.t_last)) ||
+        ((t.flags & AG_TINY_HAVE_RAW) && !(t.flags & AG_TINY_COUNTER)))
         return AG_ECORRUPT;
     *s = t;
     return AG_OK;

@@ -584,6 +584,61 @@ static void test_tiny(void **state)
     assert_int_equal(ag_tiny_load(bad, sizeof bad, &l), AG_ECORRUPT);
 }
 
+/* Counter mode: a steadily growing counter is quiet, a burst in its rate scores, a reset is
+ * skipped, a stuck counter is a flatline, and a "counter" that keeps dropping is demoted. */
+static void test_tiny_counter(void **state)
+{
+    (void)state;
+    rng_start(12);
+    ag_tiny_t s;
+    ag_tiny_init(&s);
+    double c = 1e9, max_normal = 0, burst = 0, reset = 0, after_reset = 0, stuck = 0;
+    for (int64_t i = 0; i < 3000; i++) {
+        double inc = 150 + 10 * gauss(); /* 10/s at 15 s steps */
+        if (i >= 1000 && i < 1005) inc *= 4;
+        if (i >= 2500 && i < 2530) inc = 0;
+        c += inc;
+        if (i == 2000) c = 37; /* restart */
+        double sc = i & 1 ? ag_tiny_step(&s, ts(i), c) : ag_tiny_step_counter(&s, ts(i), c);
+        assert_true(sc >= 0 && sc <= 1);
+        assert_true(s.flags & AG_TINY_COUNTER);
+        if (i >= 1000 && i < 1005 && sc > burst) burst = sc;
+        else if (i == 2000) reset = sc;
+        else if (i > 2000 && i < 2400 && sc > after_reset) after_reset = sc;
+        else if (i >= 2500 && i < 2530 && sc > stuck) stuck = sc;
+        else if (i > 200 && i < 1000 && sc > max_normal) max_normal = sc;
+    }
+    printf("test_forecast: tiny counter: burst %.3f reset %.3f after %.3f stuck %.3f normal %.3f\n",
+           burst, reset, after_reset, stuck, max_normal);
+    assert_true(burst > 0.8);
+    assert_true(reset == 0);
+    assert_true(after_reset < 0.5);
+    assert_true(stuck > 0.5);
+    assert_true(max_normal < 0.5);
+    /* Save and load keep the mode and the meter. */
+    uint8_t buf[AG_TINY_SAVED_SIZE];
+    ag_tiny_save(&s, buf);
+    ag_tiny_t l;
+    assert_int_equal(ag_tiny_load(buf, sizeof buf, &l), AG_OK);
+    assert_memory_equal(&s, &l, sizeof s);
+    /* A gauge named like a counter (a sine): demoted after a few drops, then quiet. */
+    ag_tiny_t d;
+    ag_tiny_init(&d);
+    double worst = 0;
+    for (int64_t i = 0; i < 2000; i++) {
+        double sc = ag_tiny_step_counter(&d, ts(i), 50 + 10 * sin((double)i / 10));
+        if (i > 300 && sc > worst) worst = sc;
+    }
+    assert_true(d.flags & AG_TINY_DEMOTED);
+    assert_false(d.flags & AG_TINY_COUNTER);
+    assert_true(worst < 0.5);
+    ag_tiny_save(&d, buf);
+    assert_int_equal(ag_tiny_load(buf, sizeof buf, &l), AG_OK);
+    assert_true(l.flags & AG_TINY_DEMOTED);
+    buf[1] |= AG_TINY_COUNTER; /* both modes at once */
+    assert_int_equal(ag_tiny_load(buf, sizeof buf, &l), AG_ECORRUPT);
+}
+
 int main(void)
 {
     const char *env = getenv("FORECAST_SEED");
@@ -602,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_detect_save_load),
         cmocka_unit_test(test_hw_save_load),
         cmocka_unit_test(test_tiny),
+        cmocka_unit_test(test_tiny_counter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
