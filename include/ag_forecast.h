@@ -71,13 +71,17 @@ typedef struct ag_hw_config {
     ag_hw_params_t p;
 } ag_hw_config_t;
 
-/* Defaults for a series sampled every step_ms (<= 0 means 60 s): a daily season when a day holds
- * at least 8 steps (one bucket per step, at most 288, i.e. 5-minute buckets), a weekly season
- * when a week holds at least 14 steps (one bucket per step, at most 672, i.e. 15-minute buckets:
- * every time zone's midnight falls on a bucket edge, so weekday/weekend steps stay sharp), and
- * smoothing constants as time constants converted to this step: level 3.5 days (level shifts are
- * adopted by the detector, not tracked), trend damped over 2 days with a small gain, a daily
- * bucket absorbs 10% of its error per visit and a weekly bucket 50%. */
+/* Forecasting defaults for a series sampled every step_ms (<= 0 means 60 s): a daily season when
+ * a day holds at least 8 steps (one bucket per step, at most 288, i.e. 5-minute buckets), a
+ * weekly season when a week holds at least 14 steps (one bucket per step, at most 168, i.e.
+ * hourly buckets: a whole-hour time zone's midnight falls on a bucket edge, so weekday/weekend
+ * steps stay sharp, and each bucket averages enough samples after two weeks to be more signal
+ * than noise), and smoothing constants as time constants converted to this step: level 3.5
+ * days (level shifts are adopted by the detector, not tracked), trend damped over 2 days with a
+ * small gain, a daily bucket absorbs 5% of its error per visit and a weekly bucket 50% (each
+ * bucket starts as the plain average of what it has seen). Forecasts beyond the next step shrink
+ * each season towards zero by how much of it is noise (James-Stein, from the residual scale and
+ * each bucket's sample count). ag_detect_config_default derives the scoring model's from these. */
 void ag_hw_config_default(ag_hw_config_t *c, int64_t step_ms);
 /* AG_EINVAL with a message when c is out of the ranges documented above. */
 int ag_hw_config_check(const ag_hw_config_t *c, ag_errmsg_t *e);
@@ -147,12 +151,17 @@ int ag_hw_load(const uint8_t *d, size_t len, size_t *used, ag_hw_t **out, ag_err
 /* ---- anomaly detector ------------------------------------------------------------------------ */
 
 typedef struct ag_detect_config {
-    ag_hw_config_t hw;
+    ag_hw_config_t hw; /* the scoring model */
+    ag_hw_config_t fc; /* the forecaster (same step and scale; ag_hw_config_default's constants):
+                          it learns every sample the scoring model learns, with the same weights
+                          and level adoptions, and is what forecasts come from */
     double threshold; /* the alarm threshold on the score, in [0, 1] (default 0.5, i.e. a surprise
                          of 20 nats); only sets ag_detect_result_t.alarm, never the scores */
 } ag_detect_config_t;
 
-/* Defaults for a series sampled every step_ms (<= 0: 60 s). */
+/* Defaults for a series sampled every step_ms (<= 0: 60 s): fc = ag_hw_config_default; hw the
+ * same except a daily bucket absorbs 10% per visit and weekly buckets are 15 minutes (at most
+ * 672), which score better; threshold 0.5. */
 void ag_detect_config_default(ag_detect_config_t *c, int64_t step_ms);
 
 typedef struct ag_detect ag_detect_t;
@@ -174,6 +183,9 @@ const ag_hw_t *ag_detect_model(const ag_detect_t *d);
 /* Replaces the model's smoothing constants (after a background ag_hw_fit); AG_EINVAL when out
  * of range. The model's state is kept, so scoring continues without a warm-up. */
 int ag_detect_set_params(ag_detect_t *d, const ag_hw_params_t *p);
+/* The forecaster (owned by the detector, valid until ag_detect_free) and its constants. */
+const ag_hw_t *ag_detect_forecaster(const ag_detect_t *d);
+int ag_detect_set_forecast_params(ag_detect_t *d, const ag_hw_params_t *p);
 
 /* Scores sample (t, v) against everything before it, then learns it. Always fills *r (score 0
  * for refused samples). Returns 0; AG_ECONFLICT for t <= the last time (state unchanged);

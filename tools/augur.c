@@ -134,9 +134,15 @@ static void refit(run_t *r, int64_t t, double v)
     if (!r->next_fit) r->next_fit = t + r->o->refit_ms;
     if (t < r->next_fit) return;
     r->next_fit = t + r->o->refit_ms;
+    /* detect refits the scoring model, forecast the forecaster (as the daemon does) */
     ag_hw_params_t p;
-    if (ag_hw_fit(ag_hw_config(ag_detect_model(r->det)), r->ht, r->hv, r->hn, &p) == AG_OK)
-        ag_detect_set_params(r->det, &p);
+    if (r->o->cmd == 0) {
+        if (ag_hw_fit(ag_hw_config(ag_detect_model(r->det)), r->ht, r->hv, r->hn, &p) == AG_OK)
+            ag_detect_set_params(r->det, &p);
+    } else if (ag_hw_fit(ag_hw_config(ag_detect_forecaster(r->det)), r->ht, r->hv, r->hn, &p) ==
+               AG_OK) {
+        ag_detect_set_forecast_params(r->det, &p);
+    }
 }
 
 static void emit(run_t *r, const ag_csv_row_t *row)
@@ -163,7 +169,7 @@ static void emit(run_t *r, const ag_csv_row_t *row)
         return;
     }
     ag_hw_forecast_t f;
-    const ag_hw_t *m = ag_detect_model(r->det);
+    const ag_hw_t *m = ag_detect_forecaster(r->det);
     int64_t last = ag_hw_last_time(m);
     if (last == INT64_MIN || ag_hw_forecast(m, last + r->o->horizon_ms, r->o->coverage, &f)) {
         fputs(",,,\n", stdout);

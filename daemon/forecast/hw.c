@@ -67,12 +67,12 @@ void ag_hw_config_default(ag_hw_config_t *c, int64_t step_ms)
     c->step_ms = step_ms;
     int64_t per_day = AG_HW_DAY_MS / step_ms, per_week = AG_HW_WEEK_MS / step_ms;
     if (per_day >= 8) c->day_buckets = (uint32_t)(per_day < 288 ? per_day : 288);
-    if (per_week >= 14) c->week_buckets = (uint32_t)(per_week < 672 ? per_week : 672);
+    if (per_week >= 14) c->week_buckets = (uint32_t)(per_week < 168 ? per_week : 168);
     c->log_scale = false;
     c->p.alpha = gain_for(step_ms, 84.0 * 3600e3);
     c->p.beta = 0.002;
     c->p.phi = 1.0 - gain_for(step_ms, 48.0 * 3600e3);
-    c->p.gamma_day = 0.1;
+    c->p.gamma_day = 0.05;
     c->p.gamma_week = 0.5;
 }
 
@@ -241,21 +241,48 @@ static double week_value(const ag_hw_t *m, int32_t b)
     return (m->vw[b] || m->last_wb < 0 ? m->sw[b] : m->sw[m->last_wb]) - m->off_w;
 }
 
-static double season_at(const ag_hw_t *m, int64_t t)
+/* How much of a season to trust in a forecast beyond the next step: a bucket's value is its
+ * true effect plus the noise of the few samples it has learned from (a weekly bucket of a
+ * 5-minute series has seen a handful after two weeks). With S the mean square of the learned
+ * bucket values and N the mean noise variance they carry (sigma^2 over each bucket's effective
+ * sample count), the James-Stein factor max(0, 1 - N / S) shrinks a season that is mostly noise
+ * towards zero and leaves a real one (S >> N) alone. O(buckets). */
+static double season_shrink(const ag_hw_t *m, const double *sv, const uint32_t *cnt, uint32_t nb,
+                            double off, double gain)
 {
-    double s = 0;
-    int32_t b = bucket(t, AG_HW_DAY_MS, m->c.day_buckets);
-    if (b >= 0) s += m->sd[b] - m->off_d;
-    b = bucket(t, AG_HW_WEEK_MS, m->c.week_buckets);
-    if (b >= 0) s += week_value(m, b);
-    return s;
+    if (!nb) return 0;
+    double sig = hw_sigma(m), cap = gain > 0 ? 2.0 / gain : 1e18;
+    double ss = 0, nv = 0;
+    uint32_t k = 0;
+    for (uint32_t b = 0; b < nb; b++) {
+        if (!cnt[b]) continue;
+        double x = sv[b] - off, n = cnt[b] < cap ? cnt[b] : cap;
+        ss += x * x;
+        nv += sig * sig / n;
+        k++;
+    }
+    if (!k || !(ss > 0)) return 0;
+    double f = 1 - nv / ss;
+    return f > 0 ? f : 0;
 }
 
-/* Model-scale forecast for t. */
-static double mean_at(const ag_hw_t *m, int64_t t)
+/* Model-scale forecast for t; with `shrink`, each season shrunk by its noise (season_shrink:
+ * O(buckets), so only for forecasts, not for the one-step prediction the detector makes per
+ * sample). */
+static double mean_at(const ag_hw_t *m, int64_t t, bool shrink)
 {
     double k = steps_to(m, t);
-    double v = m->level + m->trend * damp_sum(m->c.p.phi, k) + season_at(m, t);
+    double v = m->level + m->trend * damp_sum(m->c.p.phi, k);
+    int32_t b = bucket(t, AG_HW_DAY_MS, m->c.day_buckets);
+    if (b >= 0)
+        v += (shrink ? season_shrink(m, m->sd, m->vd, m->c.day_buckets, m->off_d, m->gd_step)
+                     : 1) *
+             (m->sd[b] - m->off_d);
+    b = bucket(t, AG_HW_WEEK_MS, m->c.week_buckets);
+    if (b >= 0)
+        v += (shrink ? season_shrink(m, m->sw, m->vw, m->c.week_buckets, m->off_w, m->gw_step)
+                     : 1) *
+             week_value(m, b);
     return isfinite(v) ? v : m->level;
 }
 
@@ -269,7 +296,7 @@ static double to_data(const ag_hw_t *m, double x)
 int ag_hw_predict(const ag_hw_t *m, int64_t t, double *yhat, double *sigma)
 {
     if (!m->n) return AG_ENOTFOUND;
-    if (yhat) *yhat = to_data(m, mean_at(m, t));
+    if (yhat) *yhat = to_data(m, mean_at(m, t, false));
     if (sigma) *sigma = hw_sigma(m);
     return AG_OK;
 }
@@ -342,7 +369,7 @@ int hw_update(ag_hw_t *m, int64_t t, double v, double weight, double sweight, do
     /* During the first cycle of the shortest season the level stays put and the season takes
      * the whole deviation; the mean-zero renormalisation below then leaves the level at that
      * cycle's mean and the buckets at their deviations from it: the classical initialisation. */
-    bool first_cycle = bd >= 0 ? m->vd[bd] == 0 : bw >= 0 && m->vw[bw] == 0;
+    bool first_cycle = bd >= 0 ? m->vd[bd] < m->md : bw >= 0 && m->vw[bw] < m->mw;
     double ga = 1.0 / (double)(m->n + 1);
     if (ga < p->alpha) ga = p->alpha;
     if (first_cycle) ga = 0;
@@ -474,7 +501,7 @@ int ag_hw_forecast(const ag_hw_t *m, int64_t t, double coverage, ag_hw_forecast_
     }
     double z = norm_quantile(0.5 + coverage / 2);
     double half = z * hw_sigma(m) * sqrt(f);
-    double mu = mean_at(m, t);
+    double mu = mean_at(m, t, true);
     if (!isfinite(half)) half = 1e300;
     double lo = mu - half, hi = mu + half;
     if (!isfinite(lo)) lo = -1e300;

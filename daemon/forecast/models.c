@@ -92,9 +92,9 @@ static uint64_t get_u64(const unsigned char *p)
 void ag_models_detect_config(const ag_model_def_t *def, ag_detect_config_t *c)
 {
     ag_detect_config_default(c, def->step_ms);
-    if (!def->season_day) c->hw.day_buckets = 0;
-    if (!def->season_week) c->hw.week_buckets = 0;
-    c->hw.log_scale = def->log_scale;
+    if (!def->season_day) c->hw.day_buckets = c->fc.day_buckets = 0;
+    if (!def->season_week) c->hw.week_buckets = c->fc.week_buckets = 0;
+    c->hw.log_scale = c->fc.log_scale = def->log_scale;
     c->threshold = 1 - def->sensitivity;
 }
 
@@ -321,7 +321,7 @@ static int feed_series(ag_models_t *m, model_t *md, const ag_series_val_t *sv, b
         s->stale = false;
         s->touched = true;
         ag_hw_forecast_t fc;
-        if (ag_hw_forecast(ag_detect_model(s->det), t + md->def.horizon_ms, md->def.coverage,
+        if (ag_hw_forecast(ag_detect_forecaster(s->det), t + md->def.horizon_ms, md->def.coverage,
                            &fc) == AG_OK) {
             batch_sample(b, o[0], t, fc.mean);
             batch_sample(b, o[1], t, fc.lower);
@@ -471,10 +471,12 @@ static bool refit_step(ag_models_t *m, model_t *md, int64_t now)
         t[n] = sv->points[i].t;
         v[n++] = sv->points[i].v;
     }
-    const ag_hw_config_t *hc = ag_hw_config(ag_detect_model(s->det));
+    /* The forecaster is refitted (on the one-step error, a forecasting objective); the scoring
+     * model keeps its constants, which detect better than fitted ones (README). */
+    const ag_hw_config_t *hc = ag_hw_config(ag_detect_forecaster(s->det));
     ag_hw_params_t p = hc->p;
     if (t && v && n >= 16 && ag_hw_fit(hc, t, v, n, &p) == AG_OK &&
-        ag_detect_set_params(s->det, &p) == AG_OK) {
+        ag_detect_set_forecast_params(s->det, &p) == AG_OK) {
         s->touched = true;
         atomic_fetch_add(&m->st_refit, 1);
     }

@@ -37,8 +37,8 @@ bool ag_range_fn_hw(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t, c
     /* A season the window does not cover by a cycle and a quarter would be learned from one
      * visit per bucket (noise and the other season's share): leave it out. */
     int64_t span = p[n - 1].t - p[0].t;
-    if (span < AG_HW_DAY_MS + AG_HW_DAY_MS / 4) c.hw.day_buckets = 0;
-    if (span < AG_HW_WEEK_MS + AG_HW_WEEK_MS / 4) c.hw.week_buckets = 0;
+    if (span < AG_HW_DAY_MS + AG_HW_DAY_MS / 4) c.hw.day_buckets = c.fc.day_buckets = 0;
+    if (span < AG_HW_WEEK_MS + AG_HW_WEEK_MS / 4) c.hw.week_buckets = c.fc.week_buckets = 0;
     ag_detect_t *d = NULL;
     if (ag_detect_new(&c, &d)) return false;
     ag_detect_result_t r = {0};
@@ -49,7 +49,8 @@ bool ag_range_fn_hw(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t, c
         if (secs > 1e13) secs = 1e13; /* beyond any horizon; keeps the ms sum in range */
         if (secs < -1e13) secs = -1e13;
         ag_hw_forecast_t fc;
-        ok = ag_hw_forecast(ag_detect_model(d), t + (int64_t)(secs * 1000), 0.95, &fc) == AG_OK;
+        ok = ag_hw_forecast(ag_detect_forecaster(d), t + (int64_t)(secs * 1000), 0.95, &fc) ==
+             AG_OK;
         if (ok) *out = f == AG_RF_PREDICT_HW ? fc.mean
                        : f == AG_RF_PREDICT_HW_LOWER ? fc.lower : fc.upper;
     } else {

@@ -87,7 +87,7 @@ int main(void)
     printf("Holt-Winters updates/s (day+week seasons, 5-minute steps): %.3g\n", hw_rate);
     printf("detector steps/s (model + scoring layer):                  %.3g\n", det_rate);
     printf("tiny detector steps/s:                                     %.3g\n", tiny_rate);
-    printf("state per series: detector %zu bytes saved (model alone %zu; 288 daily + 672 weekly buckets),"
+    printf("state per series: detector %zu bytes saved (model alone %zu; scoring model 288 daily + 672 weekly buckets, forecaster 288 + 168),"
            " tiny detector %zu bytes in memory / %d saved\n",
            b.len, hb.len, sizeof(ag_tiny_t), AG_TINY_SAVED_SIZE);
     if (sink < 0) puts("");

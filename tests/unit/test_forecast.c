@@ -91,11 +91,16 @@ static void test_config(void **state)
     ag_hw_config_t c;
     ag_hw_config_default(&c, STEP);
     assert_int_equal(c.day_buckets, 288);
-    assert_int_equal(c.week_buckets, 672);
+    assert_int_equal(c.week_buckets, 168);
     assert_int_equal(ag_hw_config_check(&c, NULL), AG_OK);
     ag_hw_config_default(&c, 15000);
     assert_int_equal(c.day_buckets, 288);
-    assert_int_equal(c.week_buckets, 672);
+    assert_int_equal(c.week_buckets, 168);
+    ag_detect_config_t dc; /* the scoring model: finer weekly buckets, faster daily ones */
+    ag_detect_config_default(&dc, STEP);
+    assert_int_equal(dc.hw.week_buckets, 672);
+    assert_int_equal(dc.fc.week_buckets, 168);
+    assert_true(dc.hw.p.gamma_day > dc.fc.p.gamma_day);
     ag_hw_config_default(&c, 86400000);
     assert_int_equal(c.day_buckets, 0);
     assert_int_equal(c.week_buckets, 0);
@@ -134,7 +139,7 @@ static void test_seasonal_forecast(void **state)
     for (int64_t i = 0; i < n; i++) assert_int_equal(ag_hw_update(m, ts(i), pattern(i), 1, NULL), AG_OK);
     assert_int_equal(ag_hw_count(m), (uint64_t)n);
     assert_int_equal(ag_hw_last_time(m), ts(n - 1));
-    /* one step and up to a day ahead, weekdays and the weekend: within 1% of the amplitude */
+    /* one step and up to two days ahead, weekdays and the weekend: within 2% of the amplitude */
     double worst = 0;
     for (int64_t h = 1; h <= 2 * DAY_STEPS; h += 7) {
         assert_int_equal(ag_hw_forecast(m, ts(n - 1 + h), 0.95, &f), AG_OK);
@@ -142,11 +147,13 @@ static void test_seasonal_forecast(void **state)
         if (err > worst) worst = err;
         assert_true(f.lower <= f.mean && f.mean <= f.upper);
     }
+    printf("test_forecast: seasonal forecast worst error %.2f (amplitude 400)\n", worst);
     assert_true(worst < 8.0);
     double yhat, sig;
     assert_int_equal(ag_hw_predict(m, ts(n), &yhat, &sig), AG_OK);
     assert_true(fabs(yhat - pattern(n)) < 4.0);
-    assert_true(sig > 0 && sig < 5);
+    printf("test_forecast: one-step sigma %.2f\n", sig);
+    assert_true(sig > 0 && sig < 10);
     /* intervals widen with the horizon */
     ag_hw_forecast_t f1, f12, f288;
     ag_hw_forecast(m, ts(n), 0.95, &f1);
