@@ -372,7 +372,16 @@ static void eval_opts(ag_eval_opts_t *o)
     o->max_samples = 50000000;
 }
 
-/* Evaluates the model from its next step up to `now`; returns true when it did work. */
+static bool stopping(ag_models_t *m)
+{
+    pthread_mutex_lock(&m->lock);
+    bool st = m->stop;
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+/* Evaluates the model from its next step up to `now` (a long catch-up stops early, between two
+ * windows, when the service is stopping); returns true when it did work. */
 static bool run_model(ag_models_t *m, model_t *md, int64_t now)
 {
     int64_t step = md->def.step_ms;
@@ -385,7 +394,7 @@ static bool run_model(ag_models_t *m, model_t *md, int64_t now)
     start = floor_step(start + step - 1, step);
     if (start > end) return false;
     ag_buf_t k = AG_BUF_INIT, v = AG_BUF_INIT;
-    while (start <= end) {
+    while (start <= end && !stopping(m)) {
         int64_t wend = start + (WINDOW_STEPS - 1) * step;
         if (wend > end) wend = end;
         ag_eval_opts_t o;
