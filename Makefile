@@ -89,7 +89,7 @@ $(B)/libaugur.a: $(LIB_OBJS)
 $(B)/augurd: $(B)/obj/daemon/main.o $(B)/libaugur.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/augur: $(B)/obj/tools/augur.o $(B)/libaugur.a
+$(B)/augur: $(B)/obj/tools/augur.o $(B)/obj/tools/simulate.o $(B)/libaugur.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libaugur.a
@@ -107,6 +107,7 @@ bench: deps all build/bench/loadgen
 	python3 tests/bench/query_bench.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 	bash tests/bench/anomaly_bench.sh
 	python3 tests/bench/forecast_bench.py --augur $(B)/augur
+	python3 tests/bench/scaling_bench.py --augur $(B)/augur
 	python3 tests/bench/throughput.py --augurd $(B)/augurd --loadgen build/bench/loadgen
 
 run: deps all

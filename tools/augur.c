@@ -20,6 +20,7 @@
 #include "ag_err.h"
 #include "ag_forecast.h"
 #include "ag_time.h"
+#include "ag_simulate.h"
 
 #define GUESS_ROWS 32
 
@@ -35,6 +36,8 @@ static const char *USAGE =
     "             [0, 1] computed only from the rows up to and including its own\n"
     "  forecast   write timestamp,value,forecast,lower,upper: at each row, the forecast for the\n"
     "             time one horizon later, with its prediction interval\n"
+    "  simulate   replay augurd's predictive scaling policy and a reactive HPA-style one over a\n"
+    "             load history and compare under- and over-provisioning\n"
     "  help       this text (also: augur --help, augur <command> --help)\n";
 
 static const char *DETECT_USAGE =
@@ -335,6 +338,7 @@ int main(int argc, char **argv)
     }
     opts_t o = {0, 0, 3600000, 0, 0.5, 0.95, 0, 0, 0, NULL};
     const char *help;
+    if (!strcmp(cmd, "simulate")) return simulate_main(argc, argv);
     if (!strcmp(cmd, "detect")) o.cmd = 0, help = DETECT_USAGE;
     else if (!strcmp(cmd, "forecast")) o.cmd = 1, help = FORECAST_USAGE;
     else {
