@@ -22,7 +22,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -I$(B)/gen -pthread -MMD -MP $(VERSION_DEFS) $(EXTRA_CFLAGS)
 CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := -pthread
-LIBS := -lmicrohttpd -llmdb -lprotobuf-c -lsnappy -lz -lyaml -lre2 -lgsl -lgslcblas -lm
+LIBS := -lmicrohttpd -llmdb -lprotobuf-c -lsnappy -lz -lyaml -lre2 -lgsl -lgslcblas -lcurl -lcrypto -lm
 ifeq ($(SAN),1)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   CFLAGS := $(filter-out -O2,$(CFLAGS)) -O1 $(SANFLAGS)
@@ -33,7 +33,7 @@ endif
 DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-dev \
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
   clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics \
-  python3-numpy python3-pandas python3-statsmodels
+  python3-numpy python3-pandas python3-statsmodels libcurl4-openssl-dev libssl-dev
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))

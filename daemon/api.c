@@ -175,6 +175,30 @@ static ag_handler_t reload(ag_app_t *app, const ag_http_req_t *req, ag_http_resp
     return AG_H_RELOAD;
 }
 
+/* GET /api/v1/scalers[/<name>]: the latest recommendation of each scaler policy, in a shape
+ * KEDA's metrics-api scaler reads with valueLocation "desired_replicas" (README). */
+static ag_handler_t scalers(ag_app_t *app, const char *name, ag_http_resp_t *r)
+{
+    if (!atomic_load(&app->ready) || !app->models) {
+        r->status = 503;
+        r->content_type = "application/json";
+        ag_buf_puts(&r->body, "{\"error\":\"not ready\"}");
+        return AG_H_OTHER_API;
+    }
+    r->content_type = "application/json";
+    int rc = ag_models_scalers_json(app->models, name, &r->body);
+    if (rc == AG_ENOTFOUND) {
+        ag_buf_reset(&r->body);
+        r->status = 404;
+        ag_buf_puts(&r->body, "{\"error\":\"no scaler named ");
+        ag_buf_json_str(&r->body, name, strlen(name));
+        ag_buf_puts(&r->body, "\"}");
+        return AG_H_OTHER_API;
+    }
+    r->status = 200;
+    return AG_H_OTHER_API;
+}
+
 static ag_handler_t route(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_t *r)
 {
     const char *p = req->path;
@@ -248,6 +272,8 @@ static ag_handler_t route(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_
         api_success_end(r, NULL);
         return AG_H_OTHER_API;
     }
+    if ((strcmp(ep, "scalers") == 0 || strncmp(ep, "scalers/", 8) == 0) && get)
+        return scalers(app, ep[7] == '/' ? ep + 8 : NULL, r);
     bool known = strcmp(ep, "query") == 0 || strcmp(ep, "query_range") == 0 ||
                  strcmp(ep, "series") == 0 || strcmp(ep, "labels") == 0 ||
                  strcmp(ep, "metadata") == 0 || strncmp(ep, "label/", 6) == 0;

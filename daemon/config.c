@@ -26,8 +26,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "ag_promql.h"
 #include "ag_time.h"
+#include "config_int.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -85,11 +85,14 @@ static const setting_t k_settings[] = {
 };
 #undef S
 #define NSETTINGS (sizeof k_settings / sizeof k_settings[0])
+_Static_assert(NSETTINGS <= CFG_MAX_SETTINGS, "raise CFG_MAX_SETTINGS");
 
 static const char *const k_sections[] = {"web", "storage", "limits", "query", "detection",
-                                         "log", "models"};
-#define MODELS_SECTION 6 /* "models" is a list of mappings, loaded by load_models */
+                                         "log", "models", "scalers"};
+#define MODELS_SECTION 6  /* "models" is a list of mappings, loaded by load_models */
+#define SCALERS_SECTION 7 /* "scalers" too, loaded by load_scalers */
 #define NSECTIONS (sizeof k_sections / sizeof k_sections[0])
+_Static_assert(NSECTIONS <= CFG_MAX_SECTIONS, "raise CFG_MAX_SECTIONS");
 
 static const setting_t *find_setting(const char *name)
 {
@@ -249,25 +252,6 @@ int ag_config_defaults(ag_config_t *c)
     return AG_OK;
 }
 
-static void model_def_free(ag_model_def_t *m)
-{
-    free(m->name);
-    free(m->expr);
-    m->name = m->expr = NULL;
-}
-
-void ag_model_def_default(ag_model_def_t *m)
-{
-    memset(m, 0, sizeof *m);
-    m->step_ms = 60000;
-    m->horizon_ms = 3600000;
-    m->season_day = m->season_week = true;
-    m->sensitivity = 0.5;
-    m->coverage = 0.95;
-    m->warmup_ms = 7 * 86400000LL;
-    m->refit_ms = 86400000LL;
-}
-
 void ag_config_free(ag_config_t *c)
 {
     if (!c) return;
@@ -275,10 +259,12 @@ void ag_config_free(ag_config_t *c)
     free(c->storage_path);
     c->listen_address = NULL;
     c->storage_path = NULL;
-    for (size_t i = 0; i < c->nmodels; i++) model_def_free(&c->models[i]);
-    free(c->models);
+    cfg_models_free(c->models, c->nmodels);
     c->models = NULL;
     c->nmodels = 0;
+    ag_scaler_defs_free(c->scalers, c->nscalers);
+    c->scalers = NULL;
+    c->nscalers = 0;
 }
 
 /* A deep copy of `src` (NULL strings stay NULL). */
@@ -289,9 +275,13 @@ static int config_copy(ag_config_t *dst, const ag_config_t *src)
     dst->storage_path = NULL;
     dst->models = NULL;
     dst->nmodels = 0;
+    dst->scalers = NULL;
+    dst->nscalers = 0;
     if ((src->listen_address && !(dst->listen_address = strdup(src->listen_address))) ||
         (src->storage_path && !(dst->storage_path = strdup(src->storage_path))))
         goto nomem;
+    if (src->nscalers && ag_scaler_defs_copy(src->scalers, src->nscalers, &dst->scalers)) goto nomem;
+    dst->nscalers = src->nscalers;
     if (src->nmodels) {
         if (!(dst->models = calloc(src->nmodels, sizeof *dst->models))) goto nomem;
         for (size_t i = 0; i < src->nmodels; i++) {
@@ -398,21 +388,9 @@ int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_
  * schema and applies the settings. The schema is flat: both passes stop at nesting deeper than
  * section -> setting, so libyaml never works through (in time quadratic in the depth) whatever
  * absurd structure a broken file holds. */
-typedef struct {
-    const char *path;
-    const char *buf;  /* the file, to turn a byte offset into line:column */
-    size_t len;
-    yaml_parser_t parser;
-    yaml_event_t ev;  /* the current event, valid while have_ev */
-    int have_ev;
-    ag_config_t *cfg; /* the copy being filled in */
-    ag_errmsg_t *e;
-    size_t section_line[NSECTIONS]; /* 1-based line where each section was seen, 0 if not */
-    size_t setting_line[NSETTINGS]; /* likewise for settings */
-} loader_t;
 
 /* Fails with "<path>:<line>:<col>: <message>" for the position `m` (0-based in libyaml). */
-static int fail_at(const loader_t *ld, yaml_mark_t m, const char *msg)
+int fail_at(const loader_t *ld, yaml_mark_t m, const char *msg)
 {
     return ag_errmsg_set(ld->e, AG_EINVAL, -1, "%s:%zu:%zu: %s", ld->path, m.line + 1,
                          m.column + 1, msg);
@@ -450,7 +428,7 @@ static int parser_failure(const loader_t *ld)
 }
 
 /* Moves to the next event (ld->ev), releasing the current one. */
-static int next_event(loader_t *ld)
+int next_event(loader_t *ld)
 {
     if (ld->have_ev) yaml_event_delete(&ld->ev);
     ld->have_ev = 0;
@@ -459,7 +437,7 @@ static int next_event(loader_t *ld)
     return AG_OK;
 }
 
-static const char *event_kind(const yaml_event_t *ev)
+const char *event_kind(const yaml_event_t *ev)
 {
     switch (ev->type) {
     case YAML_MAPPING_START_EVENT: return "a mapping (key: value pairs)";
@@ -470,7 +448,7 @@ static const char *event_kind(const yaml_event_t *ev)
 }
 
 /* Aliases ("*name") would need the anchored node kept around; the schema has no use for them. */
-static int fail_alias(const loader_t *ld)
+int fail_alias(const loader_t *ld)
 {
     return fail_at(ld, ld->ev.start_mark,
                    "YAML aliases (\"*name\") are not supported in the config file");
@@ -478,7 +456,7 @@ static int fail_alias(const loader_t *ld)
 
 /* YAML's null: an untagged plain scalar that is empty, "~" or "null", e.g. a section written as
  * "web:" with nothing under it. */
-static int is_null(const yaml_event_t *ev)
+int is_null(const yaml_event_t *ev)
 {
     if (ev->type != YAML_SCALAR_EVENT || ev->data.scalar.tag ||
         ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -490,7 +468,7 @@ static int is_null(const yaml_event_t *ev)
 }
 
 /* The current event as a mapping key: a C string of at most `cap - 1` bytes. */
-static int key_name(const loader_t *ld, char *out, size_t cap)
+int key_name(const loader_t *ld, char *out, size_t cap)
 {
     const yaml_event_t *ev = &ld->ev;
     if (ev->type == YAML_ALIAS_EVENT) return fail_alias(ld);
@@ -553,237 +531,6 @@ static int load_setting(loader_t *ld, const char *sec)
     return AG_OK;
 }
 
-/* ---- models: a list of mappings --------------------------------------------------------- */
-
-/* The current event as a scalar value of model field `field` (a C string, NUL-free). */
-static int model_scalar(loader_t *ld, const char *field, const char **out)
-{
-    char msg[200];
-    const yaml_event_t *v = &ld->ev;
-    if (v->type == YAML_ALIAS_EVENT) return fail_alias(ld);
-    if (v->type != YAML_SCALAR_EVENT || is_null(v)) {
-        snprintf(msg, sizeof msg, "model field \"%s\" takes a single value, found %s", field,
-                 is_null(v) ? "nothing" : event_kind(v));
-        return fail_at(ld, v->start_mark, msg);
-    }
-    *out = (const char *)v->data.scalar.value;
-    if (strlen(*out) != v->data.scalar.length) {
-        snprintf(msg, sizeof msg, "model field \"%s\" contains a NUL byte", field);
-        return fail_at(ld, v->start_mark, msg);
-    }
-    return AG_OK;
-}
-
-static int model_duration(loader_t *ld, const char *field, const char *v, bool zero_ok,
-                          int64_t *out)
-{
-    char msg[300];
-    ag_errmsg_t de = {{0}, -1};
-    int64_t ms = 0;
-    if (ag_parse_duration(v, &ms, &de) || ms < 0 || (ms == 0 && !zero_ok)) {
-        snprintf(msg, sizeof msg, "model field \"%s\": \"%.64s\" is not a duration%s (write e.g. "
-                 "\"1m\" or \"1h30m\")", field, v, zero_ok ? "" : " above 0s");
-        return fail_at(ld, ld->ev.start_mark, msg);
-    }
-    *out = ms;
-    return AG_OK;
-}
-
-static int model_fraction(loader_t *ld, const char *field, const char *v, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || *end || errno || !(d > 0 && d < 1)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "model field \"%s\": \"%.64s\" is not a number between 0 and 1 "
-                 "(exclusive)", field, v);
-        return fail_at(ld, ld->ev.start_mark, msg);
-    }
-    *out = d;
-    return AG_OK;
-}
-
-/* seasons: a list (or comma-separated string) of day, week; "none" or [] for no season. */
-static int model_season_word(loader_t *ld, ag_model_def_t *m, const char *w, size_t n)
-{
-    if (n == 3 && !memcmp(w, "day", 3)) m->season_day = true;
-    else if (n == 4 && !memcmp(w, "week", 4)) m->season_week = true;
-    else if (n == 4 && !memcmp(w, "none", 4)) {}
-    else {
-        char msg[200];
-        snprintf(msg, sizeof msg, "model field \"seasons\": \"%.*s\" is not day, week or none",
-                 (int)(n > 40 ? 40 : n), w);
-        return fail_at(ld, ld->ev.start_mark, msg);
-    }
-    return AG_OK;
-}
-
-static int model_seasons(loader_t *ld, ag_model_def_t *m)
-{
-    int rc;
-    m->season_day = m->season_week = false;
-    if (ld->ev.type == YAML_SEQUENCE_START_EVENT) {
-        for (;;) {
-            if ((rc = next_event(ld))) return rc;
-            if (ld->ev.type == YAML_SEQUENCE_END_EVENT) return AG_OK;
-            const char *v;
-            if ((rc = model_scalar(ld, "seasons", &v)) ||
-                (rc = model_season_word(ld, m, v, strlen(v))))
-                return rc;
-        }
-    }
-    const char *v;
-    if ((rc = model_scalar(ld, "seasons", &v))) return rc;
-    while (*v) {
-        while (*v == ' ' || *v == ',') v++;
-        size_t n = strcspn(v, ", ");
-        if (n && (rc = model_season_word(ld, m, v, n))) return rc;
-        v += n;
-    }
-    return AG_OK;
-}
-
-static bool model_name_ok(const char *s)
-{
-    if (!*s || strlen(s) > 64) return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
-              (p > s && *p >= '0' && *p <= '9')))
-            return false;
-    return true;
-}
-
-/* One mapping of the models list (the current event is its MAPPING-START). */
-static int load_model(loader_t *ld, ag_model_def_t *m)
-{
-    static const char *const fields[] = {"name", "expr", "step", "horizon", "seasons",
-                                         "log_scale", "sensitivity", "coverage", "warmup",
-                                         "refit"};
-    enum { NF = sizeof fields / sizeof fields[0] };
-    size_t seen[NF] = {0};
-    char key[64], msg[600];
-    int rc;
-    yaml_mark_t start = ld->ev.start_mark;
-    ag_model_def_default(m);
-    m->line = (unsigned)start.line + 1;
-    for (;;) {
-        if ((rc = next_event(ld))) return rc;
-        if (ld->ev.type == YAML_MAPPING_END_EVENT) break;
-        if ((rc = key_name(ld, key, sizeof key))) return rc;
-        yaml_mark_t kmark = ld->ev.start_mark;
-        size_t f = NF;
-        for (size_t i = 0; i < NF; i++)
-            if (strcmp(fields[i], key) == 0) f = i;
-        if (f == NF) {
-            snprintf(msg, sizeof msg,
-                     "unknown model field \"%s\" (a model has: name, expr, step, horizon, "
-                     "seasons, log_scale, sensitivity, coverage, warmup, refit)", key);
-            return fail_at(ld, kmark, msg);
-        }
-        if (seen[f]) {
-            snprintf(msg, sizeof msg, "model field \"%s\" given twice (first on line %zu)", key,
-                     seen[f]);
-            return fail_at(ld, kmark, msg);
-        }
-        seen[f] = kmark.line + 1;
-        if ((rc = next_event(ld))) return rc;
-        if (f == 4) {
-            if ((rc = model_seasons(ld, m))) return rc;
-            continue;
-        }
-        const char *v;
-        if ((rc = model_scalar(ld, key, &v))) return rc;
-        switch (f) {
-        case 0:
-            if (!model_name_ok(v)) {
-                snprintf(msg, sizeof msg, "model name \"%.64s\" must match [a-zA-Z_][a-zA-Z0-9_]* "
-                         "(at most 64 characters)", v);
-                return fail_at(ld, ld->ev.start_mark, msg);
-            }
-            if (!(m->name = strdup(v))) return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
-            break;
-        case 1: {
-            ag_pq_node_t *n = NULL;
-            ag_errmsg_t pe = {{0}, -1};
-            if (ag_promql_parse(v, strlen(v), &n, &pe)) {
-                snprintf(msg, sizeof msg, "model field \"expr\": %s", pe.msg);
-                return fail_at(ld, ld->ev.start_mark, msg);
-            }
-            ag_promql_free(n);
-            if (!(m->expr = strdup(v))) return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
-            break;
-        }
-        case 2: rc = model_duration(ld, key, v, false, &m->step_ms); break;
-        case 3: rc = model_duration(ld, key, v, false, &m->horizon_ms); break;
-        case 5:
-            if (ag_parse_bool(v, &m->log_scale)) {
-                snprintf(msg, sizeof msg, "model field \"log_scale\": \"%.64s\" is not true or "
-                         "false", v);
-                return fail_at(ld, ld->ev.start_mark, msg);
-            }
-            break;
-        case 6: rc = model_fraction(ld, key, v, &m->sensitivity); break;
-        case 7: rc = model_fraction(ld, key, v, &m->coverage); break;
-        case 8: rc = model_duration(ld, key, v, true, &m->warmup_ms); break;
-        case 9: rc = model_duration(ld, key, v, true, &m->refit_ms); break;
-        }
-        if (rc) return rc;
-    }
-    if (!m->name || !m->expr) {
-        snprintf(msg, sizeof msg, "a model needs \"%s\"", !m->name ? "name" : "expr");
-        return fail_at(ld, start, msg);
-    }
-    if (m->step_ms < 1000 || m->step_ms > 7 * 86400000LL) {
-        snprintf(msg, sizeof msg, "model %s: step must be from 1s to 1w", m->name);
-        return fail_at(ld, start, msg);
-    }
-    return AG_OK;
-}
-
-static int load_models(loader_t *ld)
-{
-    int rc;
-    if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
-    if (ld->ev.type != YAML_SEQUENCE_START_EVENT) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "\"models\" must be a list of models (\"- name: ...\"), found %s",
-                 event_kind(&ld->ev));
-        return fail_at(ld, ld->ev.start_mark, msg);
-    }
-    ag_config_t *c = ld->cfg;
-    for (size_t i = 0; i < c->nmodels; i++) model_def_free(&c->models[i]);
-    c->nmodels = 0;
-    for (;;) {
-        if ((rc = next_event(ld))) return rc;
-        if (ld->ev.type == YAML_SEQUENCE_END_EVENT) return AG_OK;
-        if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
-        if (ld->ev.type != YAML_MAPPING_START_EVENT) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "each model must be a mapping (name: ..., expr: ...), found %s",
-                     event_kind(&ld->ev));
-            return fail_at(ld, ld->ev.start_mark, msg);
-        }
-        if (c->nmodels % 8 == 0) {
-            ag_model_def_t *nm = realloc(c->models, (c->nmodels + 8) * sizeof *nm);
-            if (!nm) return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
-            c->models = nm;
-        }
-        ag_model_def_t *m = &c->models[c->nmodels++];
-        yaml_mark_t start = ld->ev.start_mark;
-        rc = load_model(ld, m);
-        if (rc) return rc;
-        for (size_t i = 0; i + 1 < c->nmodels; i++) {
-            if (strcmp(c->models[i].name, m->name) == 0) {
-                char msg[200];
-                snprintf(msg, sizeof msg, "model name \"%s\" used twice (first on line %u)",
-                         m->name, c->models[i].line);
-                return fail_at(ld, start, msg);
-            }
-        }
-    }
-}
-
 /* At a section's key: checks the name, then loads the settings under it. */
 static int load_section(loader_t *ld)
 {
@@ -805,7 +552,7 @@ static int load_section(loader_t *ld)
         } else {
             snprintf(msg, sizeof msg,
                      "unknown section \"%s\" (sections are web, storage, limits, query, "
-                     "detection, log, models)", sec);
+                     "detection, log, models, scalers)", sec);
         }
         return fail_at(ld, kmark, msg);
     }
@@ -819,6 +566,7 @@ static int load_section(loader_t *ld)
     if ((rc = next_event(ld))) return rc;
     if (is_null(&ld->ev)) return AG_OK; /* "web:" with nothing under it */
     if (idx == MODELS_SECTION) return load_models(ld);
+    if (idx == SCALERS_SECTION) return load_scalers(ld);
     if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
     if (ld->ev.type != YAML_MAPPING_START_EVENT) {
         snprintf(msg, sizeof msg, "section \"%s\" must be a mapping of settings, found %s", sec,
@@ -845,11 +593,13 @@ static int check_syntax(loader_t *ld)
         if (depth == 1) items++;
         switch (ld->ev.type) {
         case YAML_SCALAR_EVENT:
-            /* The value of "models:" is a list of mappings (with a seasons list inside). */
+            /* models: and scalers: are lists of mappings (with lists inside). */
             if (root_key)
-                limit = ld->ev.data.scalar.length == 6 &&
-                                !memcmp(ld->ev.data.scalar.value, "models", 6)
-                            ? 4
+                limit = (ld->ev.data.scalar.length == 6 &&
+                         !memcmp(ld->ev.data.scalar.value, "models", 6)) ||
+                                (ld->ev.data.scalar.length == 7 &&
+                                 !memcmp(ld->ev.data.scalar.value, "scalers", 7))
+                            ? 5
                             : 2;
             break;
         case YAML_MAPPING_START_EVENT:

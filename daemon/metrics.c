@@ -345,11 +345,20 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qca
              "Writes of forecast and anomaly series that failed.", fs->write_failures},
             {"augur_model_refits_total", "counter",
              "Series whose smoothing constants were refitted (GSL).", fs->refits},
+            {"augur_scalers", "gauge", "Scaler policies configured under scalers:.", fs->scalers},
+            {"augur_webhook_pending", "gauge",
+             "Scaler signals waiting in the webhook outbox (undelivered).", fs->webhook_pending},
         };
         for (size_t i = 0; i < sizeof ff / sizeof ff[0]; i++) {
             family(o, ff[i].name, ff[i].type, ff[i].help);
             sample_u64(o, ff[i].name, ff[i].v);
         }
+        family(o, "augur_webhook_deliveries_total", "counter",
+               "Webhook delivery attempts by result (success: a 2xx answer).");
+        ag_buf_printf(o, "augur_webhook_deliveries_total{result=\"success\"} %llu\n",
+                      (unsigned long long)fs->webhook_ok);
+        ag_buf_printf(o, "augur_webhook_deliveries_total{result=\"failure\"} %llu\n",
+                      (unsigned long long)fs->webhook_failed);
     }
     render_process(o, m->start_time);
 }

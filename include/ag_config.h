@@ -37,6 +37,31 @@ typedef struct ag_model_def {
     unsigned line;       /* line of the entry in the config file (for messages) */
 } ag_model_def_t;
 
+/* A signed webhook receiver of a scaler's signals. */
+typedef struct ag_webhook_def {
+    char *url;     /* http://host[:port]/path */
+    char *secret;  /* Standard Webhooks key: "whsec_<base64>" or any other string (its bytes);
+                      NULL: unsigned */
+} ag_webhook_def_t;
+
+/* One entry of the `scalers:` list: a predictive scaling policy (see ag_scaler.h). */
+typedef struct ag_scaler_def {
+    char *name;             /* [a-zA-Z_][a-zA-Z0-9_]*, unique */
+    char *load;             /* PromQL-lite expression; its series are summed */
+    double capacity;        /* capacity_per_replica, > 0 (required) */
+    double target;          /* target_utilization (default 0.8) */
+    double confidence;      /* confidence (default 0.9) */
+    int64_t lead_ms;        /* lead_time (default 5m) */
+    int64_t interval_ms;    /* interval (default 15s) */
+    int64_t stabilization_ms; /* scale_down_stabilization (default 5m) */
+    int64_t warmup_ms;      /* warmup (default 7d) */
+    int64_t heartbeat_ms;   /* heartbeat: webhook re-sent unchanged after this (default 1m) */
+    uint32_t min_replicas, max_replicas; /* default 1, 100 */
+    ag_webhook_def_t *webhooks;
+    size_t nwebhooks;
+    unsigned line;
+} ag_scaler_def_t;
+
 typedef struct ag_config {
     /* web: */
     char *listen_address;          /* web.listen_address, "host:port" (default 127.0.0.1:9201) */
@@ -67,6 +92,9 @@ typedef struct ag_config {
     /* models: (a list; only from the file) */
     ag_model_def_t *models;
     size_t nmodels;
+    /* scalers: (a list; only from the file) */
+    ag_scaler_def_t *scalers;
+    size_t nscalers;
     /* log: */
     ag_log_level_t log_level;      /* log.level (default info) */
 } ag_config_t;
@@ -77,6 +105,11 @@ typedef struct ag_config {
 int ag_config_defaults(ag_config_t *c);
 /* A model entry with every optional field at its default (name and expr NULL). */
 void ag_model_def_default(ag_model_def_t *m);
+/* A scaler entry with every optional field at its default. */
+void ag_scaler_def_default(ag_scaler_def_t *d);
+/* Deep copies of a list (NULL, 0 for none); AG_ENOMEM. Frees with ag_scaler_defs_free. */
+int ag_scaler_defs_copy(const ag_scaler_def_t *src, size_t n, ag_scaler_def_t **out);
+void ag_scaler_defs_free(ag_scaler_def_t *d, size_t n);
 /* "true"/"false" (also True, TRUE, yes/no, on/off, 1/0). AG_EINVAL otherwise. */
 int ag_parse_bool(const char *s, bool *out);
 /* Frees the strings (and the models) and sets them to NULL; calling it twice is harmless. */

@@ -40,6 +40,7 @@
 
 #include <stdint.h>
 
+#include "ag_buf.h"
 #include "ag_config.h"
 #include "ag_err.h"
 #include "ag_store.h"
@@ -57,6 +58,10 @@ int ag_models_reload(ag_models_t *m, const ag_config_t *cfg);
 /* Stops the thread, detaches from the store and frees everything. NULL is fine. */
 void ag_models_stop(ag_models_t *m);
 
+/* Writes the JSON of GET /api/v1/scalers (name NULL: {"scalers":[...]}) or of one scaler
+ * (/api/v1/scalers/<name>) to out. AG_ENOTFOUND for an unknown name. */
+int ag_models_scalers_json(ag_models_t *m, const char *name, ag_buf_t *out);
+
 typedef struct ag_models_stats {
     uint64_t models;            /* configured models */
     uint64_t model_series;      /* series modelled by them */
@@ -67,6 +72,8 @@ typedef struct ag_models_stats {
     uint64_t outputs_written;   /* samples written to output series */
     uint64_t write_failures;
     uint64_t refits;
+    uint64_t scalers;           /* configured scaler policies */
+    uint64_t webhook_ok, webhook_failed, webhook_pending;
 } ag_models_stats_t;
 void ag_models_stats(ag_models_t *m, ag_models_stats_t *st);
 

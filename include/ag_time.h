@@ -3,6 +3,7 @@
 #ifndef AG_TIME_H
 #define AG_TIME_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ag_err.h"
@@ -36,5 +37,8 @@ int ag_parse_api_time(const char *s, int64_t *ms, ag_errmsg_t *e);
  * "1s500ms"; years and weeks only when they divide the duration exactly: "90d", "8w", "366d").
  * Negative durations get a leading "-". `out` should hold 32 bytes (output is truncated to fit). */
 void ag_format_duration(int64_t ms, char *out, int outlen);
+/* Formats ms since the epoch as RFC 3339 UTC with millisecond precision when it has some
+ * ("2026-11-27T10:00:00Z", "2026-11-27T10:00:00.250Z") into out (at least 32 bytes). */
+void ag_rfc3339(int64_t ms, char *out, size_t outlen);
 
 #endif

@@ -415,3 +415,19 @@ void ag_format_duration(int64_t ms, char *out, int outlen)
     }
     snprintf(out, (size_t)outlen, "%s", tmp);
 }
+
+void ag_rfc3339(int64_t ms, char *out, size_t outlen)
+{
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    if (frac < 0) frac += 1000, sec--;
+    time_t tt = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) {
+        snprintf(out, outlen, "1970-01-01T00:00:00Z");
+        return;
+    }
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac) snprintf(out, outlen, "%s.%03dZ", base, (int)frac);
+    else snprintf(out, outlen, "%sZ", base);
+}

@@ -372,7 +372,7 @@ static void eval_opts(ag_eval_opts_t *o)
     o->max_samples = 50000000;
 }
 
-static bool stopping(ag_models_t *m)
+bool service_stopping(ag_models_t *m)
 {
     pthread_mutex_lock(&m->lock);
     bool st = m->stop;
@@ -394,7 +394,7 @@ static bool run_model(ag_models_t *m, model_t *md, int64_t now)
     start = floor_step(start + step - 1, step);
     if (start > end) return false;
     ag_buf_t k = AG_BUF_INIT, v = AG_BUF_INIT;
-    while (start <= end && !stopping(m)) {
+    while (start <= end && !service_stopping(m)) {
         int64_t wend = start + (WINDOW_STEPS - 1) * step;
         if (wend > end) wend = end;
         ag_eval_opts_t o;
@@ -551,6 +551,10 @@ static void *service_main(void *arg)
             if (d < due) due = d;
             busy |= md->fitting;
         }
+        for (size_t i = 0; i < m->nscalers; i++) {
+            int64_t d = scaler_due(m->scalers[i], now);
+            if (d < due) due = d;
+        }
         pthread_mutex_lock(&m->lock);
         while (!m->stop && !m->reload && !m->out.n && !busy && due > ag_now_ms()) {
             int64_t wait = due == INT64_MAX ? 1000 : due - ag_now_ms();
@@ -576,6 +580,7 @@ static void *service_main(void *arg)
         auto_buf_reset(&evs);
         if (reload) {
             apply_models(m, &cfg);
+            scalers_apply(m, &cfg);
             ag_config_free(&cfg);
         }
         if (stop) break;
@@ -586,6 +591,8 @@ static void *service_main(void *arg)
             int64_t d = md->last_eval == INT64_MIN ? now : md->last_eval + md->def.step_ms;
             if (now >= d) run_model(m, md, now);
         }
+        for (size_t i = 0; i < m->nscalers; i++)
+            if (now >= scaler_due(m->scalers[i], now)) scaler_run(m, m->scalers[i], now);
         for (size_t i = 0; i < m->nmodels; i++) {
             if (refit_step(m, m->models[i], ag_now_ms())) break;
         }
@@ -601,6 +608,8 @@ static int copy_models(ag_config_t *dst, const ag_config_t *src)
 {
     memset(dst, 0, sizeof *dst);
     dst->auto_detect = src->auto_detect;
+    if (ag_scaler_defs_copy(src->scalers, src->nscalers, &dst->scalers)) return AG_ENOMEM;
+    dst->nscalers = src->nscalers;
     if (!src->nmodels) return AG_OK;
     if (!(dst->models = calloc(src->nmodels, sizeof *dst->models))) return AG_ENOMEM;
     for (size_t i = 0; i < src->nmodels; i++) {
@@ -631,6 +640,10 @@ int ag_models_start(ag_store_t *store, const ag_config_t *cfg, ag_models_t **out
         return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
     }
     m->reload = true;
+    if (webhooks_start(m, &m->hooks)) {
+        ag_models_stop(m);
+        return ag_errmsg_set(e, AG_ENOMEM, -1, "cannot start the webhook sender");
+    }
     if (pthread_create(&m->thread, NULL, service_main, m)) {
         ag_models_stop(m);
         return ag_errmsg_set(e, AG_ENOMEM, -1, "cannot start the forecasting thread");
@@ -669,8 +682,10 @@ void ag_models_stop(ag_models_t *m)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->thread, NULL);
     }
+    webhooks_stop(m->hooks);
     for (size_t i = 0; i < m->nmodels; i++) model_free(m->models[i]);
     free(m->models);
+    scalers_free(m);
     ag_config_free(&m->pending);
     auto_buf_free(&m->out);
     auto_buf_free(&m->cur);
@@ -692,4 +707,8 @@ void ag_models_stats(ag_models_t *m, ag_models_stats_t *st)
     st->outputs_written = atomic_load(&m->st_out);
     st->write_failures = atomic_load(&m->st_wfail);
     st->refits = atomic_load(&m->st_refit);
+    pthread_mutex_lock(&m->lock);
+    st->scalers = m->nsnap;
+    pthread_mutex_unlock(&m->lock);
+    webhooks_stats(m->hooks, &st->webhook_ok, &st->webhook_failed, &st->webhook_pending);
 }

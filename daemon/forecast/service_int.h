@@ -13,6 +13,7 @@
 #include "ag_forecast.h"
 #include "ag_models.h"
 #include "ag_promql.h"
+#include "ag_scaler.h"
 
 /* Output series names. */
 #define OUT_FORECAST "augur_forecast"
@@ -78,6 +79,17 @@ int batch_write(ag_store_t *s, batch_t *b, uint64_t *written, ag_errmsg_t *e);
 /* ---- the service ------------------------------------------------------------------------- */
 
 typedef struct model model_t;
+typedef struct scaler_rt scaler_rt_t;
+typedef struct webhooks webhooks_t;
+
+/* A scaler's latest result, as GET /api/v1/scalers shows it (under the service lock). */
+typedef struct scaler_snap {
+    char name[72];
+    int64_t t;          /* evaluation time; 0 before the first */
+    uint32_t desired, raw, min, max;
+    double load, peak, forecast, score;
+    int64_t lead_ms;
+} scaler_snap_t;
 
 struct ag_models {
     ag_store_t *store;
@@ -92,13 +104,38 @@ struct ag_models {
     /* committer side (only the store's committer thread touches these) */
     auto_buf_t cur;
     _Atomic bool auto_on;
+    scaler_snap_t *snap;       /* one per configured scaler */
+    size_t nsnap;
     /* thread side */
     model_t **models;
     size_t nmodels;
+    scaler_rt_t **scalers;
+    size_t nscalers;
+    webhooks_t *hooks;         /* the webhook sender (its own thread) */
     /* stats */
     _Atomic uint64_t st_runs, st_fail, st_anom, st_auto, st_out, st_wfail, st_refit, st_series,
         st_models;
 };
+
+/* models.c: true once ag_models_stop was called (long catch-ups check it between windows). */
+bool service_stopping(ag_models_t *m);
+
+/* scalers.c: the configured scaler policies (thread side). */
+void scalers_apply(ag_models_t *m, const ag_config_t *c);
+void scalers_free(ag_models_t *m);
+int64_t scaler_due(const scaler_rt_t *r, int64_t now);
+bool scaler_run(ag_models_t *m, scaler_rt_t *r, int64_t now);
+void scaler_rt_free(scaler_rt_t *r);
+
+/* webhooks.c: signed webhook deliveries of scaler signals through a durable outbox. */
+int webhooks_start(ag_models_t *m, webhooks_t **out);
+void webhooks_stop(webhooks_t *w);
+/* After a scaler's evaluation: enqueues a signal to each of its webhooks when the desired count
+ * changed or the heartbeat is due (replacing an undelivered one: receivers get the latest). */
+void webhooks_signal(ag_models_t *m, const ag_scaler_def_t *d, int64_t t,
+                     const ag_scaler_result_t *r);
+void webhooks_stats(webhooks_t *w, uint64_t *ok, uint64_t *failed, uint64_t *pending);
+
 
 /* auto.c: the store observer callbacks, and the thread's flush of scored samples. */
 bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slot,

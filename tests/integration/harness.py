@@ -69,6 +69,23 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def eq(got, want, what):
+    """Fails with both values when got != want."""
+    if got != want:
+        raise AssertionError("%s:\n  want %r\n  got  %r" % (what, want, got))
+
+
+def query(d, q, t=None):
+    """An instant query through the daemon's API (t in ms, or now); the result list."""
+    params = {"query": q}
+    if t is not None:
+        params["time"] = "%.3f" % (t / 1000.0)
+    st, j, r = d.api("/api/v1/query", params)
+    if st != 200:
+        raise AssertionError("query %s: %r" % (q, r))
+    return j["data"]["result"]
+
+
 def tail(path, nlines=60):
     try:
         with open(path, "rb") as f:

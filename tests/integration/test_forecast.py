@@ -12,25 +12,10 @@ import random
 import signal
 import time
 
-from harness import now_ms, wait_until
+from harness import eq, now_ms, query, wait_until
 
 STEP = 60_000
 DAY = 86_400_000
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s:\n  want %r\n  got  %r" % (what, want, got))
-
-
-def query(d, q, t=None):
-    params = {"query": q}
-    if t is not None:
-        params["time"] = "%.3f" % (t / 1000.0)
-    st, j, r = d.api("/api/v1/query", params)
-    if st != 200:
-        raise AssertionError("query %s: %r" % (q, r))
-    return j["data"]["result"]
 
 
 def query_range(d, q, start, end, step_s):

@@ -87,6 +87,7 @@ static void assert_config_equal(const ag_config_t *a, const ag_config_t *b)
     assert_int_equal(a->log_level, b->log_level);
     assert_int_equal(a->auto_detect, b->auto_detect);
     assert_int_equal(a->nmodels, b->nmodels);
+    assert_int_equal(a->nscalers, b->nscalers);
 }
 
 /* Loads `yaml` over the defaults and expects success and the defaults unchanged. */
@@ -550,6 +551,85 @@ static void test_models_errors(void **state)
     expect_invalid("detection:\n  auto: perhaps\n", "2:9", "not true or false");
 }
 
+static void test_scalers(void **state)
+{
+    ag_config_t c;
+    ag_errmsg_t e;
+    assert_int_equal(ag_config_defaults(&c), 0);
+    int rc = load_text("scalers:\n"
+                       "  - name: api\n"
+                       "    load: sum(rate(http_requests_total{service=\"api\"}[1m]))\n"
+                       "    capacity_per_replica: 120\n"
+                       "    target_utilization: 0.7\n"
+                       "    lead_time: 3m\n"
+                       "    confidence: 0.95\n"
+                       "    min_replicas: 2\n"
+                       "    max_replicas: 30\n"
+                       "    scale_down_stabilization: 10m\n"
+                       "    interval: 30s\n"
+                       "    heartbeat: 2m\n"
+                       "    webhooks:\n"
+                       "      - url: http://127.0.0.1:8080/scale\n"
+                       "        secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+                       "      - {url: https://example.org/hook}\n"
+                       "  - {name: batch, load: sum(queue_depth), capacity_per_replica: 10}\n",
+                       &c, &e);
+    if (rc) fail_msg("%d %s", rc, e.msg);
+    assert_int_equal(c.nscalers, 2);
+    const ag_scaler_def_t *d = &c.scalers[0];
+    assert_string_equal(d->name, "api");
+    assert_true(d->capacity == 120 && d->target == 0.7 && d->confidence == 0.95);
+    assert_int_equal(d->lead_ms, 180000);
+    assert_int_equal(d->interval_ms, 30000);
+    assert_int_equal(d->stabilization_ms, 600000);
+    assert_int_equal(d->heartbeat_ms, 120000);
+    assert_int_equal(d->min_replicas, 2);
+    assert_int_equal(d->max_replicas, 30);
+    assert_int_equal(d->nwebhooks, 2);
+    assert_string_equal(d->webhooks[0].url, "http://127.0.0.1:8080/scale");
+    assert_string_equal(d->webhooks[0].secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    assert_null(d->webhooks[1].secret);
+    d = &c.scalers[1]; /* defaults */
+    assert_true(d->target == 0.8 && d->confidence == 0.9);
+    assert_int_equal(d->lead_ms, 300000);
+    assert_int_equal(d->interval_ms, 15000);
+    assert_int_equal(d->min_replicas, 1);
+    assert_int_equal(d->max_replicas, 100);
+    assert_int_equal(d->nwebhooks, 0);
+    assert_int_equal(d->line, 17);
+    /* a failed load keeps them */
+    rc = load_text("scalers:\n  - {name: x, load: up, capacity_per_replica: 1, colour: red}\n", &c,
+                   &e);
+    assert_int_equal(rc, AG_EINVAL);
+    assert_int_equal(c.nscalers, 2);
+    ag_config_free(&c);
+    assert_null(c.scalers);
+}
+
+static void test_scalers_errors(void **state)
+{
+    expect_invalid("scalers:\n  - name: a\n    load: up\n", "2:5",
+                   "a scaler needs \"capacity_per_replica\"");
+    expect_invalid("scalers:\n  - name: a\n    load: rate(x[5m]\n    capacity_per_replica: 1\n",
+                   "3:11", "scaler field \"load\"");
+    expect_invalid("scalers:\n  - name: a\n    load: up\n    capacity_per_replica: 1\n"
+                   "    min_replicas: 5\n    max_replicas: 2\n",
+                   "2:5", "min_replicas (5) must not exceed max_replicas (2)");
+    expect_invalid("scalers:\n  - name: a\n    load: up\n    capacity_per_replica: -3\n", "4:27",
+                   "is not a number from");
+    expect_invalid("scalers:\n  - name: a\n    load: up\n    capacity_per_replica: 1\n"
+                   "    replicas: 3\n", "5:5", "unknown scaler field \"replicas\"");
+    expect_invalid("scalers:\n  - name: a\n    load: up\n    capacity_per_replica: 1\n"
+                   "    webhooks:\n      - url: ftp://x\n", "6:14", "must start with http://");
+    expect_invalid("scalers:\n  - name: a\n    load: up\n    capacity_per_replica: 1\n"
+                   "    webhooks:\n      - secret: s\n", "6:9", "a webhook needs \"url\"");
+    expect_invalid("scalers:\n  - name: a\n    load: up\n    capacity_per_replica: 1\n"
+                   "    min_replicas: 1.5\n", "5:19", "not a whole number");
+    expect_invalid("scalers:\n  - {name: a, load: up, capacity_per_replica: 1}\n"
+                   "  - {name: a, load: up, capacity_per_replica: 1}\n", "3:5", "used twice");
+    expect_invalid("scalers: {name: a}\n", "1:10", "must be a list of scalers");
+}
+
 static void test_parse_bytes(void **state)
 {
     static const struct {
@@ -625,6 +705,8 @@ int main(void)
         cmocka_unit_test(test_parse_bytes),
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_models_errors),
+        cmocka_unit_test(test_scalers),
+        cmocka_unit_test(test_scalers_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
