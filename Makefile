@@ -33,7 +33,8 @@ endif
 DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-dev \
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
   clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics \
-  python3-numpy python3-pandas python3-statsmodels libcurl4-openssl-dev libssl-dev
+  python3-numpy python3-pandas python3-statsmodels libcurl4-openssl-dev libssl-dev \
+  prometheus-alertmanager
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))

@@ -260,15 +260,14 @@ static ag_handler_t route(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_
         api_success_end(r, NULL);
         return AG_H_OTHER_API;
     }
-    if (strcmp(ep, "rules") == 0 && get) {
+    if ((strcmp(ep, "rules") == 0 || strcmp(ep, "alerts") == 0) && get) {
+        /* Augur's alert rules (alerts: in the config) in Prometheus' format. */
+        bool rules = ep[0] == 'r';
         api_success_begin(r);
-        ag_buf_puts(&r->body, "{\"groups\":[]}");
-        api_success_end(r, NULL);
-        return AG_H_OTHER_API;
-    }
-    if (strcmp(ep, "alerts") == 0 && get) {
-        api_success_begin(r);
-        ag_buf_puts(&r->body, "{\"alerts\":[]}");
+        if (app->models && atomic_load(&app->ready))
+            ag_models_alerts_json(app->models, rules, &r->body);
+        else
+            ag_buf_puts(&r->body, rules ? "{\"groups\":[]}" : "{\"alerts\":[]}");
         api_success_end(r, NULL);
         return AG_H_OTHER_API;
     }

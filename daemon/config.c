@@ -52,6 +52,7 @@ typedef enum {
     K_DURATION0,/* int64_t milliseconds, ag_parse_duration, >= 0 (0 turns the feature off) */
     K_LEVEL,    /* ag_log_level_t, ag_log_parse_level */
     K_BOOL,     /* bool: true/false (also yes/no, on/off) */
+    K_URL,      /* char *, http:// or https:// URL; "" clears it (NULL) */
 } kind_t;
 
 typedef struct {
@@ -81,16 +82,20 @@ static const setting_t k_settings[] = {
     S("query.max_samples", K_U64, query_max_samples),
     S("query.cache_max_bytes", K_BYTES0, query_cache_max_bytes),
     S("detection.auto", K_BOOL, auto_detect),
+    S("alerting.alertmanager_url", K_URL, alertmanager_url),
+    S("alerting.resend_delay", K_DURATION, alert_resend_ms),
     S("log.level", K_LEVEL, log_level),
 };
 #undef S
 #define NSETTINGS (sizeof k_settings / sizeof k_settings[0])
 _Static_assert(NSETTINGS <= CFG_MAX_SETTINGS, "raise CFG_MAX_SETTINGS");
 
-static const char *const k_sections[] = {"web", "storage", "limits", "query", "detection",
-                                         "log", "models", "scalers"};
+static const char *const k_sections[] = {"web",       "storage", "limits",  "query",
+                                         "detection", "log",     "models",  "scalers",
+                                         "alerting",  "alerts"};
 #define MODELS_SECTION 6  /* "models" is a list of mappings, loaded by load_models */
 #define SCALERS_SECTION 7 /* "scalers" too, loaded by load_scalers */
+#define ALERTS_SECTION 9  /* and "alerts", by load_alerts */
 #define NSECTIONS (sizeof k_sections / sizeof k_sections[0])
 _Static_assert(NSECTIONS <= CFG_MAX_SECTIONS, "raise CFG_MAX_SECTIONS");
 
@@ -249,6 +254,7 @@ int ag_config_defaults(ag_config_t *c)
     c->query_cache_max_bytes = 128 * MiB;
     c->log_level = AG_LOG_INFO;
     c->auto_detect = true;
+    c->alert_resend_ms = 60000;
     return AG_OK;
 }
 
@@ -265,6 +271,11 @@ void ag_config_free(ag_config_t *c)
     ag_scaler_defs_free(c->scalers, c->nscalers);
     c->scalers = NULL;
     c->nscalers = 0;
+    ag_alert_defs_free(c->alerts, c->nalerts);
+    c->alerts = NULL;
+    c->nalerts = 0;
+    free(c->alertmanager_url);
+    c->alertmanager_url = NULL;
 }
 
 /* A deep copy of `src` (NULL strings stay NULL). */
@@ -277,6 +288,13 @@ static int config_copy(ag_config_t *dst, const ag_config_t *src)
     dst->nmodels = 0;
     dst->scalers = NULL;
     dst->nscalers = 0;
+    dst->alerts = NULL;
+    dst->nalerts = 0;
+    dst->alertmanager_url = NULL;
+    if ((src->alertmanager_url && !(dst->alertmanager_url = strdup(src->alertmanager_url))) ||
+        ag_alert_defs_copy(src->alerts, src->nalerts, &dst->alerts))
+        goto nomem;
+    dst->nalerts = src->nalerts;
     if ((src->listen_address && !(dst->listen_address = strdup(src->listen_address))) ||
         (src->storage_path && !(dst->storage_path = strdup(src->storage_path))))
         goto nomem;
@@ -358,6 +376,22 @@ int ag_config_set(ag_config_t *c, const char *key, const char *value, ag_errmsg_
             return ag_errmsg_set(e, AG_EINVAL, -1, "%s: must be longer than 0s, got \"%.64s\"",
                                  key, value);
         *(int64_t *)field = ms;
+        return AG_OK;
+    }
+    case K_URL: {
+        char **dst = field;
+        if (!*value) {
+            free(*dst);
+            *dst = NULL;
+            return AG_OK;
+        }
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "%s: \"%.100s\" must start with http:// or https://", key, value);
+        char *dup = strdup(value);
+        if (!dup) return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
+        free(*dst);
+        *dst = dup;
         return AG_OK;
     }
     case K_BOOL: {
@@ -552,7 +586,7 @@ static int load_section(loader_t *ld)
         } else {
             snprintf(msg, sizeof msg,
                      "unknown section \"%s\" (sections are web, storage, limits, query, "
-                     "detection, log, models, scalers)", sec);
+                     "detection, log, models, scalers, alerting, alerts)", sec);
         }
         return fail_at(ld, kmark, msg);
     }
@@ -567,6 +601,7 @@ static int load_section(loader_t *ld)
     if (is_null(&ld->ev)) return AG_OK; /* "web:" with nothing under it */
     if (idx == MODELS_SECTION) return load_models(ld);
     if (idx == SCALERS_SECTION) return load_scalers(ld);
+    if (idx == ALERTS_SECTION) return load_alerts(ld);
     if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
     if (ld->ev.type != YAML_MAPPING_START_EVENT) {
         snprintf(msg, sizeof msg, "section \"%s\" must be a mapping of settings, found %s", sec,
@@ -598,7 +633,9 @@ static int check_syntax(loader_t *ld)
                 limit = (ld->ev.data.scalar.length == 6 &&
                          !memcmp(ld->ev.data.scalar.value, "models", 6)) ||
                                 (ld->ev.data.scalar.length == 7 &&
-                                 !memcmp(ld->ev.data.scalar.value, "scalers", 7))
+                                 !memcmp(ld->ev.data.scalar.value, "scalers", 7)) ||
+                                (ld->ev.data.scalar.length == 6 &&
+                                 !memcmp(ld->ev.data.scalar.value, "alerts", 6))
                             ? 5
                             : 2;
             break;

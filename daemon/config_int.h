@@ -41,6 +41,7 @@ int key_name(const loader_t *ld, char *out, size_t cap);
 /* At the value of "models:" / "scalers:" (config_lists.c): replaces the list in ld->cfg. */
 int load_models(loader_t *ld);
 int load_scalers(loader_t *ld);
+int load_alerts(loader_t *ld);
 void cfg_models_free(ag_model_def_t *m, size_t n);
 
 #endif

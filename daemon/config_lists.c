@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag_labels.h"
 #include "ag_promql.h"
 #include "ag_scaler.h"
 #include "ag_time.h"
@@ -547,4 +548,180 @@ int load_scalers(loader_t *ld)
     c->scalers = NULL;
     c->nscalers = 0;
     return load_list(ld, &k_scaler, (void **)&c->scalers, &c->nscalers);
+}
+
+/* ---- alerts ---------------------------------------------------------------------------------- */
+
+static void strmap_free(char **names, char **values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+        free(values[i]);
+    }
+    free(names);
+    free(values);
+}
+
+static void alert_def_free(ag_alert_def_t *d)
+{
+    free(d->name);
+    free(d->expr);
+    strmap_free(d->label_names, d->label_values, d->nlabels);
+    strmap_free(d->annotation_names, d->annotation_values, d->nannotations);
+    memset(d, 0, sizeof *d);
+}
+
+void ag_alert_defs_free(ag_alert_def_t *d, size_t n)
+{
+    if (!d) return;
+    for (size_t i = 0; i < n; i++) alert_def_free(&d[i]);
+    free(d);
+}
+
+static int strmap_copy(char *const *sn, char *const *sv, size_t n, char ***dn, char ***dv)
+{
+    *dn = *dv = NULL;
+    if (!n) return AG_OK;
+    *dn = calloc(n, sizeof **dn);
+    *dv = calloc(n, sizeof **dv);
+    if (!*dn || !*dv) return AG_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!((*dn)[i] = strdup(sn[i])) || !((*dv)[i] = strdup(sv[i]))) return AG_ENOMEM;
+    return AG_OK;
+}
+
+int ag_alert_defs_copy(const ag_alert_def_t *src, size_t n, ag_alert_def_t **out)
+{
+    *out = NULL;
+    if (!n) return AG_OK;
+    ag_alert_def_t *d = calloc(n, sizeof *d);
+    if (!d) return AG_ENOMEM;
+    bool oom = false;
+    for (size_t i = 0; i < n && !oom; i++) {
+        d[i] = src[i];
+        d[i].name = dup_or_null(src[i].name, &oom);
+        d[i].expr = dup_or_null(src[i].expr, &oom);
+        d[i].label_names = d[i].label_values = d[i].annotation_names = d[i].annotation_values =
+            NULL;
+        d[i].nlabels = d[i].nannotations = 0;
+        if (oom) break;
+        oom = strmap_copy(src[i].label_names, src[i].label_values, src[i].nlabels,
+                          &d[i].label_names, &d[i].label_values) != AG_OK;
+        d[i].nlabels = src[i].nlabels;
+        if (oom) break;
+        oom = strmap_copy(src[i].annotation_names, src[i].annotation_values, src[i].nannotations,
+                          &d[i].annotation_names, &d[i].annotation_values) != AG_OK;
+        d[i].nannotations = src[i].nannotations;
+    }
+    if (oom) {
+        ag_alert_defs_free(d, n);
+        return AG_ENOMEM;
+    }
+    *out = d;
+    return AG_OK;
+}
+
+/* A mapping of names to string values (labels: or annotations:); the current event is its
+ * value. Names must be label names; "alertname" is the rule's own. */
+static int field_strmap(loader_t *ld, const char *what, char ***names, char ***values, size_t *n)
+{
+    char msg[300];
+    int rc;
+    if (is_null(&ld->ev)) return AG_OK;
+    if (ld->ev.type == YAML_ALIAS_EVENT) return fail_alias(ld);
+    if (ld->ev.type != YAML_MAPPING_START_EVENT) {
+        snprintf(msg, sizeof msg, "\"%s\" must be a mapping (name: value), found %s", what,
+                 event_kind(&ld->ev));
+        return fail_at(ld, ld->ev.start_mark, msg);
+    }
+    for (;;) {
+        if ((rc = next_event(ld))) return rc;
+        if (ld->ev.type == YAML_MAPPING_END_EVENT) return AG_OK;
+        char key[256];
+        if ((rc = key_name(ld, key, sizeof key))) return rc;
+        if (!ag_label_name_valid(key, strlen(key)) || !strncmp(key, "__", 2) ||
+            (!strcmp(key, "alertname") && !strcmp(what, "labels"))) {
+            snprintf(msg, sizeof msg, "%s: \"%.100s\" is not a name you can set here (a label "
+                     "name, not starting with __, not alertname)", what, key);
+            return fail_at(ld, ld->ev.start_mark, msg);
+        }
+        for (size_t i = 0; i < *n; i++)
+            if (!strcmp((*names)[i], key)) {
+                snprintf(msg, sizeof msg, "%s: \"%s\" given twice", what, key);
+                return fail_at(ld, ld->ev.start_mark, msg);
+            }
+        const char *v;
+        if ((rc = next_event(ld)) || (rc = field_scalar(ld, key, &v))) return rc;
+        char **nn = realloc(*names, (*n + 1) * sizeof *nn);
+        if (nn) *names = nn;
+        char **nv = realloc(*values, (*n + 1) * sizeof *nv);
+        if (nv) *values = nv;
+        if (!nn || !nv) return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
+        (*names)[*n] = strdup(key);
+        (*values)[*n] = strdup(v);
+        (*n)++;
+        if (!(*names)[*n - 1] || !(*values)[*n - 1])
+            return ag_errmsg_set(ld->e, AG_ENOMEM, -1, "out of memory");
+    }
+}
+
+static const char *const k_alert_fields[] = {"name", "expr", "for", "interval", "labels",
+                                              "annotations"};
+
+static void alert_init(void *e, unsigned line)
+{
+    ag_alert_def_t *d = e;
+    memset(d, 0, sizeof *d);
+    d->interval_ms = 15000;
+    d->line = line;
+}
+
+static int alert_field(loader_t *ld, void *e, size_t f, const char *key)
+{
+    ag_alert_def_t *d = e;
+    if (f == 4) return field_strmap(ld, "labels", &d->label_names, &d->label_values, &d->nlabels);
+    if (f == 5)
+        return field_strmap(ld, "annotations", &d->annotation_names, &d->annotation_values,
+                            &d->nannotations);
+    const char *v;
+    int rc = field_scalar(ld, key, &v);
+    if (rc) return rc;
+    switch (f) {
+    case 0: return field_name(ld, "alert", v, &d->name);
+    case 1: return field_expr(ld, "alert", key, v, &d->expr);
+    case 2: return field_duration(ld, key, v, true, &d->for_ms);
+    default: return field_duration(ld, key, v, false, &d->interval_ms);
+    }
+}
+
+static int alert_finish(loader_t *ld, void *e, yaml_mark_t start)
+{
+    ag_alert_def_t *d = e;
+    char msg[200];
+    if (!d->name || !d->expr) {
+        snprintf(msg, sizeof msg, "an alert needs \"%s\"", !d->name ? "name" : "expr");
+        return fail_at(ld, start, msg);
+    }
+    if (d->interval_ms < 1000 || d->interval_ms > 86400000) {
+        snprintf(msg, sizeof msg, "alert %s: interval must be from 1s to 1d", d->name);
+        return fail_at(ld, start, msg);
+    }
+    return AG_OK;
+}
+
+static const char *alert_name(const void *e) { return ((const ag_alert_def_t *)e)->name; }
+static unsigned alert_line(const void *e) { return ((const ag_alert_def_t *)e)->line; }
+
+static const entry_kind_t k_alert = {
+    "alert", "alerts", "name: ..., expr: ...", k_alert_fields,
+    sizeof k_alert_fields / sizeof k_alert_fields[0], sizeof(ag_alert_def_t), 0,
+    alert_init, alert_field, alert_finish, alert_name, alert_line};
+
+int load_alerts(loader_t *ld)
+{
+    ag_config_t *c = ld->cfg;
+    ag_alert_defs_free(c->alerts, c->nalerts);
+    c->alerts = NULL;
+    c->nalerts = 0;
+    return load_list(ld, &k_alert, (void **)&c->alerts, &c->nalerts);
 }

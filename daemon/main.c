@@ -55,6 +55,8 @@ static const struct {
      "128MiB)"},
     {"detection.auto", "detection.auto",
      "Score every series with the zero-config anomaly detector: true or false. (default true)"},
+    {"alerting.alertmanager-url", "alerting.alertmanager_url",
+     "Alertmanager to send alerts to (its base URL, e.g. http://127.0.0.1:9093). (default none)"},
     {"log.level", "log.level", "Only log messages at or above: debug, info, warn, error. (default info)"},
 };
 #define NFLAGS (sizeof k_flags / sizeof k_flags[0])

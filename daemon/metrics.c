@@ -348,6 +348,16 @@ void ag_metrics_render(ag_metrics_t *m, const ag_store_stats_t *st, const ag_qca
             {"augur_scalers", "gauge", "Scaler policies configured under scalers:.", fs->scalers},
             {"augur_webhook_pending", "gauge",
              "Scaler signals waiting in the webhook outbox (undelivered).", fs->webhook_pending},
+            {"augur_alert_rules", "gauge", "Alert rules configured under alerts:.",
+             fs->alert_rules},
+            {"augur_notifications_sent_total", "counter",
+             "Batches of alerts Alertmanager accepted.", fs->notifications_sent},
+            {"augur_notifications_errors_total", "counter",
+             "Batches of alerts Alertmanager did not accept (or did not answer).",
+             fs->notification_errors},
+            {"augur_notifications_dropped_total", "counter",
+             "Batches of alerts dropped because the send queue was full.",
+             fs->notifications_dropped},
         };
         for (size_t i = 0; i < sizeof ff / sizeof ff[0]; i++) {
             family(o, ff[i].name, ff[i].type, ff[i].help);

@@ -62,6 +62,20 @@ typedef struct ag_scaler_def {
     unsigned line;
 } ag_scaler_def_t;
 
+/* One entry of the `alerts:` list: an alerting rule over any PromQL-lite expression (anomaly
+ * scores, forecasts...), with Prometheus' semantics (pending for `for`, then firing). */
+typedef struct ag_alert_def {
+    char *name;            /* the alertname, [a-zA-Z_][a-zA-Z0-9_]*, unique */
+    char *expr;            /* every series of the result is an alert instance */
+    int64_t for_ms;        /* for (default 0) */
+    int64_t interval_ms;   /* evaluation interval (default 15s) */
+    char **label_names, **label_values;           /* labels added to every instance */
+    size_t nlabels;
+    char **annotation_names, **annotation_values; /* templates: {{ $labels.x }}, {{ $value }} */
+    size_t nannotations;
+    unsigned line;
+} ag_alert_def_t;
+
 typedef struct ag_config {
     /* web: */
     char *listen_address;          /* web.listen_address, "host:port" (default 127.0.0.1:9201) */
@@ -92,6 +106,13 @@ typedef struct ag_config {
     /* models: (a list; only from the file) */
     ag_model_def_t *models;
     size_t nmodels;
+    /* alerting: */
+    char *alertmanager_url;        /* alerting.alertmanager_url: base URL of an Alertmanager
+                                      (alerts go to <url>/api/v2/alerts); NULL: none */
+    int64_t alert_resend_ms;       /* alerting.resend_delay (default 1m) */
+    /* alerts: (a list; only from the file) */
+    ag_alert_def_t *alerts;
+    size_t nalerts;
     /* scalers: (a list; only from the file) */
     ag_scaler_def_t *scalers;
     size_t nscalers;
@@ -105,6 +126,10 @@ typedef struct ag_config {
 int ag_config_defaults(ag_config_t *c);
 /* A model entry with every optional field at its default (name and expr NULL). */
 void ag_model_def_default(ag_model_def_t *m);
+/* Deep copies of an alert rule list (NULL, 0 for none); AG_ENOMEM. Frees with
+ * ag_alert_defs_free. */
+int ag_alert_defs_copy(const ag_alert_def_t *src, size_t n, ag_alert_def_t **out);
+void ag_alert_defs_free(ag_alert_def_t *d, size_t n);
 /* A scaler entry with every optional field at its default. */
 void ag_scaler_def_default(ag_scaler_def_t *d);
 /* Deep copies of a list (NULL, 0 for none); AG_ENOMEM. Frees with ag_scaler_defs_free. */

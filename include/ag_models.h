@@ -38,6 +38,7 @@
 #ifndef AG_MODELS_H
 #define AG_MODELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ag_buf.h"
@@ -62,6 +63,11 @@ void ag_models_stop(ag_models_t *m);
  * (/api/v1/scalers/<name>) to out. AG_ENOTFOUND for an unknown name. */
 int ag_models_scalers_json(ag_models_t *m, const char *name, ag_buf_t *out);
 
+/* Writes the data of GET /api/v1/alerts ({"alerts":[...]}, pending and firing alerts) or, with
+ * rules, of GET /api/v1/rules ({"groups":[...]}, one group per alert rule) in Prometheus'
+ * format. */
+void ag_models_alerts_json(ag_models_t *m, bool rules, ag_buf_t *out);
+
 typedef struct ag_models_stats {
     uint64_t models;            /* configured models */
     uint64_t model_series;      /* series modelled by them */
@@ -74,6 +80,8 @@ typedef struct ag_models_stats {
     uint64_t refits;
     uint64_t scalers;           /* configured scaler policies */
     uint64_t webhook_ok, webhook_failed, webhook_pending;
+    uint64_t alert_rules;
+    uint64_t notifications_sent, notification_errors, notifications_dropped;
 } ag_models_stats_t;
 void ag_models_stats(ag_models_t *m, ag_models_stats_t *st);
 

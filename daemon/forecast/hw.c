@@ -266,6 +266,24 @@ static double season_shrink(const ag_hw_t *m, const double *sv, const uint32_t *
     return f > 0 ? f : 0;
 }
 
+/* The daily season at t for a forecast: a bucket's value is the mean of the samples of a
+ * visit, so it belongs to the middle of the samples it holds (the bucket's start when it holds
+ * one sample per visit, 2 steps in when it holds 5); between two such points the value is
+ * interpolated linearly, so a steep daily ramp is not forecast as a staircase. */
+static double day_interpolated(const ag_hw_t *m, int64_t t, int32_t b)
+{
+    uint32_t nb = m->c.day_buckets;
+    double width = (double)AG_HW_DAY_MS / nb;
+    double center = (double)(m->md > 1 ? m->md - 1 : 0) * (double)m->c.step_ms / 2;
+    double pos = ((double)floor_mod(t, AG_HW_DAY_MS) - b * width - center) / width;
+    int32_t o = pos >= 0 ? (int32_t)((b + 1) % nb) : (int32_t)((b + nb - 1) % nb);
+    double f = fabs(pos);
+    if (f > 1) f = 1;
+    double x = m->sd[b] - m->off_d;
+    if (f == 0 || !m->vd[o]) return x;
+    return x + f * ((m->sd[o] - m->off_d) - x);
+}
+
 /* Model-scale forecast for t; with `shrink`, each season shrunk by its noise (season_shrink:
  * O(buckets), so only for forecasts, not for the one-step prediction the detector makes per
  * sample). */
@@ -277,7 +295,7 @@ static double mean_at(const ag_hw_t *m, int64_t t, bool shrink)
     if (b >= 0)
         v += (shrink ? season_shrink(m, m->sd, m->vd, m->c.day_buckets, m->off_d, m->gd_step)
                      : 1) *
-             (m->sd[b] - m->off_d);
+             (shrink ? day_interpolated(m, t, b) : m->sd[b] - m->off_d);
     b = bucket(t, AG_HW_WEEK_MS, m->c.week_buckets);
     if (b >= 0)
         v += (shrink ? season_shrink(m, m->sw, m->vw, m->c.week_buckets, m->off_w, m->gw_step)

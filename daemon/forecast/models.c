@@ -18,6 +18,7 @@
  * whose fingerprint changed starts again from nothing and its old records are deleted.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -555,6 +556,10 @@ static void *service_main(void *arg)
             int64_t d = scaler_due(m->scalers[i], now);
             if (d < due) due = d;
         }
+        for (size_t i = 0; i < m->nalerts; i++) {
+            int64_t d = alert_due(m->alerts[i], now);
+            if (d < due) due = d;
+        }
         pthread_mutex_lock(&m->lock);
         while (!m->stop && !m->reload && !m->out.n && !busy && due > ag_now_ms()) {
             int64_t wait = due == INT64_MAX ? 1000 : due - ag_now_ms();
@@ -581,6 +586,7 @@ static void *service_main(void *arg)
         if (reload) {
             apply_models(m, &cfg);
             scalers_apply(m, &cfg);
+            alerts_apply(m, &cfg);
             ag_config_free(&cfg);
         }
         if (stop) break;
@@ -593,6 +599,10 @@ static void *service_main(void *arg)
         }
         for (size_t i = 0; i < m->nscalers; i++)
             if (now >= scaler_due(m->scalers[i], now)) scaler_run(m, m->scalers[i], now);
+        for (size_t i = 0; i < m->nalerts; i++) {
+            int64_t at = ag_now_ms();
+            if (at >= alert_due(m->alerts[i], at)) alert_run(m, m->alerts[i], at);
+        }
         for (size_t i = 0; i < m->nmodels; i++) {
             if (refit_step(m, m->models[i], ag_now_ms())) break;
         }
@@ -610,6 +620,11 @@ static int copy_models(ag_config_t *dst, const ag_config_t *src)
     dst->auto_detect = src->auto_detect;
     if (ag_scaler_defs_copy(src->scalers, src->nscalers, &dst->scalers)) return AG_ENOMEM;
     dst->nscalers = src->nscalers;
+    if (ag_alert_defs_copy(src->alerts, src->nalerts, &dst->alerts)) return AG_ENOMEM;
+    dst->nalerts = src->nalerts;
+    dst->alert_resend_ms = src->alert_resend_ms;
+    if (src->alertmanager_url && !(dst->alertmanager_url = strdup(src->alertmanager_url)))
+        return AG_ENOMEM;
     if (!src->nmodels) return AG_OK;
     if (!(dst->models = calloc(src->nmodels, sizeof *dst->models))) return AG_ENOMEM;
     for (size_t i = 0; i < src->nmodels; i++) {
@@ -640,6 +655,13 @@ int ag_models_start(ag_store_t *store, const ag_config_t *cfg, ag_models_t **out
         return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory");
     }
     m->reload = true;
+    snprintf(m->external_url, sizeof m->external_url, "http://%s",
+             cfg->listen_address ? cfg->listen_address : AG_DEFAULT_LISTEN);
+    m->alert_resend_ms = cfg->alert_resend_ms;
+    if (notifier_start(&m->notifier)) {
+        ag_models_stop(m);
+        return ag_errmsg_set(e, AG_ENOMEM, -1, "cannot start the alert notifier");
+    }
     if (webhooks_start(m, &m->hooks)) {
         ag_models_stop(m);
         return ag_errmsg_set(e, AG_ENOMEM, -1, "cannot start the webhook sender");
@@ -683,6 +705,8 @@ void ag_models_stop(ag_models_t *m)
         pthread_join(m->thread, NULL);
     }
     webhooks_stop(m->hooks);
+    notifier_stop(m->notifier);
+    alerts_free(m);
     for (size_t i = 0; i < m->nmodels; i++) model_free(m->models[i]);
     free(m->models);
     scalers_free(m);
@@ -711,4 +735,9 @@ void ag_models_stats(ag_models_t *m, ag_models_stats_t *st)
     st->scalers = m->nsnap;
     pthread_mutex_unlock(&m->lock);
     webhooks_stats(m->hooks, &st->webhook_ok, &st->webhook_failed, &st->webhook_pending);
+    notifier_stats(m->notifier, &st->notifications_sent, &st->notification_errors,
+                   &st->notifications_dropped);
+    pthread_mutex_lock(&m->lock);
+    st->alert_rules = m->nalerts;
+    pthread_mutex_unlock(&m->lock);
 }

@@ -81,6 +81,8 @@ int batch_write(ag_store_t *s, batch_t *b, uint64_t *written, ag_errmsg_t *e);
 typedef struct model model_t;
 typedef struct scaler_rt scaler_rt_t;
 typedef struct webhooks webhooks_t;
+typedef struct alert_rt alert_rt_t;
+typedef struct notifier notifier_t;
 
 /* A scaler's latest result, as GET /api/v1/scalers shows it (under the service lock). */
 typedef struct scaler_snap {
@@ -112,6 +114,11 @@ struct ag_models {
     scaler_rt_t **scalers;
     size_t nscalers;
     webhooks_t *hooks;         /* the webhook sender (its own thread) */
+    alert_rt_t **alerts;       /* alert rules (swapped under the lock: the API reads them) */
+    size_t nalerts;
+    notifier_t *notifier;      /* the Alertmanager sender (its own thread) */
+    int64_t alert_resend_ms;
+    char external_url[300];    /* http://<listen address>, for generatorURL */
     /* stats */
     _Atomic uint64_t st_runs, st_fail, st_anom, st_auto, st_out, st_wfail, st_refit, st_series,
         st_models;
@@ -136,6 +143,19 @@ void webhooks_signal(ag_models_t *m, const ag_scaler_def_t *d, int64_t t,
                      const ag_scaler_result_t *r);
 void webhooks_stats(webhooks_t *w, uint64_t *ok, uint64_t *failed, uint64_t *pending);
 
+
+/* alerts.c: alerting rules (thread side; their state under the service lock) and the
+ * Alertmanager notifier. */
+void alerts_apply(ag_models_t *m, const ag_config_t *c);
+void alerts_free(ag_models_t *m);
+int64_t alert_due(const alert_rt_t *r, int64_t now);
+bool alert_run(ag_models_t *m, alert_rt_t *r, int64_t now);
+void alert_rt_free(alert_rt_t *r);
+int notifier_start(notifier_t **out);
+void notifier_stop(notifier_t *nt);
+void notifier_set_url(notifier_t *nt, const char *url);
+void notifier_push(notifier_t *nt, char *body); /* takes the body (NUL-terminated JSON) */
+void notifier_stats(notifier_t *nt, uint64_t *sent, uint64_t *errors, uint64_t *dropped);
 
 /* auto.c: the store observer callbacks, and the thread's flush of scored samples. */
 bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slot,

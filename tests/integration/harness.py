@@ -1048,3 +1048,41 @@ def _selftest():
 
 if __name__ == "__main__":
     _selftest()
+
+
+class PostSink:
+    """An HTTP server on 127.0.0.1 (port chosen by the OS) that records every POST as
+    (status answered, headers dict, body bytes); the status comes from status() at the time of
+    the request. Stop it with close()."""
+
+    def __init__(self, status=lambda: 200):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.got = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                code = status()
+                with outer.lock:
+                    outer.got.append((code, dict(self.headers), body))
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.got)
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()

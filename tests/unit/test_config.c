@@ -88,6 +88,8 @@ static void assert_config_equal(const ag_config_t *a, const ag_config_t *b)
     assert_int_equal(a->auto_detect, b->auto_detect);
     assert_int_equal(a->nmodels, b->nmodels);
     assert_int_equal(a->nscalers, b->nscalers);
+    assert_int_equal(a->nalerts, b->nalerts);
+    assert_int_equal(a->alert_resend_ms, b->alert_resend_ms);
 }
 
 /* Loads `yaml` over the defaults and expects success and the defaults unchanged. */
@@ -630,6 +632,52 @@ static void test_scalers_errors(void **state)
     expect_invalid("scalers: {name: a}\n", "1:10", "must be a list of scalers");
 }
 
+static void test_alerts(void **state)
+{
+    ag_config_t c;
+    ag_errmsg_t e;
+    assert_int_equal(ag_config_defaults(&c), 0);
+    assert_null(c.alertmanager_url);
+    assert_int_equal(c.alert_resend_ms, 60000);
+    int rc = load_text("alerting:\n  alertmanager_url: http://127.0.0.1:9093\n"
+                       "  resend_delay: 30s\n"
+                       "alerts:\n"
+                       "  - name: ApiAnomaly\n"
+                       "    expr: augur_anomaly{model=\"api\"} == 1\n"
+                       "    for: 2m\n"
+                       "    labels: {severity: warning, team: web}\n"
+                       "    annotations:\n"
+                       "      summary: \"anomaly on {{ $labels.service }}\"\n"
+                       "  - {name: Saturation, expr: 'augur_forecast{model=\"cpu\"} > 90'}\n",
+                       &c, &e);
+    if (rc) fail_msg("%d %s", rc, e.msg);
+    assert_string_equal(c.alertmanager_url, "http://127.0.0.1:9093");
+    assert_int_equal(c.alert_resend_ms, 30000);
+    assert_int_equal(c.nalerts, 2);
+    const ag_alert_def_t *a = &c.alerts[0];
+    assert_string_equal(a->name, "ApiAnomaly");
+    assert_int_equal(a->for_ms, 120000);
+    assert_int_equal(a->interval_ms, 15000);
+    assert_int_equal(a->nlabels, 2);
+    assert_string_equal(a->label_names[1], "team");
+    assert_string_equal(a->label_values[1], "web");
+    assert_int_equal(a->nannotations, 1);
+    assert_string_equal(a->annotation_values[0], "anomaly on {{ $labels.service }}");
+    assert_int_equal(c.alerts[1].for_ms, 0);
+    /* the flag spelling clears it */
+    assert_int_equal(ag_config_set(&c, "alerting.alertmanager_url", "", &e), 0);
+    assert_null(c.alertmanager_url);
+    ag_config_free(&c);
+    assert_null(c.alerts);
+    expect_invalid("alerts:\n  - name: A\n    expr: up\n    labels: {alertname: x}\n", "4:14",
+                   "not a name you can set here");
+    expect_invalid("alerts:\n  - name: A\n    expr: up\n    labels: [x]\n", "4:13",
+                   "must be a mapping");
+    expect_invalid("alerts:\n  - name: A\n    expr: up\n    interval: 0s\n", "4:15",
+                   "not a duration above 0s");
+    expect_invalid("alerts:\n  - expr: up\n", "2:5", "an alert needs \"name\"");
+}
+
 static void test_parse_bytes(void **state)
 {
     static const struct {
@@ -707,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_models_errors),
         cmocka_unit_test(test_scalers),
         cmocka_unit_test(test_scalers_errors),
+        cmocka_unit_test(test_alerts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
