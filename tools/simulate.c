@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "ag_csv.h"
 #include "ag_scaler.h"
 #include "ag_time.h"
@@ -28,7 +30,8 @@
 static const char *SIM_USAGE =
     "usage: augur simulate --capacity X [--target U] [--lead DUR] [--confidence P]\n"
     "                      [--interval DUR] [--stabilization DUR] [--min N] [--max N]\n"
-    "                      [--skip DUR] [--trace] [FILE]\n"
+    "                      [--skip DUR] [--trace] [FILE | --from URL --query EXPR [--range DUR]\n"
+    "                      [--step DUR]]\n"
     "\n"
     "Replays the predictive scaling policy augurd runs (forecast over the lead time, upper bound\n"
     "at the confidence, scale-down stabilisation) and a reactive HPA-style policy (15 s sync, 10%\n"
@@ -45,7 +48,10 @@ static const char *SIM_USAGE =
     "  --min N, --max N    replica bounds (default 1, 100)\n"
     "  --skip DUR          replay the first DUR without counting it (default 0)\n"
     "  --trace             write time,load,needed,predictive_ready,reactive_ready per tick\n"
-    "                      instead of the summary\n";
+    "                      instead of the summary\n"
+    "  --from URL          read the load from a running augurd (or Prometheus) instead of a\n"
+    "                      CSV: EXPR over the last --range (default 7d) at --step (default 1m)\n"
+    "                      through /api/v1/query_range, its series summed\n";
 
 typedef struct {
     int64_t *t;
@@ -203,13 +209,113 @@ static int parse_duration0(const char *opt, const char *s, int64_t *out)
     return 0;
 }
 
+/* ---- --from: the load from a Prometheus-compatible API ------------------------------------- */
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+    ag_buf_append(ctx, p, size * n);
+    return size * n;
+}
+
+/* Adds the points of every "values":[[t,"v"],...] array in a query_range answer to the sums in
+ * s (by timestamp). A small scanner for this one shape, not a JSON parser. */
+static int add_values(const char *j, int64_t start, int64_t step, size_t nsteps, double *sum,
+                      bool *have)
+{
+    const char *p = j;
+    int found = 0;
+    while ((p = strstr(p, "\"values\":["))) {
+        p += 10;
+        found = 1;
+        while (*p == '[' || *p == ',') {
+            if (*p == ',') p++;
+            if (*p != '[') break;
+            char *end;
+            double ts = strtod(p + 1, &end);
+            if (end == p + 1 || *end != ',' || end[1] != '"') return -1;
+            double v = strtod(end + 2, &end);
+            if (*end != '"') {
+                /* NaN, +Inf...: skipped */
+                end = strchr(end, '"');
+                if (!end) return -1;
+                v = NAN;
+            }
+            p = end + 1;
+            if (*p != ']') return -1;
+            p++;
+            int64_t t = (int64_t)llround(ts * 1000);
+            if (t < start || (t - start) % step || !isfinite(v)) continue;
+            size_t k = (size_t)((t - start) / step);
+            if (k < nsteps) sum[k] += v, have[k] = true;
+        }
+    }
+    return found ? 0 : -1;
+}
+
+static int fetch_series(const char *url, const char *query, int64_t range, int64_t step,
+                        series_t *s)
+{
+    int64_t end = ag_now_ms() / step * step, start = end - range;
+    size_t nsteps = (size_t)(range / step) + 1;
+    double *sum = calloc(nsteps, sizeof *sum);
+    bool *have = calloc(nsteps, sizeof *have);
+    s->t = malloc(nsteps * sizeof *s->t);
+    s->v = malloc(nsteps * sizeof *s->v);
+    CURL *c = curl_easy_init();
+    int status = sum && have && s->t && s->v && c ? 0 : 1;
+    char *q = c ? curl_easy_escape(c, query, 0) : NULL;
+    /* 10,000 points per request (the API allows 11,000) */
+    for (int64_t from = start; !status && from <= end; from += step * 10000) {
+        int64_t to = from + step * 9999 < end ? from + step * 9999 : end;
+        char full[8192];
+        size_t ul = strlen(url);
+        while (ul && url[ul - 1] == '/') ul--;
+        snprintf(full, sizeof full, "%.*s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%.3f",
+                 (int)ul, url, q ? q : "", from / 1000.0, to / 1000.0, step / 1000.0);
+        ag_buf_t body = AG_BUF_INIT;
+        curl_easy_setopt(c, CURLOPT_URL, full);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+        long code = 0;
+        CURLcode cr = curl_easy_perform(c);
+        if (cr == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        ag_buf_putc(&body, 0);
+        if (cr != CURLE_OK || code != 200 || !ag_buf_ok(&body)) {
+            fprintf(stderr, "augur: %s: %s\n", full,
+                    cr != CURLE_OK ? curl_easy_strerror(cr) : body.data ? body.data : "no answer");
+            status = 1;
+        } else if (strstr(body.data, "\"result\":[]") == NULL &&
+                   add_values(body.data, start, step, nsteps, sum, have)) {
+            fprintf(stderr, "augur: %s: not a matrix answer\n", full);
+            status = 1;
+        }
+        ag_buf_free(&body);
+    }
+    for (size_t i = 0; !status && i < nsteps; i++) {
+        if (!have[i]) continue;
+        s->t[s->n] = start + (int64_t)i * step;
+        s->v[s->n++] = sum[i];
+    }
+    if (!status && s->n < 2) {
+        fprintf(stderr, "augur: %s returned fewer than two points of %s\n", url, query);
+        status = 1;
+    }
+    curl_free(q);
+    if (c) curl_easy_cleanup(c);
+    free(sum);
+    free(have);
+    return status;
+}
+
 int simulate_main(int argc, char **argv)
 {
     ag_scaler_policy_t p;
     ag_scaler_policy_default(&p);
-    int64_t skip = 0;
+    int64_t skip = 0, range = 7 * 86400000LL, qstep = 60000;
     bool trace = false;
-    const char *file = NULL;
+    const char *file = NULL, *from = NULL, *query = NULL;
     int rc = 0;
     for (int i = 2; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -236,6 +342,16 @@ int simulate_main(int argc, char **argv)
             rc = parse_duration0(a, v, &skip), i++;
         } else if (!strcmp(a, "--trace")) {
             trace = true;
+        } else if (!strcmp(a, "--from")) {
+            if (!(from = v)) return fprintf(stderr, "augur: --from needs a URL\n"), 2;
+            i++;
+        } else if (!strcmp(a, "--query")) {
+            if (!(query = v)) return fprintf(stderr, "augur: --query needs an expression\n"), 2;
+            i++;
+        } else if (!strcmp(a, "--range")) {
+            rc = parse_duration0(a, v, &range), i++;
+        } else if (!strcmp(a, "--step")) {
+            rc = parse_duration0(a, v, &qstep), i++;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "augur: unknown option %s\n%s", a, SIM_USAGE);
             return 2;
@@ -252,8 +368,13 @@ int simulate_main(int argc, char **argv)
         fprintf(stderr, "augur: %s\n", e.msg);
         return 2;
     }
+    if ((from != NULL) != (query != NULL) || (from && file) || (from && (range <= 0 || qstep <= 0))) {
+        fprintf(stderr, "augur: --from and --query go together, instead of FILE, with a range and "
+                        "step above 0\n");
+        return 2;
+    }
     series_t s = {0};
-    int status = read_series(file, &s);
+    int status = from ? fetch_series(from, query, range, qstep, &s) : read_series(file, &s);
     ag_scaler_t *sc = NULL;
     hist_t hp = {0}, hr = {0};
     size_t hcap = (size_t)(p.lead_ms / p.interval_ms) + 2;

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import math
+import os
+import subprocess
 import time
 
 from harness import PostSink, eq, now_ms, query, wait_until
@@ -125,6 +127,27 @@ def test_scaler_rises_before_the_load_and_keda_endpoints(ctx):
     st, j, _ = d.api("/api/v1/scalers/nope")
     eq(st, 404, "unknown scaler")
     assert d.metrics().value("augur_scalers", default=0) == 1
+    # augur simulate reads the stored history as well as a CSV of the same load.
+    augur = os.path.join(os.path.dirname(ctx.augurd), "augur")
+    csv = ctx.path("load.csv")
+    with open(csv, "w") as f:
+        f.write("timestamp,value\n")
+        t = (end - 2 * DAY) // MIN * MIN
+        while t <= end:
+            f.write("%d,%.17g\n" % (t // 1000, load_at(t)))
+            t += MIN
+    args = ["simulate", "--capacity", "50", "--lead", "10m"]
+    a = subprocess.run([augur] + args + [csv], capture_output=True, text=True)
+    b = subprocess.run([augur] + args + ["--from", d.base, "--query",
+                        'sum(http_requests_rate{service="api"})', "--range", "2d"],
+                       capture_output=True, text=True)
+    eq((a.returncode, b.returncode), (0, 0), "simulate exit codes (%s | %s)" % (a.stderr, b.stderr))
+    for name, out in (("a CSV", a.stdout), ("the stored history", b.stdout)):
+        rows = [l.split() for l in out.splitlines() if len(l.split()) == 5 and
+                l.startswith(("predictive", "reactive"))]
+        print("  simulate over %s: under-provisioned %s (predictive) vs %s (reactive)"
+              % (name, rows[0][1], rows[1][1]))
+        assert len(rows) == 2 and float(rows[0][1]) < 0.5 * float(rows[1][1]), out
 
 
 def test_webhooks_signed_retried_and_durable(ctx):
