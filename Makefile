@@ -34,7 +34,7 @@ DEB_PKGS := gcc g++ make libmicrohttpd-dev liblmdb-dev lmdb-utils libprotobuf-c-
   protobuf-c-compiler libsnappy-dev zlib1g-dev libgsl-dev libcmocka-dev libyaml-dev libre2-dev \
   clang libclang-rt-14-dev prometheus prometheus-node-exporter python3 curl wrk victoria-metrics \
   python3-numpy python3-pandas python3-statsmodels libcurl4-openssl-dev libssl-dev \
-  prometheus-alertmanager
+  prometheus-alertmanager nodejs chromium
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRCS))
@@ -42,7 +42,13 @@ PROTO_H := $(PROTO_C:.c=.h)
 LIB_C := $(wildcard storage/*.c) $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))
 LIB_CXX := $(wildcard storage/*.cc)
 LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(LIB_C)) $(patsubst %.cc,$(B)/obj/%.o,$(LIB_CXX)) \
-  $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_C))
+  $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_C)) $(B)/obj/gen/web_assets.o
+# The dashboard: our files plus the pinned uPlot build (npm ci from web/package-lock.json),
+# embedded into the binary.
+WEB_FILES := /=web/index.html /assets/app.js=web/app.js /assets/app.css=web/app.css \
+  /assets/uPlot.iife.min.js=web/node_modules/uplot/dist/uPlot.iife.min.js \
+  /assets/uPlot.min.css=web/node_modules/uplot/dist/uPlot.min.css
+WEB_DEPS := $(foreach f,$(WEB_FILES),$(lastword $(subst =, ,$(f))))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -66,6 +72,21 @@ deps:
 	  $$SUDO apt-get install -y --no-install-recommends $$missing \
 	    || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$missing; }; \
 	fi
+	@# npm: Debian's package, unless the installed nodejs already brings its own
+	@command -v npm >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends npm; }
+
+# One npm ci for every file it provides (a stamp, so that make -j runs it once).
+web/node_modules/.augur-stamp: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/node_modules/uplot/dist/%: web/node_modules/.augur-stamp
+	@test -f $@
+
+$(B)/gen/web_assets.c: $(WEB_DEPS) tools/embed_web.py
+	@mkdir -p $(B)/gen
+	python3 tools/embed_web.py $@ $(WEB_FILES)
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(B)/gen

@@ -14,6 +14,7 @@
 #include "ag_log.h"
 #include "ag_time.h"
 #include "ag_version.h"
+#include "ag_web.h"
 #include "api_int.h"
 
 static int error_status(const char *type)
@@ -233,6 +234,19 @@ static ag_handler_t route(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_
     if (strcmp(p, "/-/reload") == 0) return reload(app, req, r);
     if (strcmp(p, "/metrics") == 0) return metrics(app, r);
     if (strncmp(p, "/api/v1/", 8) != 0) {
+        if (api_method_is(req, "GET") || api_method_is(req, "HEAD")) {
+            /* The dashboard (web/, embedded): / and Prometheus' /graph (alert generator URLs)
+             * are the page, /assets/ its files. */
+            const char *want = !strcmp(p, "/graph") ? "/" : p;
+            for (size_t i = 0; i < ag_web_nassets; i++) {
+                if (strcmp(ag_web_assets[i].path, want) != 0) continue;
+                r->status = 200;
+                r->content_type = ag_web_assets[i].type;
+                ag_buf_append(&r->body, ag_web_assets[i].data, ag_web_assets[i].len);
+                ag_http_resp_header(r, "Cache-Control", want[1] ? "max-age=3600" : "no-cache");
+                return AG_H_OTHER_API;
+            }
+        }
         api_text(r, 404, "404 page not found\n");
         return AG_H_NOT_FOUND;
     }
@@ -268,6 +282,40 @@ static ag_handler_t route(ag_app_t *app, const ag_http_req_t *req, ag_http_resp_
             ag_models_alerts_json(app->models, rules, &r->body);
         else
             ag_buf_puts(&r->body, rules ? "{\"groups\":[]}" : "{\"alerts\":[]}");
+        api_success_end(r, NULL);
+        return AG_H_OTHER_API;
+    }
+    if (strcmp(ep, "status/config") == 0 && get) {
+        /* The configuration in force (secrets redacted), as Prometheus answers it. */
+        ag_buf_t y = AG_BUF_INIT;
+        pthread_mutex_lock(&app->cfg_lock);
+        ag_config_dump_yaml(&app->cfg, &y);
+        pthread_mutex_unlock(&app->cfg_lock);
+        api_success_begin(r);
+        ag_buf_puts(&r->body, "{\"yaml\":");
+        ag_buf_json_str(&r->body, y.data ? y.data : "", y.len);
+        ag_buf_putc(&r->body, '}');
+        api_success_end(r, NULL);
+        ag_buf_free(&y);
+        return AG_H_STATUS;
+    }
+    if (strcmp(ep, "models") == 0 && get) {
+        /* The configured forecasting models (the dashboard plots their inputs). */
+        api_success_begin(r);
+        ag_buf_putc(&r->body, '[');
+        pthread_mutex_lock(&app->cfg_lock);
+        for (size_t i = 0; i < app->cfg.nmodels; i++) {
+            const ag_model_def_t *m = &app->cfg.models[i];
+            if (i) ag_buf_putc(&r->body, ',');
+            ag_buf_puts(&r->body, "{\"name\":");
+            ag_buf_json_str(&r->body, m->name, strlen(m->name));
+            ag_buf_puts(&r->body, ",\"expr\":");
+            ag_buf_json_str(&r->body, m->expr, strlen(m->expr));
+            ag_buf_printf(&r->body, ",\"step_seconds\":%.3f,\"horizon_seconds\":%.3f}",
+                          (double)m->step_ms / 1000.0, (double)m->horizon_ms / 1000.0);
+        }
+        pthread_mutex_unlock(&app->cfg_lock);
+        ag_buf_putc(&r->body, ']');
         api_success_end(r, NULL);
         return AG_H_OTHER_API;
     }

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "ag_buf.h"
 #include "ag_time.h"
 #include "config_int.h"
 
@@ -775,4 +776,123 @@ int ag_config_load_file(const char *path, ag_config_t *c, ag_errmsg_t *e)
     ag_config_free(c);
     *c = tmp;
     return AG_OK;
+}
+
+/* ---- the running configuration as YAML (GET /api/v1/status/config) ----------------------- */
+
+static void yaml_str(ag_buf_t *o, const char *s)
+{
+    ag_buf_putc(o, '"');
+    for (const char *p = s; p && *p; p++) {
+        if (*p == '"' || *p == '\\') ag_buf_putc(o, '\\');
+        if ((unsigned char)*p < 0x20) ag_buf_printf(o, "\\x%02x", (unsigned char)*p);
+        else ag_buf_putc(o, *p);
+    }
+    ag_buf_putc(o, '"');
+}
+
+static void yaml_dur(ag_buf_t *o, int64_t ms)
+{
+    char d[64];
+    ag_format_duration(ms, d, sizeof d);
+    ag_buf_puts(o, d);
+}
+
+void ag_config_dump_yaml(const ag_config_t *c, ag_buf_t *o)
+{
+    const char *sec = "";
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting_t *s = &k_settings[i];
+        const char *dot = strchr(s->name, '.');
+        size_t sl = (size_t)(dot - s->name);
+        if (strncmp(sec, s->name, sl) != 0 || sec[sl] != '.') {
+            ag_buf_printf(o, "%.*s:\n", (int)sl, s->name);
+            sec = s->name;
+        }
+        const void *field = (const char *)c + s->off;
+        ag_buf_printf(o, "  %s: ", dot + 1);
+        switch (s->kind) {
+        case K_LISTEN:
+        case K_STRING:
+        case K_URL: yaml_str(o, *(char *const *)field ? *(char *const *)field : ""); break;
+        case K_BYTES:
+        case K_BYTES0:
+        case K_U64:
+        case K_U640: ag_buf_printf(o, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+        case K_U32: ag_buf_printf(o, "%u", *(const uint32_t *)field); break;
+        case K_DURATION:
+        case K_DURATION0: yaml_dur(o, *(const int64_t *)field); break;
+        case K_LEVEL: ag_buf_puts(o, ag_log_level_name(*(const ag_log_level_t *)field)); break;
+        case K_BOOL: ag_buf_puts(o, *(const bool *)field ? "true" : "false"); break;
+        }
+        ag_buf_putc(o, '\n');
+    }
+    if (c->nmodels) ag_buf_puts(o, "models:\n");
+    for (size_t i = 0; i < c->nmodels; i++) {
+        const ag_model_def_t *m = &c->models[i];
+        ag_buf_puts(o, "  - name: ");
+        yaml_str(o, m->name);
+        ag_buf_puts(o, "\n    expr: ");
+        yaml_str(o, m->expr);
+        ag_buf_puts(o, "\n    step: ");
+        yaml_dur(o, m->step_ms);
+        ag_buf_puts(o, "\n    horizon: ");
+        yaml_dur(o, m->horizon_ms);
+        ag_buf_printf(o, "\n    seasons: [%s%s%s]\n    log_scale: %s\n    sensitivity: %g\n"
+                      "    coverage: %g\n    warmup: ",
+                      m->season_day ? "day" : "", m->season_day && m->season_week ? ", " : "",
+                      m->season_week ? "week" : "", m->log_scale ? "true" : "false",
+                      m->sensitivity, m->coverage);
+        yaml_dur(o, m->warmup_ms);
+        ag_buf_puts(o, "\n    refit: ");
+        yaml_dur(o, m->refit_ms);
+        ag_buf_putc(o, '\n');
+    }
+    if (c->nscalers) ag_buf_puts(o, "scalers:\n");
+    for (size_t i = 0; i < c->nscalers; i++) {
+        const ag_scaler_def_t *d = &c->scalers[i];
+        ag_buf_puts(o, "  - name: ");
+        yaml_str(o, d->name);
+        ag_buf_puts(o, "\n    load: ");
+        yaml_str(o, d->load);
+        ag_buf_printf(o, "\n    capacity_per_replica: %g\n    target_utilization: %g\n"
+                      "    confidence: %g\n    min_replicas: %u\n    max_replicas: %u\n"
+                      "    lead_time: ",
+                      d->capacity, d->target, d->confidence, d->min_replicas, d->max_replicas);
+        yaml_dur(o, d->lead_ms);
+        ag_buf_puts(o, "\n    interval: ");
+        yaml_dur(o, d->interval_ms);
+        ag_buf_puts(o, "\n    scale_down_stabilization: ");
+        yaml_dur(o, d->stabilization_ms);
+        ag_buf_puts(o, "\n");
+        if (d->nwebhooks) ag_buf_puts(o, "    webhooks:\n");
+        for (size_t k = 0; k < d->nwebhooks; k++) {
+            ag_buf_puts(o, "      - url: ");
+            yaml_str(o, d->webhooks[k].url);
+            ag_buf_puts(o, d->webhooks[k].secret ? "\n        secret: <secret>\n" : "\n");
+        }
+    }
+    if (c->nalerts) ag_buf_puts(o, "alerts:\n");
+    for (size_t i = 0; i < c->nalerts; i++) {
+        const ag_alert_def_t *a = &c->alerts[i];
+        ag_buf_puts(o, "  - name: ");
+        yaml_str(o, a->name);
+        ag_buf_puts(o, "\n    expr: ");
+        yaml_str(o, a->expr);
+        ag_buf_puts(o, "\n    for: ");
+        yaml_dur(o, a->for_ms);
+        ag_buf_puts(o, "\n");
+        for (size_t k = 0; k < a->nlabels; k++) {
+            if (!k) ag_buf_puts(o, "    labels:\n");
+            ag_buf_printf(o, "      %s: ", a->label_names[k]);
+            yaml_str(o, a->label_values[k]);
+            ag_buf_putc(o, '\n');
+        }
+        for (size_t k = 0; k < a->nannotations; k++) {
+            if (!k) ag_buf_puts(o, "    annotations:\n");
+            ag_buf_printf(o, "      %s: ", a->annotation_names[k]);
+            yaml_str(o, a->annotation_values[k]);
+            ag_buf_putc(o, '\n');
+        }
+    }
 }

@@ -124,6 +124,9 @@ typedef struct ag_config {
  * whatever it held is overwritten, not freed. Returns 0 or AG_ENOMEM (then `c` holds nothing to
  * free). */
 int ag_config_defaults(ag_config_t *c);
+/* The configuration in force as YAML (the file's layout; webhook secrets shown as <secret>). */
+struct ag_buf;
+void ag_config_dump_yaml(const ag_config_t *c, struct ag_buf *out);
 /* A model entry with every optional field at its default (name and expr NULL). */
 void ag_model_def_default(ag_model_def_t *m);
 /* Deep copies of an alert rule list (NULL, 0 for none); AG_ENOMEM. Frees with

@@ -10,6 +10,8 @@ typedef enum { AG_LOG_DEBUG = 0, AG_LOG_INFO, AG_LOG_WARN, AG_LOG_ERROR } ag_log
 
 void ag_log_set_level(ag_log_level_t lvl);
 ag_log_level_t ag_log_get_level(void);
+/* "debug", "info", "warn" or "error". */
+const char *ag_log_level_name(ag_log_level_t lvl);
 /* Parses "debug", "info", "warn", "error"; returns 0 or AG_EINVAL. */
 int ag_log_parse_level(const char *s, ag_log_level_t *out);
 /* `fmt` produces the rest of the line after `msg=`: callers pass a quoted message and optional

@@ -16,6 +16,12 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 void ag_log_set_level(ag_log_level_t lvl) { atomic_store(&g_level, (int)lvl); }
 ag_log_level_t ag_log_get_level(void) { return (ag_log_level_t)atomic_load(&g_level); }
 
+const char *ag_log_level_name(ag_log_level_t lvl)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    return (unsigned)lvl < 4 ? names[lvl] : "info";
+}
+
 int ag_log_parse_level(const char *s, ag_log_level_t *out)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};

@@ -325,7 +325,7 @@ bool scaler_run(ag_models_t *m, scaler_rt_t *r, int64_t now)
 
 /* ---- GET /api/v1/scalers --------------------------------------------------------------------- */
 
-static void snap_json(const scaler_snap_t *s, ag_buf_t *o)
+static void snap_json(const scaler_snap_t *s, webhooks_t *w, ag_buf_t *o)
 {
     ag_buf_puts(o, "{\"name\":");
     ag_buf_json_str(o, s->name, strlen(s->name));
@@ -348,10 +348,13 @@ static void snap_json(const scaler_snap_t *s, ag_buf_t *o)
         ag_rfc3339(s->t, ts, sizeof ts);
         ag_buf_printf(o, ",\"generated_at\":\"%s\",\"timestamp\":", ts);
         ag_buf_ts_seconds(o, s->t);
-        ag_buf_puts(o, ",\"ready\":true}");
+        ag_buf_puts(o, ",\"ready\":true");
     } else {
-        ag_buf_puts(o, ",\"generated_at\":null,\"timestamp\":null,\"ready\":false}");
+        ag_buf_puts(o, ",\"generated_at\":null,\"timestamp\":null,\"ready\":false");
     }
+    ag_buf_puts(o, ",\"deliveries\":");
+    webhooks_recent_json(w, s->name, 10, o);
+    ag_buf_putc(o, '}');
 }
 
 int ag_models_scalers_json(ag_models_t *m, const char *name, ag_buf_t *out)
@@ -362,14 +365,14 @@ int ag_models_scalers_json(ag_models_t *m, const char *name, ag_buf_t *out)
         rc = AG_ENOTFOUND;
         for (size_t i = 0; i < m->nsnap; i++)
             if (!strcmp(m->snap[i].name, name)) {
-                snap_json(&m->snap[i], out);
+                snap_json(&m->snap[i], m->hooks, out);
                 rc = AG_OK;
             }
     } else {
         ag_buf_puts(out, "{\"scalers\":[");
         for (size_t i = 0; i < m->nsnap; i++) {
             if (i) ag_buf_putc(out, ',');
-            snap_json(&m->snap[i], out);
+            snap_json(&m->snap[i], m->hooks, out);
         }
         ag_buf_puts(out, "]}");
     }

@@ -142,6 +142,8 @@ void webhooks_stop(webhooks_t *w);
 void webhooks_signal(ag_models_t *m, const ag_scaler_def_t *d, int64_t t,
                      const ag_scaler_result_t *r);
 void webhooks_stats(webhooks_t *w, uint64_t *ok, uint64_t *failed, uint64_t *pending);
+/* The scaler's last delivery attempts (at most max, newest first) as a JSON array. */
+void webhooks_recent_json(webhooks_t *w, const char *scaler, size_t max, ag_buf_t *o);
 
 
 /* alerts.c: alerting rules (thread side; their state under the service lock) and the

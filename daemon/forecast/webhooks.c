@@ -54,8 +54,21 @@ typedef struct slot {
     bool have_last;
 } slot_t;
 
+#define RECENT_MAX 64
+
+/* A delivery attempt, for GET /api/v1/scalers (the dashboard shows the last ones). */
+typedef struct attempt {
+    char scaler[72];
+    char url[200];
+    char id[96];
+    int64_t at;
+    long status; /* 0: no answer */
+} attempt_t;
+
 struct webhooks {
     ag_models_t *m;
+    attempt_t recent[RECENT_MAX]; /* ring, under lock */
+    size_t recent_head, recent_n;
     pthread_t thread;
     bool started, stop;
     pthread_mutex_t lock;
@@ -280,7 +293,15 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         long st = url && id && body ? deliver(url, secret, id, body) : 0;
         pthread_mutex_lock(&w->lock);
+        attempt_t *at = &w->recent[w->recent_head];
+        w->recent_head = (w->recent_head + 1) % RECENT_MAX;
+        if (w->recent_n < RECENT_MAX) w->recent_n++;
         slot_t *s = idx < w->n ? &w->slots[idx] : NULL;
+        snprintf(at->scaler, sizeof at->scaler, "%s", s ? s->scaler : "");
+        snprintf(at->url, sizeof at->url, "%s", url ? url : "");
+        snprintf(at->id, sizeof at->id, "%s", id ? id : "");
+        at->at = ag_now_ms();
+        at->status = st;
         bool same = s && s->pending && s->id && id && !strcmp(s->id, id);
         if (st >= 200 && st < 300) {
             atomic_fetch_add(&w->ok, 1);
@@ -440,6 +461,30 @@ void webhooks_signal(ag_models_t *m, const ag_scaler_def_t *d, int64_t t,
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
+}
+
+void webhooks_recent_json(webhooks_t *w, const char *scaler, size_t max, ag_buf_t *o)
+{
+    ag_buf_putc(o, '[');
+    if (w) {
+        pthread_mutex_lock(&w->lock);
+        size_t k = 0;
+        for (size_t i = 0; i < w->recent_n && k < max; i++) {
+            const attempt_t *a = &w->recent[(w->recent_head + RECENT_MAX - 1 - i) % RECENT_MAX];
+            if (strcmp(a->scaler, scaler) != 0) continue;
+            char ts[40];
+            ag_rfc3339(a->at, ts, sizeof ts);
+            if (k++) ag_buf_putc(o, ',');
+            ag_buf_printf(o, "{\"time\":\"%s\",\"url\":", ts);
+            ag_buf_json_str(o, a->url, strlen(a->url));
+            ag_buf_puts(o, ",\"id\":");
+            ag_buf_json_str(o, a->id, strlen(a->id));
+            ag_buf_printf(o, ",\"status\":%ld,\"result\":\"%s\"}", a->status,
+                          a->status >= 200 && a->status < 300 ? "success" : "failure");
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+    ag_buf_putc(o, ']');
 }
 
 void webhooks_stats(webhooks_t *w, uint64_t *ok, uint64_t *failed, uint64_t *pending)
