@@ -363,10 +363,10 @@ int ag_detect_step(ag_detect_t *d, int64_t t, double v, ag_detect_result_t *r)
         d->outliers > 0 || d->run >= FLAT_MIN_RUN)
         sw = 0;
     if (d->relearn > 0) sw = 1;
-    int rc = hw_update(m, t, v, w, sw, d->relearn > 0 ? RELEARN_GAIN : 0, NULL);
+    int rc = hw_update(m, t, v, w, sw, d->relearn > 0 ? RELEARN_GAIN : 0, false, NULL);
     if (rc == AG_EINVAL) rc = AG_OK; /* refused by the model (e.g. <= 0 on a log scale): scored */
     /* The forecaster learns what the scoring model learns, with the same weights. */
-    if (rc == AG_OK) hw_update(d->fc, t, v, w, sw, d->relearn > 0 ? RELEARN_GAIN : 0, NULL);
+    if (rc == AG_OK) hw_update(d->fc, t, v, w, sw, d->relearn > 0 ? RELEARN_GAIN : 0, true, NULL);
     return rc;
 }
 

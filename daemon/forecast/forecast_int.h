@@ -32,13 +32,14 @@ struct ag_hw {
                                  the previous visit (recurring anomalies become the pattern) */
 };
 
-/* ag_hw_update with separate weights for the level/trend/scale and for the seasons; relearn > 0
+/* ag_hw_update with separate weights for the level/trend/scale and for the seasons; settle_week
+ * holds the weekly season back while a daily bucket is in its first visit (see hw.c); relearn > 0
  * makes the daily season learn unclipped with that share per visit (after a pattern change).
  * A sample kept out of the seasons (sweight < 0.5) is an anomaly at its time of day and week;
  * when the previous visit of the same bucket had one too, the bucket takes the deviation anyway:
  * what happens at the same time every day or week (a cron job) is the pattern. */
 int hw_update(ag_hw_t *m, int64_t t, double v, double weight, double sweight, double relearn,
-              double *resid);
+              bool settle_week, double *resid);
 /* True when the bucket of a season that t falls into is still in its first cycle: the model
  * has never seen this time of day or week. */
 bool hw_novel(const ag_hw_t *m, int64_t t);

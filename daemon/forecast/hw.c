@@ -334,7 +334,7 @@ void ag_hw_shift_level(ag_hw_t *m, double delta)
 
 int ag_hw_update(ag_hw_t *m, int64_t t, double v, double weight, double *resid)
 {
-    return hw_update(m, t, v, weight, weight, 0, resid);
+    return hw_update(m, t, v, weight, weight, 0, true, resid);
 }
 
 bool hw_novel(const ag_hw_t *m, int64_t t)
@@ -345,7 +345,7 @@ bool hw_novel(const ag_hw_t *m, int64_t t)
 }
 
 int hw_update(ag_hw_t *m, int64_t t, double v, double weight, double sweight, double relearn,
-              double *resid)
+              bool settle_week, double *resid)
 {
     if (resid) *resid = 0;
     if (m->n && t <= m->t_last) return AG_ECONFLICT;
@@ -416,7 +416,13 @@ int hw_update(ag_hw_t *m, int64_t t, double v, double weight, double sweight, do
         if (rec_d) g = 1, first = true;
         sd2 = sdv + (first ? g * e1 : sweight * g * (robust ? clampd(e1, lim) : e1));
     }
-    if (bw >= 0) {
+    /* With settle_week (forecasting), the weekly season learns what the daily one leaves only
+     * once the daily bucket has finished its first visit: during it, the daily bucket's running
+     * mean still moves with every sample (a spike in it would otherwise be answered by an
+     * opposite weekly correction that lasts the whole weekly bucket). The scoring model learns
+     * the weekly season from the start, which scores better on the anomaly set. */
+    bool week_learns = !settle_week || bd < 0 || m->vd[bd] >= m->md;
+    if (bw >= 0 && week_learns) {
         double e2 = y - lev2 - sd2 - swv;
         bool first = m->vw[bw] < m->mw;
         double g = 1.0 / (double)(m->vw[bw] + 1);
@@ -457,7 +463,7 @@ int hw_update(ag_hw_t *m, int64_t t, double v, double weight, double sweight, do
         m->sw[bw] += dw;
         m->fw[bw] = fwb;
         m->off_w = ow;
-        if (m->vw[bw] < UINT32_MAX) m->vw[bw]++;
+        if (week_learns && m->vw[bw] < UINT32_MAX) m->vw[bw]++;
     }
     m->scale = sc;
     m->nscale = nsc;

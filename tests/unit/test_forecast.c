@@ -646,6 +646,31 @@ static void test_tiny_counter(void **state)
     assert_int_equal(ag_tiny_load(buf, sizeof buf, &l), AG_ECORRUPT);
 }
 
+/* A spike during the first day (the detector still warming up, so it is learned) must not turn
+ * into an opposite weekly correction: 1-minute data, 5 samples per daily bucket visit. */
+static void test_first_day_spike_forecast(void **state)
+{
+    (void)state;
+    ag_detect_config_t c;
+    ag_detect_config_default(&c, 60000);
+    ag_detect_t *d;
+    assert_int_equal(ag_detect_new(&c, &d), AG_OK);
+    rng_start(21);
+    double worst = 0;
+    for (int64_t i = 0; i < 240; i++) {
+        int64_t t = T0 + i * 60000;
+        ag_detect_result_t r;
+        ag_detect_step(d, t, i == 120 ? 250 : 50 + gauss(), &r);
+        ag_hw_forecast_t f;
+        if (i > 121 && ag_hw_forecast(ag_detect_forecaster(d), t + 600000, 0.95, &f) == AG_OK &&
+            fabs(f.mean - 50) > worst)
+            worst = fabs(f.mean - 50);
+    }
+    printf("test_forecast: first-day spike: worst 10-minute forecast error after it %.2f\n", worst);
+    assert_true(worst < 5);
+    ag_detect_free(d);
+}
+
 int main(void)
 {
     const char *env = getenv("FORECAST_SEED");
@@ -665,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_hw_save_load),
         cmocka_unit_test(test_tiny),
         cmocka_unit_test(test_tiny_counter),
+        cmocka_unit_test(test_first_day_spike_forecast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
