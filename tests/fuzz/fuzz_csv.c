@@ -7,7 +7,7 @@
  *     1 (a row), 0 (header/blank) or AG_EINVAL with a message starting "line N:" for the right N
  *     and an offset inside the line; a row's ts/val fields lie inside the line and re-parse to the
  *     same time and value bits; the line counter advances by one per line.
- * (b) As saved state for ag_detect_load, ag_hw_load and ag_tiny_load: any failure is a listed
+ * (b) As saved state for ag_detect_load, ag_hw_load, ag_tiny_load and ag_scaler_load: any failure is a listed
  *     code with nothing returned; whatever loads survives a few hundred steps with scores in
  *     [0, 1] and finite forecasts, and saves to bytes that load again to the same bytes.
  * (c) As samples (8-byte records: a 16-bit time step, a 48-bit value pattern) for a detector and a
@@ -26,6 +26,7 @@
 #include "ag_csv.h"
 #include "ag_err.h"
 #include "ag_forecast.h"
+#include "ag_scaler.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -137,6 +138,33 @@ static void fuzz_state(const uint8_t *data, size_t size)
             double sc = ag_tiny_step(&t, t.t_last + 1000, (double)i);
             CHECK(sc >= 0 && sc <= 1);
         }
+    }
+    /* a scaler's saved state (ag_scaler.h): loads whole or not at all, then recommends within
+     * the policy's bounds and saves to bytes that load again */
+    ag_scaler_policy_t p;
+    ag_scaler_policy_default(&p);
+    p.capacity = 10;
+    p.interval_ms = 60000;
+    ag_scaler_t *sc = NULL;
+    rc = ag_scaler_load(copy, size, &p, &sc, &e);
+    if (rc) {
+        CHECK(rc == AG_ECORRUPT || rc == AG_EUNSUPPORTED || rc == AG_ENOMEM || rc == AG_EINVAL);
+        CHECK(sc == NULL);
+    } else {
+        ag_buf_t a = AG_BUF_INIT;
+        CHECK(ag_scaler_save(sc, &a) == AG_OK);
+        ag_scaler_t *sc2 = NULL;
+        CHECK(ag_scaler_load((const uint8_t *)a.data, a.len, &p, &sc2, &e) == AG_OK);
+        int64_t t0 = ag_hw_last_time(ag_detect_model(ag_scaler_detector(sc)));
+        if (t0 == INT64_MIN || t0 > INT64_MAX / 2) t0 = 0;
+        for (int i = 1; i <= 30; i++) {
+            ag_scaler_result_t r;
+            if (ag_scaler_step(sc, t0 + i * 60000LL, 5.0 * i, &r) == AG_OK)
+                CHECK(r.desired >= p.min_replicas && r.desired <= p.max_replicas);
+        }
+        ag_scaler_free(sc2);
+        ag_scaler_free(sc);
+        ag_buf_free(&a);
     }
     free(copy);
 }
