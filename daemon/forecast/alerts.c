@@ -388,9 +388,9 @@ bool alert_run(ag_models_t *m, alert_rt_t *r, int64_t now)
         ag_buf_putc(&out, '}');
         in->last_sent = now;
     }
-    pthread_mutex_unlock(&m->lock);
     clock_gettime(CLOCK_MONOTONIC, &b);
     r->eval_seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    pthread_mutex_unlock(&m->lock);
     if (nsend) {
         ag_buf_putc(&out, ']');
         ag_buf_putc(&out, 0);
