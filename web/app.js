@@ -301,7 +301,7 @@
       if (!top.length) { list.append(el("p", {class: "muted"}, "No anomaly scores in this range.")); }
       const tbl = el("table", {}, el("tr", {}, el("th", {}, "series"), el("th", {}, "max score"), el("th", {}, "now")));
       for (const a of top.slice(0, 20)) {
-        const src = a.kind === "augur_auto_anomaly_score" ? autoSource(a.metric) : labelText(a.metric, ["__name__"]);
+        const src = title(a);
         tbl.append(el("tr", {class: "anomaly-row"}, el("td", {}, src),
           el("td", {class: "num score" + (a.max >= 0.5 ? " hi" : "")}, a.max.toFixed(2)),
           el("td", {class: "num"}, a.now.toFixed(2))));
@@ -316,11 +316,20 @@
         if (!drawers.has(key)) {
           const host = el("div", {class: "anomaly-chart"});
           charts.append(el("div", {class: "card"}, host));
-          drawers.set(key, {host, draw: chart(host, a.kind === "augur_auto_anomaly_score" ? autoSource(a.metric) : labelText(a.metric, ["__name__"]))});
+          drawers.set(key, {host, draw: chart(host, title(a))});
         }
         try { await drawAnomaly(a, drawers.get(key).draw, r); } catch (e) { /* one chart failing is shown as empty */ }
       }
       for (const [k, v] of drawers) if (!keys.has(k)) { v.host.parentElement.remove(); drawers.delete(k); }
+    }
+
+    function title(a) {
+      if (a.kind === "augur_auto_anomaly_score") return autoSource(a.metric);
+      const m = Object.assign({}, a.metric);
+      delete m.__name__;
+      const model = m.model;
+      delete m.model;
+      return "model " + model + ": " + labelText(m);
     }
 
     function autoSource(m) {
@@ -346,8 +355,20 @@
         const score = align(await rangeQuery("augur_auto_anomaly_score{" + matchers(m, ["__name__"]).join(",") + "}", r, step), r, step);
         const vals = actual.series[0] ? actual.series[0].values : new Array(actual.xs.length).fill(null);
         const marks = vals.map((v, i) => score.series[0] && score.series[0].values[i] >= 0.5 ? v : null);
+        // The zero-config detector forecasts nothing: the band is an ad-hoc Holt-Winters forecast
+        // of each point from the hour (at least) before it (predict_hw*, out of sample).
+        const lead = Math.max(60, step), win = Math.min(86400, Math.max(3600, r.end - r.start));
+        const hw = (f) => f + "(" + sel + "[" + win + "s] offset " + lead + "s, " + lead + ")";
+        const one = async (f) => {
+          const x = align(await rangeQuery(hw(f), r, step), r, step);
+          return x.series[0] ? x.series[0].values : new Array(actual.xs.length).fill(null);
+        };
         draw(actual.xs, [{label: "actual", values: vals},
-          {label: "anomalous", values: marks, stroke: "#b00020", width: 0, points: {show: true, size: 8, fill: "#b00020"}, nocount: true}]);
+          {label: "forecast", values: await one("predict_hw"), stroke: "#2b8a3e", dash: [4, 4], nocount: true},
+          {label: "upper", values: await one("predict_hw_upper"), stroke: "rgba(43,138,62,.35)", nocount: true},
+          {label: "lower", values: await one("predict_hw_lower"), stroke: "rgba(43,138,62,.35)", nocount: true},
+          {label: "anomalous", values: marks, stroke: "#b00020", width: 0, points: {show: true, size: 8, fill: "#b00020"}, nocount: true}],
+          {bands: [{series: [3, 4], fill: "rgba(43,138,62,.12)"}]});
         return;
       }
       const model = models.find(x => x.name === m.model);
