@@ -161,6 +161,14 @@ static double tiny_core(ag_tiny_t *s, int64_t t, double v, bool repeat, double r
     double sp = 0;
     if (warm) {
         sp = clampd(tail_nats(fabs(z)), 0, T_SMAX);
+        /* A series that mostly repeats its value (a counter that rarely moves, a gauge that
+         * changes now and then) has a robust scale near zero, so any change would be an extreme
+         * z. Its changes are events of probability 1 - p_eq: one change is no more surprising
+         * than that (a lasting shift still builds up in the CUSUMs). */
+        if (!repeat && s->p_eq > 0.5f) {
+            double cap = -log(1.0 - s->p_eq);
+            if (sp > cap) sp = cap;
+        }
         double zc = clampd(z, -T_ZCLIP, T_ZCLIP);
         s->cus_hi = (float)clampd(s->cus_hi + T_DELTA * (zc - T_DELTA / 2), 0, T_SMAX);
         s->cus_lo = (float)clampd(s->cus_lo + T_DELTA * (-zc - T_DELTA / 2), 0, T_SMAX);
