@@ -671,6 +671,27 @@ static void test_first_day_spike_forecast(void **state)
     ag_detect_free(d);
 }
 
+/* A counter that rarely moves (an error counter) does not alarm on each increment, but a burst
+ * of increments does. */
+static void test_tiny_sparse_counter(void **state)
+{
+    (void)state;
+    ag_tiny_t s;
+    ag_tiny_init(&s);
+    s.flags = AG_TINY_COUNTER;
+    double c = 0, normal = 0, burst = 0;
+    for (int64_t i = 0; i < 2400; i++) {
+        if (i % 37 == 0) c += 1;
+        if (i >= 2000 && i < 2020) c += 500;
+        double sc = ag_tiny_step(&s, ts(i), c);
+        if (i > 200 && i < 2000 && sc > normal) normal = sc;
+        if (i >= 2000 && i < 2040 && sc > burst) burst = sc;
+    }
+    printf("test_forecast: sparse counter: increments max %.3f, burst %.3f\n", normal, burst);
+    assert_true(normal < 0.5);
+    assert_true(burst >= 0.5);
+}
+
 int main(void)
 {
     const char *env = getenv("FORECAST_SEED");
@@ -690,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_hw_save_load),
         cmocka_unit_test(test_tiny),
         cmocka_unit_test(test_tiny_counter),
+        cmocka_unit_test(test_tiny_sparse_counter),
         cmocka_unit_test(test_first_day_spike_forecast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
