@@ -87,7 +87,9 @@ bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slo
     if (*status != ST_ACTIVE) {
         size_t nl = 0;
         const char *name = ag_labels_get(labels, labels_len, "__name__", &nl);
-        if (name && svc_is_output_name(name, nl)) {
+        /* Never scored: the service's own outputs, and augurd's own metrics scraped back into
+         * it (an anomaly would move augur_anomalies_detected_total, itself then anomalous). */
+        if (name && (svc_is_output_name(name, nl) || (nl > 6 && !memcmp(name, "augur_", 6)))) {
             *status = ST_IGNORED;
             return true;
         }
