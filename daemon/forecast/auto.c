@@ -3,8 +3,8 @@
  * The store calls auto_observe on its committer thread for each series of each accepted request
  * (ag_store_observer_t). The series' 64-byte observer slot holds an ag_tiny_t (56 bytes) and,
  * in byte 56, the last score written for the series in hundredths. Status bytes: 0 new,
- * AG_SLOT_LOADED restored from disk (checked before use), ST_ACTIVE, ST_IGNORED (the service's
- * own output series, which are never scored). Series named like counters (*_total, *_count,
+ * AG_SLOT_LOADED restored from disk (checked before use), ST_ACTIVE, ST_IGNORED (augur_* names:
+ * the service's outputs and augurd's own metrics, never scored). Series named like counters (*_total, *_count,
  * *_sum, *_bucket) are scored on their per-second rate (ag_tiny_step_counter), others on their
  * value. Each new sample is scored (O(1), no allocation); a score of at least AG_AUTO_MIN_SCORE, or the first one below it after such a
  * score, is appended to the committer-side buffer with a copy of the series' labels. When the
@@ -87,9 +87,10 @@ bool auto_observe(void *ctx, const char *labels, size_t labels_len, uint8_t *slo
     if (*status != ST_ACTIVE) {
         size_t nl = 0;
         const char *name = ag_labels_get(labels, labels_len, "__name__", &nl);
-        /* Never scored: the service's own outputs, and augurd's own metrics scraped back into
-         * it (an anomaly would move augur_anomalies_detected_total, itself then anomalous). */
-        if (name && (svc_is_output_name(name, nl) || (nl > 6 && !memcmp(name, "augur_", 6)))) {
+        /* Never scored: augur_* names - the service's own outputs (models, scalers, these
+         * scores) and augurd's own metrics scraped back into it (an anomaly would move
+         * augur_anomalies_detected_total, itself then anomalous). */
+        if (name && nl > 6 && !memcmp(name, "augur_", 6)) {
             *status = ST_IGNORED;
             return true;
         }

@@ -26,6 +26,7 @@
 #include "ag_eval.h"
 #include "ag_log.h"
 #include "ag_time.h"
+#include "forecast_int.h"
 #include "service_int.h"
 
 #define WINDOW_STEPS 1440
@@ -74,20 +75,6 @@ static uint64_t fingerprint(const ag_model_def_t *d)
     h = fnv(h, &d->step_ms, sizeof d->step_ms);
     unsigned char f[3] = {d->season_day, d->season_week, d->log_scale};
     return fnv(h, f, sizeof f);
-}
-
-static void put_u64(ag_buf_t *b, uint64_t v)
-{
-    unsigned char x[8];
-    for (int i = 0; i < 8; i++) x[i] = (unsigned char)(v >> (8 * i));
-    ag_buf_append(b, x, 8);
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
 }
 
 void ag_models_detect_config(const ag_model_def_t *def, ag_detect_config_t *c)
@@ -181,9 +168,10 @@ static int load_rec(void *ctx, const void *key, size_t klen, const void *val, si
     size_t nl = strlen(md->def.name) + 1;
     const unsigned char *v = val;
     if (klen == nl) { /* the model's own record */
-        if (vlen == 25 && v[0] == REC_VERSION && get_u64(v + 1) == md->fp) {
-            md->last_eval = (int64_t)get_u64(v + 9);
-            md->last_fit = (int64_t)get_u64(v + 17);
+        rd_t r = {v + 1, v + vlen, v, false};
+        if (vlen == 25 && v[0] == REC_VERSION && rd_u64(&r) == md->fp) {
+            md->last_eval = (int64_t)rd_u64(&r);
+            md->last_fit = (int64_t)rd_u64(&r);
             lc->header_ok = true;
         } else {
             md->purge = true;
@@ -191,12 +179,13 @@ static int load_rec(void *ctx, const void *key, size_t klen, const void *val, si
         return AG_OK;
     }
     if (klen != nl + 8) return AG_OK;
-    if (vlen < 21 || v[0] != REC_VERSION || get_u64(v + 1) != md->fp) {
+    rd_t r = {v + 1, v + vlen, v, false};
+    if (vlen < 21 || v[0] != REC_VERSION || rd_u64(&r) != md->fp) {
         md->purge = true;
         return AG_OK;
     }
-    uint32_t ll = (uint32_t)v[17] | (uint32_t)v[18] << 8 | (uint32_t)v[19] << 16 |
-                  (uint32_t)v[20] << 24;
+    int64_t last_seen = (int64_t)rd_u64(&r);
+    uint32_t ll = rd_u32(&r);
     if (ll > vlen - 21) return AG_OK;
     ag_errmsg_t e = {{0}, -1};
     ag_detect_t *det = NULL;
@@ -210,7 +199,7 @@ static int load_rec(void *ctx, const void *key, size_t klen, const void *val, si
         ag_detect_free(det);
         return AG_ENOMEM;
     }
-    s->last_seen = (int64_t)get_u64(v + 9);
+    s->last_seen = last_seen;
     return AG_OK;
 }
 
@@ -269,11 +258,9 @@ static void save_model(model_t *md, batch_t *b, ag_buf_t *k, ag_buf_t *v)
         ag_buf_reset(v);
         unsigned char ver = REC_VERSION;
         ag_buf_append(v, &ver, 1);
-        put_u64(v, md->fp);
-        put_u64(v, (uint64_t)s->last_seen);
-        unsigned char ll[4] = {(unsigned char)s->len, (unsigned char)(s->len >> 8),
-                               (unsigned char)(s->len >> 16), (unsigned char)(s->len >> 24)};
-        ag_buf_append(v, ll, 4);
+        wr_u64(v, md->fp);
+        wr_u64(v, (uint64_t)s->last_seen);
+        wr_u32(v, (uint32_t)s->len);
         ag_buf_append(v, s->labels, s->len);
         ag_detect_save(s->det, v);
         if (ag_buf_ok(k) && ag_buf_ok(v)) batch_blob(b, k->data, k->len, v->data, v->len);
@@ -282,9 +269,9 @@ static void save_model(model_t *md, batch_t *b, ag_buf_t *k, ag_buf_t *v)
     ag_buf_reset(v);
     unsigned char ver = REC_VERSION;
     ag_buf_append(v, &ver, 1);
-    put_u64(v, md->fp);
-    put_u64(v, (uint64_t)md->last_eval);
-    put_u64(v, (uint64_t)md->last_fit);
+    wr_u64(v, md->fp);
+    wr_u64(v, (uint64_t)md->last_eval);
+    wr_u64(v, (uint64_t)md->last_fit);
     if (ag_buf_ok(v)) batch_blob(b, md->def.name, strlen(md->def.name) + 1, v->data, v->len);
     else b->oom = true;
 }

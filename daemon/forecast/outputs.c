@@ -13,18 +13,6 @@
 
 #include "service_int.h"
 
-static const char *const k_outputs[] = {OUT_FORECAST, OUT_LOWER,  OUT_UPPER,
-                                        OUT_SCORE,    OUT_ANOMALY, OUT_AUTO_SCORE};
-
-bool svc_is_output_name(const char *name, size_t len)
-{
-    if (len < 13 || memcmp(name, "augur_", 6) != 0) return false;
-    if (len > 13 && memcmp(name, "augur_scaler_", 13) == 0) return true; /* scalers.c's */
-    for (size_t i = 0; i < sizeof k_outputs / sizeof k_outputs[0]; i++)
-        if (strlen(k_outputs[i]) == len && memcmp(k_outputs[i], name, len) == 0) return true;
-    return false;
-}
-
 void batch_free(batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++) {

@@ -9,6 +9,8 @@
  */
 #include "ag_scaler.h"
 
+#include "forecast_int.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,42 +204,21 @@ int ag_scaler_step(ag_scaler_t *s, int64_t t, double load, ag_scaler_result_t *r
 
 /* Layout: u32 magic, u8 version, u64 last_t, u32 last_desired, u32 n, n x (u64 t, u32 v) oldest
  * first, u32 detector length, the detector (ag_detect_save). */
-static void put_u32(ag_buf_t *b, uint32_t v)
-{
-    uint8_t x[4];
-    for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> (8 * i));
-    ag_buf_append(b, x, 4);
-}
-
-static void put_u64(ag_buf_t *b, uint64_t v)
-{
-    put_u32(b, (uint32_t)v);
-    put_u32(b, (uint32_t)(v >> 32));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p) { return get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
-
 int ag_scaler_save(const ag_scaler_t *s, ag_buf_t *out)
 {
     size_t len0 = out->len;
-    put_u32(out, SC_MAGIC);
-    uint8_t v = SC_VERSION;
-    ag_buf_append(out, &v, 1);
-    put_u64(out, (uint64_t)s->last_t);
-    put_u32(out, s->last_desired);
-    put_u32(out, s->n);
+    wr_u32(out, SC_MAGIC);
+    wr_u8(out, SC_VERSION);
+    wr_u64(out, (uint64_t)s->last_t);
+    wr_u32(out, s->last_desired);
+    wr_u32(out, s->n);
     for (uint32_t i = 0; i < s->n; i++) {
         uint32_t k = (s->head + s->cap - s->n + i) % s->cap;
-        put_u64(out, (uint64_t)s->wt[k]);
-        put_u32(out, s->wv[k]);
+        wr_u64(out, (uint64_t)s->wt[k]);
+        wr_u32(out, s->wv[k]);
     }
     size_t at = out->len;
-    put_u32(out, 0);
+    wr_u32(out, 0);
     if (ag_detect_save(s->det, out) || !ag_buf_ok(out)) {
         out->len = len0;
         return AG_ENOMEM;
@@ -252,10 +233,12 @@ int ag_scaler_load(const uint8_t *d, size_t len, const ag_scaler_policy_t *p, ag
 {
     *out = NULL;
     if (ag_scaler_policy_check(p, e)) return AG_EINVAL;
-    if (!d || len < 21 || get_u32(d) != SC_MAGIC)
-        return ag_errmsg_set(e, AG_ECORRUPT, 0, "not a scaler state");
-    if (d[4] != SC_VERSION)
-        return ag_errmsg_set(e, AG_EUNSUPPORTED, 4, "scaler state version %u not supported", d[4]);
+    rd_t r = {d, d + (d ? len : 0), d, false};
+    if (rd_u32(&r) != SC_MAGIC || r.bad) return ag_errmsg_set(e, AG_ECORRUPT, 0, "not a scaler state");
+    uint8_t ver = rd_u8(&r);
+    if (r.bad || ver != SC_VERSION)
+        return ag_errmsg_set(e, r.bad ? AG_ECORRUPT : AG_EUNSUPPORTED, 4,
+                             "scaler state version %u not supported", ver);
     ag_scaler_t *s = calloc(1, sizeof *s);
     if (!s) return AG_ENOMEM;
     s->p = *p;
@@ -263,17 +246,16 @@ int ag_scaler_load(const uint8_t *d, size_t len, const ag_scaler_policy_t *p, ag
         ag_scaler_free(s);
         return AG_ENOMEM;
     }
-    s->last_t = (int64_t)get_u64(d + 5);
-    s->last_desired = get_u32(d + 13);
-    uint32_t n = get_u32(d + 17);
-    size_t off = 21;
-    if (n > MAX_WINDOW || (len - off) / 12 < n) {
+    s->last_t = (int64_t)rd_u64(&r);
+    s->last_desired = rd_u32(&r);
+    uint32_t n = rd_u32(&r);
+    if (r.bad || n > MAX_WINDOW || (size_t)(r.end - r.p) / 12 < n) {
         ag_scaler_free(s);
         return ag_errmsg_set(e, AG_ECORRUPT, 17, "bad stabilisation window");
     }
-    for (uint32_t i = 0; i < n; i++, off += 12) {
-        int64_t t = (int64_t)get_u64(d + off);
-        uint32_t v = get_u32(d + off + 8);
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t t = (int64_t)rd_u64(&r);
+        uint32_t v = rd_u32(&r);
         if (v > p->max_replicas) v = p->max_replicas;
         if (n - i <= s->cap) { /* keep the newest that fit */
             s->wt[s->head] = t;
@@ -282,11 +264,12 @@ int ag_scaler_load(const uint8_t *d, size_t len, const ag_scaler_policy_t *p, ag
             if (s->n < s->cap) s->n++;
         }
     }
-    if (len - off < 4 || get_u32(d + off) != len - off - 4) {
+    uint32_t dl = rd_u32(&r);
+    if (r.bad || dl != (size_t)(r.end - r.p)) {
         ag_scaler_free(s);
-        return ag_errmsg_set(e, AG_ECORRUPT, (long)off, "bad detector length");
+        return ag_errmsg_set(e, AG_ECORRUPT, (long)(r.p - d), "bad detector length");
     }
-    int rc = ag_detect_load(d + off + 4, len - off - 4, &s->det, e);
+    int rc = ag_detect_load(r.p, dl, &s->det, e);
     if (rc) {
         ag_scaler_free(s);
         return rc;

@@ -19,6 +19,7 @@
 #include "ag_eval.h"
 #include "ag_log.h"
 #include "ag_time.h"
+#include "forecast_int.h"
 #include "service_int.h"
 
 #define SC_WINDOW_STEPS 1440
@@ -66,20 +67,6 @@ void scaler_rt_free(scaler_rt_t *r)
     free(r);
 }
 
-static void put64(ag_buf_t *b, uint64_t v)
-{
-    unsigned char x[8];
-    for (int i = 0; i < 8; i++) x[i] = (unsigned char)(v >> (8 * i));
-    ag_buf_append(b, x, 8);
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
 typedef struct {
     scaler_rt_t *r;
     const ag_scaler_policy_t *p;
@@ -90,7 +77,9 @@ static int sc_load_rec(void *ctx, const void *key, size_t klen, const void *val,
     sc_load_t *l = ctx;
     const unsigned char *v = val;
     if (klen != strlen(l->r->key)) return AG_OK; /* a longer name with the same prefix */
-    if (vlen < 17 || v[0] != SC_REC_VERSION || get64(v + 1) != l->r->fp) return AG_OK;
+    rd_t rd = {v + 1, v + vlen, v, false};
+    if (vlen < 17 || v[0] != SC_REC_VERSION || rd_u64(&rd) != l->r->fp) return AG_OK;
+    int64_t last_eval = (int64_t)rd_u64(&rd);
     ag_scaler_t *sc = NULL;
     ag_errmsg_t e = {{0}, -1};
     if (ag_scaler_load(v + 17, vlen - 17, l->p, &sc, &e)) {
@@ -100,7 +89,7 @@ static int sc_load_rec(void *ctx, const void *key, size_t klen, const void *val,
     }
     ag_scaler_free(l->r->sc);
     l->r->sc = sc;
-    l->r->last_eval = (int64_t)get64(v + 9);
+    l->r->last_eval = last_eval;
     return AG_OK;
 }
 
@@ -300,8 +289,8 @@ bool scaler_run(ag_models_t *m, scaler_rt_t *r, int64_t now)
         ag_buf_reset(&v);
         unsigned char ver = SC_REC_VERSION;
         ag_buf_append(&v, &ver, 1);
-        put64(&v, r->fp);
-        put64(&v, (uint64_t)r->last_eval);
+        wr_u64(&v, r->fp);
+        wr_u64(&v, (uint64_t)r->last_eval);
         if (ag_scaler_save(r->sc, &v) || !ag_buf_ok(&v)) b.oom = true;
         else batch_blob(&b, r->key, strlen(r->key), v.data, v.len);
         uint64_t written = 0;

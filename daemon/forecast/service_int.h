@@ -23,9 +23,6 @@
 #define OUT_ANOMALY "augur_anomaly"
 /* The zero-config detector's: AG_EXPLICIT_PREFIX names, selected only by queries naming them. */
 #define OUT_AUTO_SCORE AG_EXPLICIT_PREFIX "anomaly_score"
-/* True when a metric name is one of the outputs above or a scaler's augur_scaler_* series (the
- * zero-config detector never scores them). */
-bool svc_is_output_name(const char *name, size_t len);
 
 /* One scored sample of the zero-config detector: source labels at labels[off..off+len). */
 typedef struct auto_ev {
