@@ -72,6 +72,14 @@ static bool pb_tag(pb_t *b, uint32_t *field, unsigned *wt)
 /* A length-delimited field's bytes as a sub-buffer (the length: at most 5 bytes, 32 bits). */
 static bool pb_len(pb_t *b, pb_t *sub)
 {
+    if (b->p < b->end && !(b->p[0] & 0x80)) { /* lengths below 128: one byte */
+        size_t n1 = b->p[0];
+        if (n1 > (size_t)(b->end - b->p - 1)) return false;
+        sub->p = b->p + 1;
+        sub->end = sub->p + n1;
+        b->p = sub->end;
+        return true;
+    }
     uint32_t n = 0;
     unsigned i = 0;
     for (;; i++) {

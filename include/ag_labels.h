@@ -54,7 +54,11 @@ bool ag_labels_next(const char *enc, size_t len, size_t *pos, const char **name,
 const char *ag_labels_get(const char *enc, size_t len, const char *name, size_t *vlen);
 /* Bytewise comparison of two encodings, which is Prometheus' label-set order. */
 int ag_labels_cmp(const char *a, size_t alen, const char *b, size_t blen);
-/* A 64-bit hash of an encoding (FNV-1a based, stable across versions: it is stored on disk). */
+/* A 64-bit hash of an encoding for in-memory tables (8 bytes per step; it may change between
+ * versions, so it is never stored). */
 uint64_t ag_labels_hash(const char *enc, size_t len);
+/* A 64-bit hash of bytes that is stable across versions (FNV-1a based; it is stored on disk,
+ * in the postings keys of values too long for a key). */
+uint64_t ag_labels_hash_stable(const char *enc, size_t len);
 
 #endif

@@ -120,18 +120,30 @@ static uint64_t sign_extend(uint64_t u, unsigned n)
 
 /* Writes the low n (0..64) bits of v at bit position *pos, MSB first, overwriting whatever the
  * touched bits held (the padding ones in particular). The caller has reserved the space. */
-static void put_bits(uint8_t *buf, size_t *pos, uint64_t v, unsigned n)
+static inline void put_bits(uint8_t *buf, size_t *pos, uint64_t v, unsigned n)
 {
-    while (n > 0) {
-        size_t idx = *pos >> 3;
-        unsigned room = 8 - (unsigned)(*pos & 7);
-        unsigned take = n < room ? n : room;
-        unsigned shift = room - take;
-        unsigned mask = ((1u << take) - 1) << shift;
-        unsigned chunk = ((unsigned)(v >> (n - take)) << shift) & mask;
-        buf[idx] = (uint8_t)((buf[idx] & ~mask) | chunk);
-        *pos += take;
-        n -= take;
+    if (n == 0) return;
+    if (n < 64) v &= ((uint64_t)1 << n) - 1;
+    size_t p = *pos;
+    uint8_t *b = buf + (p >> 3);
+    unsigned room = 8 - (unsigned)(p & 7); /* free bits in the first byte, 1..8 */
+    *pos = p + n;
+    if (n <= room) {
+        unsigned shift = room - n;
+        unsigned mask = ((1u << n) - 1) << shift;
+        *b = (uint8_t)((*b & ~mask) | ((unsigned)v << shift));
+        return;
+    }
+    n -= room; /* 1..63 bits left after the first byte */
+    *b = (uint8_t)((*b & ~((1u << room) - 1)) | (unsigned)(v >> n));
+    b++;
+    while (n >= 8) {
+        n -= 8;
+        *b++ = (uint8_t)(v >> n);
+    }
+    if (n) {
+        unsigned shift = 8 - n;
+        *b = (uint8_t)((*b & ((1u << shift) - 1)) | (unsigned)((v << shift) & 0xff));
     }
 }
 

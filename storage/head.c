@@ -69,6 +69,9 @@ void head_prefetch(head_t *h, const ag_series_key_t *k, size_t n)
     for (size_t i = 0; i < n; i++) {
         series_t *s = h->buckets[k[i].hash & mask];
         if (s && s->hash == k[i].hash) {
+            /* Every line of the series: the check, the append and the observer touch fields
+             * spread over all of them. */
+            for (size_t off = 64; off < sizeof *s; off += 64) __builtin_prefetch((char *)s + off);
             __builtin_prefetch(s->labels);
             if (s->head.buf) __builtin_prefetch(s->head.buf + s->head.bits / 8);
         }

@@ -10,7 +10,14 @@ bool ag_utf8_valid(const char *str, size_t n)
     while (i < n) {
         unsigned c = s[i];
         if (c < 0x80) {
+            /* ASCII, the usual case: 8 bytes at a time until a byte with the high bit set. */
             i++;
+            while (n - i >= 8) {
+                uint64_t w;
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ULL) break;
+                i += 8;
+            }
             continue;
         }
         size_t len;
@@ -40,15 +47,30 @@ bool ag_utf8_valid(const char *str, size_t n)
     return true;
 }
 
+/* Character classes of names: bit 0 may start a label name, bit 1 may follow in one, bits 2
+ * and 3 the same for metric names (which also allow ':'). */
+static const unsigned char name_class[256] = {
+    [':'] = 4 | 8,
+    ['0'] = 2 | 8, ['1'] = 2 | 8, ['2'] = 2 | 8, ['3'] = 2 | 8, ['4'] = 2 | 8,
+    ['5'] = 2 | 8, ['6'] = 2 | 8, ['7'] = 2 | 8, ['8'] = 2 | 8, ['9'] = 2 | 8,
+    ['_'] = 15,
+    ['A'] = 15, ['B'] = 15, ['C'] = 15, ['D'] = 15, ['E'] = 15, ['F'] = 15, ['G'] = 15,
+    ['H'] = 15, ['I'] = 15, ['J'] = 15, ['K'] = 15, ['L'] = 15, ['M'] = 15, ['N'] = 15,
+    ['O'] = 15, ['P'] = 15, ['Q'] = 15, ['R'] = 15, ['S'] = 15, ['T'] = 15, ['U'] = 15,
+    ['V'] = 15, ['W'] = 15, ['X'] = 15, ['Y'] = 15, ['Z'] = 15,
+    ['a'] = 15, ['b'] = 15, ['c'] = 15, ['d'] = 15, ['e'] = 15, ['f'] = 15, ['g'] = 15,
+    ['h'] = 15, ['i'] = 15, ['j'] = 15, ['k'] = 15, ['l'] = 15, ['m'] = 15, ['n'] = 15,
+    ['o'] = 15, ['p'] = 15, ['q'] = 15, ['r'] = 15, ['s'] = 15, ['t'] = 15, ['u'] = 15,
+    ['v'] = 15, ['w'] = 15, ['x'] = 15, ['y'] = 15, ['z'] = 15,
+};
+
 static bool name_valid(const char *s, size_t n, bool colon)
 {
     if (n == 0) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                  (colon && c == ':') || (i > 0 && c >= '0' && c <= '9');
-        if (!ok) return false;
-    }
+    unsigned first = colon ? 4 : 1, rest = colon ? 8 : 2;
+    if (!(name_class[(unsigned char)s[0]] & first)) return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(name_class[(unsigned char)s[i]] & rest)) return false;
     return true;
 }
 
@@ -63,15 +85,17 @@ int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e)
         const char *name = l[i].name ? l[i].name : "";
         const char *value = l[i].value ? l[i].value : "";
         size_t nl = strlen(name), vl = strlen(value);
-        if (!ag_utf8_valid(name, nl))
-            return ag_errmsg_set(e, AG_EINVAL, -1, "label name is not valid UTF-8");
-        if (!ag_label_name_valid(name, nl))
+        if (!ag_label_name_valid(name, nl)) { /* a valid name is ASCII, hence UTF-8 */
+            if (!ag_utf8_valid(name, nl))
+                return ag_errmsg_set(e, AG_EINVAL, -1, "label name is not valid UTF-8");
             return ag_errmsg_set(e, AG_EINVAL, -1, "invalid label name \"%.100s\"", name);
+        }
         if (nl > AG_LABEL_NAME_MAX)
             return ag_errmsg_set(e, AG_EINVAL, -1, "label name \"%.100s...\" is longer than %d bytes",
                                  name, AG_LABEL_NAME_MAX);
-        if (i > 0 && strcmp(l[i - 1].name, name) >= 0) {
-            if (strcmp(l[i - 1].name, name) == 0)
+        int order = i > 0 ? strcmp(l[i - 1].name, name) : -1;
+        if (order >= 0) {
+            if (order == 0)
                 return ag_errmsg_set(e, AG_EINVAL, -1, "duplicate label name \"%.100s\"", name);
             return ag_errmsg_set(e, AG_EINVAL, -1,
                                  "labels are not sorted by name: \"%.100s\" after \"%.100s\"",
@@ -82,7 +106,7 @@ int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e)
         if (!ag_utf8_valid(value, vl))
             return ag_errmsg_set(e, AG_EINVAL, -1, "value of label \"%.100s\" is not valid UTF-8",
                                  name);
-        if (strcmp(name, AG_METRIC_NAME) == 0) {
+        if (nl == sizeof AG_METRIC_NAME - 1 && memcmp(name, AG_METRIC_NAME, nl) == 0) {
             have_name = true;
             if (!ag_metric_name_valid(value, vl))
                 return ag_errmsg_set(e, AG_EINVAL, -1, "invalid metric name \"%.100s\"", value);
@@ -151,6 +175,17 @@ const char *ag_labels_get(const char *enc, size_t len, const char *name, size_t 
     return NULL;
 }
 
+/* splitmix64's finaliser. */
+static inline uint64_t splitmix(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
 int ag_labels_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
@@ -159,7 +194,7 @@ int ag_labels_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-uint64_t ag_labels_hash(const char *enc, size_t len)
+uint64_t ag_labels_hash_stable(const char *enc, size_t len)
 {
     /* FNV-1a over the bytes with a final avalanche (splitmix64) so nearby encodings spread. */
     uint64_t h = 1469598103934665603ULL;
@@ -167,10 +202,42 @@ uint64_t ag_labels_hash(const char *enc, size_t len)
         h ^= (unsigned char)enc[i];
         h *= 1099511628211ULL;
     }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
+    return splitmix(h);
+}
+
+/* 64x64 -> 128-bit multiply folded to 64 bits: every input bit reaches every output bit. */
+static inline uint64_t fold_mul(uint64_t a, uint64_t b)
+{
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline uint64_t load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+uint64_t ag_labels_hash(const char *enc, size_t len)
+{
+    /* 16 bytes per multiply; odd constants from the fractional digits of pi and e. The chain
+     * value enters each step's multiplicand, so no input word can cancel what came before. */
+    const uint64_t k0 = 0x243f6a8885a308d3ULL, k1 = 0x13198a2e03707345ULL,
+                   k2 = 0xb7e151628aed2a6bULL;
+    uint64_t h = k2 ^ (uint64_t)len;
+    while (len >= 16) {
+        h = fold_mul(load64(enc) ^ k0 ^ h, load64(enc + 8) ^ k1) + h;
+        enc += 16;
+        len -= 16;
+    }
+    uint64_t a = 0, b = 0;
+    if (len >= 8) {
+        a = load64(enc);
+        if (len > 8) memcpy(&b, enc + 8, len - 8);
+    } else if (len) {
+        memcpy(&a, enc, len);
+    }
+    h = fold_mul(a ^ k0 ^ h, b ^ k1) + h;
+    return splitmix(h);
 }

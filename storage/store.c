@@ -246,14 +246,15 @@ static uint64_t vbits_of(double v)
 
 static void put_uvarint(ag_buf_t *b, uint64_t v)
 {
-    unsigned char tmp[10];
-    int n = 0;
+    if (!ag_buf_reserve(b, 10)) return;
+    unsigned char *p = (unsigned char *)b->data + b->len, *start = p;
     while (v >= 0x80) {
-        tmp[n++] = (unsigned char)(v | 0x80);
+        *p++ = (unsigned char)(v | 0x80);
         v >>= 7;
     }
-    tmp[n++] = (unsigned char)v;
-    ag_buf_append(b, tmp, (size_t)n);
+    *p++ = (unsigned char)v;
+    b->len += (size_t)(p - start);
+    b->data[b->len] = 0;
 }
 
 static int get_uvarint(const unsigned char **p, const unsigned char *end, uint64_t *v)
@@ -285,7 +286,7 @@ size_t posting_key_n(unsigned char *key, const char *name, size_t nl, const char
     size_t keep = nl + 1 < POSTING_KEY_MAX - 9 ? POSTING_KEY_MAX - 9 - (nl + 1) : 0;
     memcpy(key + nl + 1, value, keep);
     key[nl + 1 + keep] = 0;
-    key_put_u64(key + nl + 2 + keep, ag_labels_hash(value, vl));
+    key_put_u64(key + nl + 2 + keep, ag_labels_hash_stable(value, vl));
     return nl + 2 + keep + 8;
 }
 
@@ -822,7 +823,8 @@ static void wal_value(ag_buf_t *b, uint64_t vbits)
         double m = v * scale[k];
         /* |m| < 2^52 keeps zigzag << 2 inside 64 bits; the round trip must give v's bits. */
         if (!(m > -4503599627370496.0 && m < 4503599627370496.0)) continue;
-        int64_t im = (int64_t)llround(m);
+        /* Round half away from zero (llround without the libm call); the check below decides. */
+        int64_t im = (int64_t)(m < 0 ? m - 0.5 : m + 0.5);
         double back = k == 1 ? (double)im : (double)im / scale[k];
         if (vbits_of(back) != vbits) continue;
         put_uvarint(b, (zigzag(im) << 2) | (uint64_t)k);
@@ -869,6 +871,9 @@ static int put_blobs(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r)
     return AG_OK;
 }
 
+/* How many series ahead apply_request prefetches. */
+#define APPLY_AHEAD 16
+
 static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, series_t **ser,
                          ag_buf_t *wal, ag_buf_t *tmp, ag_write_res_t *res, int64_t *min_t,
                          const ag_store_observer_t *obs)
@@ -879,6 +884,12 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
     for (size_t i = 0; i < r->nseries; i++) {
         series_t *se = ser[i];
         const ag_series_in_t *in = &r->series[i];
+        if (i + APPLY_AHEAD < r->nseries) {
+            /* The open chunk's last byte of a series a few entries ahead: these are spread over
+             * the heap and would otherwise be waited for one at a time. */
+            const series_t *ahead = ser[i + APPLY_AHEAD];
+            if (ahead->head.buf) __builtin_prefetch(ahead->head.buf + ahead->head.bits / 8, 1);
+        }
         if (se->pending) {
             if ((rc = create_series(s, txn, se, in))) return rc;
             res->series_created++;
@@ -1260,11 +1271,17 @@ static bool still_full(ag_store_t *s)
     return false;
 }
 
+/* Largest scratch buffer a group leaves allocated for the next one. */
+#define GROUP_BUF_KEEP (4u << 20)
+
 static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_hook_fn hook,
                           void *hook_ctx, const ag_store_observer_t *obs)
 {
     int64_t min_t = INT64_MAX; /* oldest sample appended by the group */
-    ag_buf_t scratch = AG_BUF_INIT, wal = AG_BUF_INIT, tmp = AG_BUF_INIT;
+    ag_buf_t *scratch = &s->grp_scratch, *wal = &s->grp_wal, *tmp = &s->grp_tmp;
+    ag_buf_reset(scratch);
+    ag_buf_reset(wal);
+    ag_buf_reset(tmp);
     MDB_txn *txn = NULL;
     int group_rc = AG_OK;
     bool applied = false; /* did the head change? only then must a failure rebuild it */
@@ -1281,10 +1298,10 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
             p->rc = AG_ENOMEM;
             continue;
         }
-        p->rc = check_request(s, txn, r, ser, &scratch, p->res);
+        p->rc = check_request(s, txn, r, ser, scratch, p->res);
         if (p->rc == AG_OK) {
             applied = true;
-            rc = apply_request(s, txn, r, ser, &wal, &tmp, p->res, &min_t, obs);
+            rc = apply_request(s, txn, r, ser, wal, tmp, p->res, &min_t, obs);
             if (rc) group_rc = rc;
         }
         free(ser);
@@ -1337,9 +1354,10 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
     }
     if (obs) obs->group_end(obs->ctx, group_rc == AG_OK);
     pthread_rwlock_unlock(&s->rw);
-    ag_buf_free(&scratch);
-    ag_buf_free(&wal);
-    ag_buf_free(&tmp);
+    /* Kept for the next group (no regrowth per group) unless one huge request inflated them. */
+    ag_buf_t *bufs[3] = {scratch, wal, tmp};
+    for (int i = 0; i < 3; i++)
+        if (bufs[i]->cap > GROUP_BUF_KEEP) ag_buf_free(bufs[i]);
 }
 
 static void maybe_checkpoint(ag_store_t *s, bool force)
@@ -1659,6 +1677,9 @@ void ag_store_close(ag_store_t *s)
     free(s->upd);
     free(s->rbuf);
     ag_buf_free(&s->pack_out);
+    ag_buf_free(&s->grp_scratch);
+    ag_buf_free(&s->grp_wal);
+    ag_buf_free(&s->grp_tmp);
     metric_counts_free(s);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);

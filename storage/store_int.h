@@ -117,6 +117,7 @@ struct ag_store {
     size_t mc_cap, mc_n;
     _Atomic uint64_t lim_series, lim_per_metric;
     _Atomic int64_t ooo_window_ms;
+    ag_buf_t grp_scratch, grp_wal, grp_tmp; /* committer scratch of process_group */
     ag_sample_pt_t *pack_in; /* committer scratch for transcoding sealed chunks */
     size_t pack_cap;
     ag_buf_t pack_out;

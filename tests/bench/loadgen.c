@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <snappy-c.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +127,161 @@ static double value_for(long series, long step)
     }
 }
 
+/* ---- request encoding ----------------------------------------------------------------------
+ * Requests are written straight into protobuf bytes: each series' labels are encoded once, and a
+ * request only adds the framing and one Sample per series. This keeps the generator's own CPU
+ * small (it shares the machine with the server it measures). The first request of every
+ * connection is also packed by protobuf-c and must come out byte for byte the same. */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+} wbuf_t;
+
+static void wb_need(wbuf_t *b, size_t n)
+{
+    if (b->len + n <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    b->p = realloc(b->p, cap);
+    if (!b->p) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(1);
+    }
+    b->cap = cap;
+}
+
+static void wb_varint(wbuf_t *b, uint64_t v)
+{
+    wb_need(b, 10);
+    while (v >= 0x80) {
+        b->p[b->len++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b->p[b->len++] = (uint8_t)v;
+}
+
+static void wb_bytes(wbuf_t *b, const void *p, size_t n)
+{
+    wb_need(b, n);
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static void series_label_values(const cfg_t *c, long s, char v[3][64])
+{
+    snprintf(v[0], 64, "%.24s_%ld_total", c->prefix, s % c->names);
+    snprintf(v[1], 64, "host-%ld:9100", s / c->names);
+    snprintf(v[2], 64, "%ld", s % 8);
+}
+
+static const char *const label_names[4] = {"__name__", "cpu", "instance", "job"};
+
+/* The TimeSeries field 1 entries (Label messages) of series s. */
+static void encode_labels(const cfg_t *c, long s, wbuf_t *b)
+{
+    char v[3][64];
+    series_label_values(c, s, v);
+    const char *vals[4] = {v[0], v[2], v[1], "node"};
+    for (int k = 0; k < 4; k++) {
+        size_t nl = strlen(label_names[k]), vl = strlen(vals[k]);
+        size_t inner = 1 + varint_len(nl) + nl + 1 + varint_len(vl) + vl;
+        wb_varint(b, 0x0a); /* TimeSeries.labels, LEN */
+        wb_varint(b, inner);
+        wb_varint(b, 0x0a); /* Label.name */
+        wb_varint(b, nl);
+        wb_bytes(b, label_names[k], nl);
+        wb_varint(b, 0x12); /* Label.value */
+        wb_varint(b, vl);
+        wb_bytes(b, vals[k], vl);
+    }
+}
+
+/* One TimeSeries (WriteRequest field 1) with its pre-encoded labels and one sample. proto3
+ * leaves out fields that hold their zero value, as protobuf-c does. */
+static void encode_series(wbuf_t *b, const uint8_t *labels, size_t llen, int64_t t, double v)
+{
+    uint64_t vbits;
+    memcpy(&vbits, &v, 8);
+    size_t smp = (vbits ? 9 : 0) + (t ? 1 + varint_len((uint64_t)t) : 0);
+    size_t ts = llen + 1 + varint_len(smp) + smp;
+    wb_varint(b, 0x0a);
+    wb_varint(b, ts);
+    wb_bytes(b, labels, llen);
+    wb_varint(b, 0x12); /* TimeSeries.samples */
+    wb_varint(b, smp);
+    if (vbits) {
+        uint8_t f[9] = {0x09};
+        for (int i = 0; i < 8; i++) f[1 + i] = (uint8_t)(vbits >> (8 * i));
+        wb_bytes(b, f, 9);
+    }
+    if (t) {
+        wb_varint(b, 0x10);
+        wb_varint(b, (uint64_t)t);
+    }
+}
+
+/* protobuf-c's packing of the same request (series s0, s0 + conns, ... n of them). */
+static size_t pack_reference(const cfg_t *c, long s0, long n, long step, uint8_t **out)
+{
+    Augur__Remote__TimeSeries *ts = calloc((size_t)n, sizeof *ts);
+    Augur__Remote__TimeSeries **tsp = calloc((size_t)n, sizeof *tsp);
+    Augur__Remote__Sample *smp = calloc((size_t)n, sizeof *smp);
+    Augur__Remote__Sample **smpp = calloc((size_t)n, sizeof *smpp);
+    Augur__Remote__Label *lab = calloc((size_t)n * 4, sizeof *lab);
+    Augur__Remote__Label **labp = calloc((size_t)n * 4, sizeof *labp);
+    char(*strs)[3][64] = calloc((size_t)n, sizeof *strs);
+    for (long i = 0; i < n; i++) {
+        long s = s0 + i * c->conns;
+        series_label_values(c, s, strs[i]);
+        const char *vals[4] = {strs[i][0], strs[i][2], strs[i][1], "node"};
+        for (int k = 0; k < 4; k++) {
+            Augur__Remote__Label *l = &lab[i * 4 + k];
+            augur__remote__label__init(l);
+            l->name.data = (uint8_t *)label_names[k];
+            l->name.len = strlen(label_names[k]);
+            l->value.data = (uint8_t *)vals[k];
+            l->value.len = strlen(vals[k]);
+            labp[i * 4 + k] = l;
+        }
+        augur__remote__sample__init(&smp[i]);
+        smp[i].timestamp = c->start_ms + step * c->interval_ms;
+        smp[i].value = value_for(s, step);
+        smpp[i] = &smp[i];
+        augur__remote__time_series__init(&ts[i]);
+        ts[i].n_labels = 4;
+        ts[i].labels = &labp[i * 4];
+        ts[i].n_samples = 1;
+        ts[i].samples = &smpp[i];
+        tsp[i] = &ts[i];
+    }
+    Augur__Remote__WriteRequest wr;
+    augur__remote__write_request__init(&wr);
+    wr.n_timeseries = (size_t)n;
+    wr.timeseries = tsp;
+    size_t len = augur__remote__write_request__get_packed_size(&wr);
+    *out = malloc(len ? len : 1);
+    augur__remote__write_request__pack(&wr, *out);
+    free(ts);
+    free(tsp);
+    free(smp);
+    free(smpp);
+    free(lab);
+    free(labp);
+    free(strs);
+    return len;
+}
+
 static void *run_worker(void *arg)
 {
     worker_t *w = arg;
@@ -140,58 +296,48 @@ static void *run_worker(void *arg)
     for (long s = w->idx; s < c->series; s += c->conns) mine++;
     long per_req = c->batch < mine ? c->batch : mine;
     if (per_req < 1) per_req = 1;
-    Augur__Remote__TimeSeries *ts = calloc((size_t)per_req, sizeof *ts);
-    Augur__Remote__TimeSeries **tsp = calloc((size_t)per_req, sizeof *tsp);
-    Augur__Remote__Sample *smp = calloc((size_t)per_req, sizeof *smp);
-    Augur__Remote__Sample **smpp = calloc((size_t)per_req, sizeof *smpp);
-    Augur__Remote__Label *lab = calloc((size_t)per_req * 4, sizeof *lab);
-    Augur__Remote__Label **labp = calloc((size_t)per_req * 4, sizeof *labp);
-    char(*strs)[3][64] = calloc((size_t)per_req, sizeof *strs);
-    size_t pcap = 1 << 20, ccap = snappy_max_compressed_length(1 << 20);
-    uint8_t *pb = malloc(pcap);
-    char *comp = malloc(ccap);
+    /* Every owned series' labels, encoded once: off[i] .. off[i + 1] in lab. */
+    wbuf_t lab = {0}, req = {0};
+    size_t *off = calloc((size_t)mine + 1, sizeof *off);
+    for (long i = 0; i < mine; i++) {
+        off[i] = lab.len;
+        encode_labels(c, w->idx + i * c->conns, &lab);
+    }
+    off[mine] = lab.len;
+    size_t ccap = 0;
+    char *comp = NULL;
+    bool checked = false;
     for (long step = 0; step < c->samples; step++) {
-        long s = w->idx;
-        while (s < c->series) {
-            long n = 0;
-            for (; n < per_req && s < c->series; n++, s += c->conns) {
-                snprintf(strs[n][0], 64, "%.24s_%ld_total", c->prefix, s % c->names);
-                snprintf(strs[n][1], 64, "host-%ld:9100", s / c->names);
-                snprintf(strs[n][2], 64, "%ld", s % 8);
-                const char *names[4] = {"__name__", "cpu", "instance", "job"};
-                const char *vals[4] = {strs[n][0], strs[n][2], strs[n][1], "node"};
-                for (int k = 0; k < 4; k++) {
-                    Augur__Remote__Label *l = &lab[n * 4 + k];
-                    augur__remote__label__init(l);
-                    l->name.data = (uint8_t *)names[k];
-                    l->name.len = strlen(names[k]);
-                    l->value.data = (uint8_t *)vals[k];
-                    l->value.len = strlen(vals[k]);
-                    labp[n * 4 + k] = l;
+        int64_t t = c->start_ms + step * c->interval_ms;
+        long i = 0;
+        while (i < mine) {
+            long first = i, n = 0;
+            req.len = 0;
+            for (; n < per_req && i < mine; n++, i++)
+                encode_series(&req, lab.p + off[i], off[i + 1] - off[i], t,
+                              value_for(w->idx + i * c->conns, step));
+            if (!checked) {
+                uint8_t *ref;
+                size_t rlen = pack_reference(c, w->idx + first * c->conns, n, step, &ref);
+                if (rlen != req.len || memcmp(ref, req.p, rlen) != 0) {
+                    fprintf(stderr, "loadgen: request encoding differs from protobuf-c's\n");
+                    exit(1);
                 }
-                augur__remote__sample__init(&smp[n]);
-                smp[n].timestamp = c->start_ms + step * c->interval_ms;
-                smp[n].value = value_for(s, step);
-                smpp[n] = &smp[n];
-                augur__remote__time_series__init(&ts[n]);
-                ts[n].n_labels = 4;
-                ts[n].labels = &labp[n * 4];
-                ts[n].n_samples = 1;
-                ts[n].samples = &smpp[n];
-                tsp[n] = &ts[n];
+                free(ref);
+                checked = true;
             }
-            Augur__Remote__WriteRequest wr;
-            augur__remote__write_request__init(&wr);
-            wr.n_timeseries = (size_t)n;
-            wr.timeseries = tsp;
-            size_t plen = augur__remote__write_request__get_packed_size(&wr);
-            if (plen > pcap) {
-                fprintf(stderr, "loadgen: request too large\n");
-                exit(1);
+            size_t need = snappy_max_compressed_length(req.len);
+            if (need > ccap) {
+                free(comp);
+                ccap = need;
+                comp = malloc(ccap);
+                if (!comp) {
+                    fprintf(stderr, "loadgen: out of memory\n");
+                    exit(1);
+                }
             }
-            augur__remote__write_request__pack(&wr, pb);
             size_t clen = ccap;
-            snappy_compress((char *)pb, plen, comp, &clen);
+            snappy_compress((char *)req.p, req.len, comp, &clen);
             double t0 = now_s();
             int st = post(fd, c->port, comp, clen);
             double dt = now_s() - t0;
@@ -209,16 +355,12 @@ static void *run_worker(void *arg)
             }
             w->lat[w->nlat++] = dt;
         }
+        if (fd < 0) break;
     }
     if (fd >= 0) close(fd);
-    free(ts);
-    free(tsp);
-    free(smp);
-    free(smpp);
-    free(lab);
-    free(labp);
-    free(strs);
-    free(pb);
+    free(off);
+    free(lab.p);
+    free(req.p);
     free(comp);
     return NULL;
 }
