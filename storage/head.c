@@ -26,7 +26,7 @@ void series_drop_sealing(series_t *s)
 static void series_free(series_t *s)
 {
     series_drop_sealing(s);
-    ag_chunk_enc_free(&s->head);
+    ag_hchunk_free(&s->head);
     free(s->labels);
     free(s);
 }
@@ -121,7 +121,7 @@ series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len)
         s->rolled[k] = INT64_MIN;
         s->rmin[k] = INT64_MAX;
     }
-    ag_chunk_enc_init(&s->head);
+    ag_hchunk_init(&s->head);
     if (h->count >= h->nbuckets) grow(h);
     size_t b = hash & (h->nbuckets - 1);
     s->next = h->buckets[b];

@@ -643,8 +643,8 @@ bool maint_step(ag_store_t *s)
             continue;
         }
         if (u->drop_head) {
-            ag_chunk_enc_free(&u->se->head);
-            ag_chunk_enc_init(&u->se->head);
+            ag_hchunk_free(&u->se->head);
+            ag_hchunk_init(&u->se->head);
             u->se->dirty = false;
         }
         memcpy(u->se->rolled, u->rolled, sizeof u->rolled);

@@ -17,8 +17,8 @@
  *             request
  * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
  * the same transaction. Full chunks are sealed into `chunks`, transcoded from the head's
- * append-friendly Gorilla form into the compact packed form. A checkpoint copies every open
- * chunk into `chunks` (flagged open) and empties `wal` in one transaction, so the WAL stays
+ * append-friendly form (ag_hchunk.h) into the compact packed form. A checkpoint copies every
+ * open chunk into `chunks` (flagged open) and empties `wal` in one transaction, so the WAL stays
  * small; on start the head is rebuilt from the open chunks and the WAL is replayed.
  *
  * Invariants (each names the test that proves it):
@@ -307,7 +307,9 @@ size_t chunk_val_count(const unsigned char *v, size_t len)
         size_t n;
         return ag_pack_info(v + 1, len - 1, &n, NULL, NULL) ? 0 : n;
     }
-    return len < CHUNK_HDR ? 0 : ag_chunk_count(v + CHUNK_HDR, len - CHUNK_HDR);
+    if (len < CHUNK_HDR) return 0;
+    if (v[0] & CHUNK_HEADFMT) return ag_hchunk_count(v + CHUNK_HDR, len - CHUNK_HDR);
+    return ag_chunk_count(v + CHUNK_HDR, len - CHUNK_HDR);
 }
 
 int chunk_val_maxt(const unsigned char *v, size_t len, int64_t *maxt)
@@ -326,20 +328,24 @@ int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t m
     if (len < 1) return AG_ECORRUPT;
     if (v[0] & CHUNK_PACKED) return ag_pack_decode(v + 1, len - 1, mint, maxt, out, n);
     if (len < CHUNK_HDR) return AG_ECORRUPT;
+    if (v[0] & CHUNK_HEADFMT) return ag_hchunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
     return ag_chunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
 }
 
 /* Writes the head chunk, transcoded into the compact ag_pack format: sealed, or as a checkpoint
- * of the open chunk (CHUNK_OPEN), which the head decodes and re-appends on start. */
-static int put_chunk(ag_store_t *s, MDB_txn *txn, series_t *se, unsigned flags)
+ * of the open chunk (CHUNK_OPEN), which the head decodes and re-appends on start. An open chunk
+ * may also be written as it is (`copy`, CHUNK_HEADFMT): cheaper, a little larger. */
+static int put_chunk(ag_store_t *s, MDB_txn *txn, series_t *se, unsigned flags, bool copy)
 {
     size_t len;
-    const uint8_t *bytes = ag_chunk_enc_bytes(&se->head, &len);
+    const uint8_t *bytes = ag_hchunk_bytes(&se->head, &len);
     unsigned char k[16];
     chunk_key(k, se->id, se->head.first_t);
     const uint8_t *src = bytes;
     size_t hdr = CHUNK_HDR, body = len;
-    {
+    if (copy && (flags & CHUNK_OPEN)) {
+        flags |= CHUNK_HEADFMT;
+    } else {
         size_t count = se->head.count, got;
         if (count > s->pack_cap) {
             ag_sample_pt_t *ns = realloc(s->pack_in, count * sizeof *ns);
@@ -347,7 +353,7 @@ static int put_chunk(ag_store_t *s, MDB_txn *txn, series_t *se, unsigned flags)
             s->pack_in = ns;
             s->pack_cap = count;
         }
-        if (ag_chunk_decode(bytes, len, INT64_MIN, INT64_MAX, s->pack_in, &got) || got != count)
+        if (ag_hchunk_decode(bytes, len, INT64_MIN, INT64_MAX, s->pack_in, &got) || got != count)
             return AG_ECORRUPT;
         ag_buf_reset(&s->pack_out);
         int rc = ag_pack_encode(s->pack_in, got, &s->pack_out);
@@ -369,11 +375,11 @@ static int put_chunk(ag_store_t *s, MDB_txn *txn, series_t *se, unsigned flags)
 
 static int seal(ag_store_t *s, MDB_txn *txn, series_t *se)
 {
-    int rc = put_chunk(s, txn, se, 0);
+    int rc = put_chunk(s, txn, se, 0, false);
     if (rc) return rc;
     /* Readers keep finding the chunk in memory until its commit returned (invariant 5). */
     size_t len;
-    const uint8_t *bytes = ag_chunk_enc_bytes(&se->head, &len);
+    const uint8_t *bytes = ag_hchunk_bytes(&se->head, &len);
     sealing_t *sg = malloc(sizeof *sg + len);
     if (!sg) return AG_ENOMEM;
     sg->next = NULL;
@@ -398,7 +404,7 @@ static int seal(ag_store_t *s, MDB_txn *txn, series_t *se)
         while (t->next) t = t->next;
         t->next = sg;
     }
-    ag_chunk_enc_free(&se->head);
+    ag_hchunk_free(&se->head);
     se->dirty = false;
     atomic_fetch_add(&s->st_sealed, 1);
     return AG_OK;
@@ -421,7 +427,7 @@ static int apply_sample(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, ui
     }
     double v;
     memcpy(&v, &vbits, 8);
-    int rc = ag_chunk_enc_append(&se->head, t, v);
+    int rc = ag_hchunk_append(&se->head, t, v);
     if (rc) return rc;
     if (t < se->rolled[0] && (rc = maint_invalidate(s, txn, se, t))) return rc;
     if (se->mint == INT64_MAX) se->mint = t;
@@ -446,7 +452,7 @@ static int sample_at(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
     size_t vlen;
     bool head = se->head.count && t >= se->head.first_t;
     if (head) {
-        v = ag_chunk_enc_bytes(&se->head, &vlen);
+        v = ag_hchunk_bytes(&se->head, &vlen);
     } else {
         if (se->id == 0) return 0;
         MDB_cursor *c;
@@ -468,11 +474,11 @@ static int sample_at(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
         v = val.mv_data; /* valid until the transaction changes; read right here */
         vlen = val.mv_size;
     }
-    size_t count = head ? ag_chunk_count(v, vlen) : chunk_val_count(v, vlen), n;
+    size_t count = head ? ag_hchunk_count(v, vlen) : chunk_val_count(v, vlen), n;
     if (!count) return head ? 0 : AG_ECORRUPT;
     ag_sample_pt_t *smp = malloc(count * sizeof *smp);
     if (!smp) return AG_ENOMEM;
-    int rc = head ? ag_chunk_decode(v, vlen, t, t, smp, &n) : chunk_val_decode(v, vlen, t, t, smp, &n);
+    int rc = head ? ag_hchunk_decode(v, vlen, t, t, smp, &n) : chunk_val_decode(v, vlen, t, t, smp, &n);
     int found = rc ? AG_ECORRUPT : n == 1;
     if (found == 1) *vbits = vbits_of(smp[0].v);
     free(smp);
@@ -521,21 +527,21 @@ static int apply_ooo(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
     int rc;
     if (se->head.count && t >= se->head.first_t) {
         size_t len, n = se->head.count, got;
-        const uint8_t *b = ag_chunk_enc_bytes(&se->head, &len);
+        const uint8_t *b = ag_hchunk_bytes(&se->head, &len);
         if ((rc = pack_reserve(s, n + 1))) return rc;
-        if (ag_chunk_decode(b, len, INT64_MIN, INT64_MAX, s->pack_in, &got) || got != n)
+        if (ag_hchunk_decode(b, len, INT64_MIN, INT64_MAX, s->pack_in, &got) || got != n)
             return AG_ECORRUPT;
         if (!insert_sorted(s->pack_in, n, t, v)) return AG_OK;
-        if (n + 1 > AG_CHUNK_MAX_SAMPLES) return AG_ELIMIT;
-        ag_chunk_enc_t e;
-        ag_chunk_enc_init(&e);
+        if (n + 1 > AG_HCHUNK_MAX_SAMPLES) return AG_ELIMIT;
+        ag_hchunk_t e;
+        ag_hchunk_init(&e);
         for (size_t i = 0; i <= n; i++) {
-            if ((rc = ag_chunk_enc_append(&e, s->pack_in[i].t, s->pack_in[i].v))) {
-                ag_chunk_enc_free(&e);
+            if ((rc = ag_hchunk_append(&e, s->pack_in[i].t, s->pack_in[i].v))) {
+                ag_hchunk_free(&e);
                 return rc;
             }
         }
-        ag_chunk_enc_free(&se->head);
+        ag_hchunk_free(&se->head);
         se->head = e;
         se->dirty = true;
         *added = true;
@@ -991,7 +997,7 @@ static int replay_record(ag_store_t *s, MDB_txn *txn, const unsigned char *p, si
              * data and drop the rollups around it. (A late sample that moved the edge back was
              * logged in the same transaction that deleted the blocks, so it lies above.) */
             if (!se || t < se->rolled[0]) continue;
-            int rc = is_newer(se, t) ? apply_sample(s, txn, se, t, vb, AG_CHUNK_MAX_SAMPLES)
+            int rc = is_newer(se, t) ? apply_sample(s, txn, se, t, vb, AG_HCHUNK_MAX_SAMPLES)
                                      : apply_ooo(s, txn, se, t, vb, &added);
             if (rc) return rc;
         }
@@ -1027,14 +1033,8 @@ static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
     if (!rc && (n != count || smp[n - 1].t != se->last_t)) rc = AG_ECORRUPT;
     if (!rc) se->last_vbits = vbits_of(smp[n - 1].v);
     if (!rc && (v[0] & CHUNK_OPEN)) {
-        /* The open chunk goes back into the head: re-append a packed one, load a Gorilla one. */
-        if (v[0] & CHUNK_PACKED) {
-            for (size_t i = 0; i < n && !rc; i++) rc = ag_chunk_enc_append(&se->head, smp[i].t, smp[i].v);
-        } else if (val.mv_size < CHUNK_HDR) {
-            rc = AG_ECORRUPT;
-        } else {
-            rc = ag_chunk_enc_load(&se->head, v + CHUNK_HDR, val.mv_size - CHUNK_HDR);
-        }
+        /* The open chunk (packed, or Gorilla in older stores) goes back into the head. */
+        for (size_t i = 0; i < n && !rc; i++) rc = ag_hchunk_append(&se->head, smp[i].t, smp[i].v);
     }
     free(smp);
     if (rc) return rc;
@@ -1194,15 +1194,17 @@ static int load_slots(ag_store_t *s, MDB_txn *txn)
 }
 
 /* Copies every dirty head chunk (and changed observer slot) into LMDB and empties the WAL, in
- * one transaction. The caller holds `rw` exclusively. */
-static int checkpoint(ag_store_t *s)
+ * one transaction. The caller holds `rw` exclusively. `pack` (at shutdown) writes the open
+ * chunks packed, also those an earlier checkpoint only copied; otherwise they are copied. */
+static int checkpoint(ag_store_t *s, bool pack)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) return store_lmdb_err(rc);
     for (size_t i = 0; i < s->head.nids; i++) {
         series_t *se = s->head.by_id[i];
-        if (se && se->dirty && se->head.count && (rc = put_chunk(s, txn, se, CHUNK_OPEN))) {
+        bool write = se && se->head.count && (se->dirty || (pack && s->open_copied));
+        if (write && (rc = put_chunk(s, txn, se, CHUNK_OPEN, !pack))) {
             mdb_txn_abort(txn);
             return rc;
         }
@@ -1210,6 +1212,9 @@ static int checkpoint(ag_store_t *s)
             mdb_txn_abort(txn);
             return rc;
         }
+        /* The puts read tree pages through the map (and the kernel maps their neighbours): a
+         * checkpoint of every series would otherwise count the whole file in augurd's RSS. */
+        if (i % 4096 == 4095) release_map(s);
     }
     if ((rc = empty_wal(s, txn))) {
         mdb_txn_abort(txn);
@@ -1218,6 +1223,7 @@ static int checkpoint(ag_store_t *s)
     if ((rc = mdb_txn_commit(txn))) return store_commit_err(s, rc);
     for (size_t i = 0; i < s->head.nids; i++)
         if (s->head.by_id[i]) s->head.by_id[i]->dirty = s->head.by_id[i]->slot_dirty = false;
+    s->open_copied = !pack;
     s->wal_bytes = 0;
     s->last_checkpoint_ms = mono_ms();
     atomic_fetch_add(&s->st_checkpoints, 1);
@@ -1360,6 +1366,8 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         if (bufs[i]->cap > GROUP_BUF_KEEP) ag_buf_free(bufs[i]);
 }
 
+/* A checkpoint when the WAL is big or old enough; `force` (at shutdown) checkpoints whatever is
+ * left and packs the open chunks. */
 static void maybe_checkpoint(ag_store_t *s, bool force)
 {
     if (s->failed) return;
@@ -1370,7 +1378,7 @@ static void maybe_checkpoint(ag_store_t *s, bool force)
         return;
     /* No lock: only the committer thread (this one) changes the head, the checkpoint only reads
      * it, and readers never read the open chunks it writes (they start at the head). */
-    int rc = checkpoint(s);
+    int rc = checkpoint(s, force);
     if (rc) AG_WARN("\"checkpoint failed, will retry\" err=\"%s\"", ag_strerror(rc));
 }
 
@@ -1385,7 +1393,7 @@ static void maybe_checkpoint(ag_store_t *s, bool force)
  * whole file ends up counted in augurd's RSS although nothing reads it. Every RELEASE_MS the
  * committer drops the map's page-table entries: the pages stay in the page cache and the next
  * access simply maps them again (the map is never written through, so nothing can be lost). */
-#define RELEASE_MS 2000
+#define RELEASE_MS 500
 
 /* Finds LMDB's map of data.mdb in /proc/self/maps (the public API does not give its address
  * unless MDB_FIXEDMAP is used). */
@@ -1642,7 +1650,7 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
     s->last_checkpoint_ms = mono_ms();
     if (s->wal_bytes) {
         /* Fold the replayed WAL into open chunks now so the next start is quick. */
-        if ((rc = checkpoint(s)))
+        if ((rc = checkpoint(s, false)))
             AG_WARN("\"checkpoint after recovery failed\" err=\"%s\"", ag_strerror(rc));
     }
     if ((rc = pthread_create(&s->committer, NULL, committer_main, s))) {
@@ -1666,7 +1674,7 @@ void ag_store_close(ag_store_t *s)
         pthread_cond_signal(&s->qcond);
         pthread_mutex_unlock(&s->qlock);
         pthread_join(s->committer, NULL);
-        if (s->wal_bytes) maybe_checkpoint(s, true);
+        if (s->wal_bytes || s->open_copied) maybe_checkpoint(s, true);
     }
     if (s->env) mdb_env_close(s->env);
     head_destroy(&s->head);

@@ -12,6 +12,7 @@
 
 #include "ag_buf.h"
 #include "ag_chunk.h"
+#include "ag_hchunk.h"
 #include "ag_rollup.h"
 #include "ag_store.h"
 
@@ -22,7 +23,7 @@ typedef struct sealing {
     struct sealing *next;
     int64_t start;
     size_t len;
-    uint8_t bytes[]; /* the Gorilla chunk */
+    uint8_t bytes[]; /* the head chunk (ag_hchunk.h) */
 } sealing_t;
 
 typedef struct series {
@@ -34,7 +35,7 @@ typedef struct series {
     int64_t mint;       /* oldest sample ever stored; INT64_MAX when none */
     int64_t last_t;     /* newest sample; meaningful only when has_samples() */
     uint64_t last_vbits;
-    ag_chunk_enc_t head; /* open chunk; empty when count == 0 */
+    ag_hchunk_t head;    /* open chunk; empty when count == 0 */
     struct sealing *sealing; /* chunks sealed by the group being committed, oldest first */
     bool dirty;          /* head holds samples not yet in a checkpointed open chunk */
     bool pending;
@@ -131,6 +132,7 @@ struct ag_store {
     bool has_time;         /* min_time/max_time hold a sample's time */
     bool failed;           /* the head could not be rebuilt after a failed commit */
     bool full;             /* the last commit failed for lack of space (committer only) */
+    bool open_copied;      /* the last checkpoint copied open chunks (CHUNK_HEADFMT) */
     int64_t full_ms;       /* when (monotonic ms) */
 
     pthread_mutex_t qlock;
@@ -178,6 +180,10 @@ static inline int64_t key_to_ts(uint64_t k) { return (int64_t)(k ^ 0x80000000000
  *                      before packing existed; still read). */
 #define CHUNK_OPEN 1
 #define CHUNK_PACKED 2
+/* With CHUNK_OPEN only: 8 bytes big-endian max time, then the head chunk's own bytes
+ * (ag_hchunk.h), as checkpoints write them while augurd runs (a copy, where packing would
+ * re-encode every open chunk); the last checkpoint at shutdown packs them. */
+#define CHUNK_HEADFMT 4
 #define CHUNK_HDR 9
 /* The number of samples a chunk value holds (0 when malformed), its last timestamp, and its
  * samples in [mint, maxt] written to out (room for the count). AG_ECORRUPT when malformed. */

@@ -290,7 +290,7 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
         memcpy(it->labels, se->labels, se->labels_len);
         it->labels_len = se->labels_len;
         if (with_samples && se->head.count && se->head.first_t <= maxt && se->last_t >= mint) {
-            const uint8_t *b = ag_chunk_enc_bytes(&se->head, &it->head_len);
+            const uint8_t *b = ag_hchunk_bytes(&se->head, &it->head_len);
             if (!(it->head = ag_arena_alloc(p->arena, it->head_len))) {
                 rc = AG_ENOMEM;
                 break;
@@ -308,12 +308,12 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
     return AG_OK;
 }
 
-/* Appends the samples in [mint, maxt] of a Gorilla chunk (data, len) or, with `val`, of a
+/* Appends the samples in [mint, maxt] of a head chunk (data, len; ag_hchunk.h) or, with `val`, of a
  * chunks-table value (either format) to sd. */
 static int decode_range(const uint8_t *data, size_t len, bool val, int64_t mint, int64_t maxt,
                         ag_series_data_t *sd, size_t *cap, uint64_t *total, uint64_t max)
 {
-    size_t count = val ? chunk_val_count(data, len) : ag_chunk_count(data, len), got;
+    size_t count = val ? chunk_val_count(data, len) : ag_hchunk_count(data, len), got;
     if (sd->n + count > *cap) {
         size_t nc = *cap ? *cap * 2 : 32;
         while (nc < sd->n + count) nc *= 2;
@@ -323,7 +323,7 @@ static int decode_range(const uint8_t *data, size_t len, bool val, int64_t mint,
         *cap = nc;
     }
     if (val ? chunk_val_decode(data, len, mint, maxt, sd->samples + sd->n, &got)
-            : ag_chunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got))
+            : ag_hchunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got))
         return AG_ECORRUPT;
     sd->n += got;
     *total += got;
@@ -387,7 +387,7 @@ void store_item_of(const series_t *se, sel_item_t *it)
     it->id = se->id;
     it->head_start = se->head.count ? se->head.first_t : INT64_MAX;
     it->mem_start = it->head_start;
-    if (se->head.count) it->head = (uint8_t *)ag_chunk_enc_bytes(&se->head, &it->head_len);
+    if (se->head.count) it->head = (uint8_t *)ag_hchunk_bytes(&se->head, &it->head_len);
     it->labels = se->labels;
     it->labels_len = se->labels_len;
     memcpy(it->rolled, se->rolled, sizeof it->rolled);

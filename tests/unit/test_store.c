@@ -205,6 +205,63 @@ static void wal_values_replay_exactly(void **state)
     ag_store_close(s);
 }
 
+/* Checkpoints while running copy the open chunks in their head form (CHUNK_HEADFMT); an abrupt
+ * exit right after such checkpoints must bring back every sample bit for bit, and a clean close
+ * afterwards packs them (the reopened head then continues from either form). */
+static void crash_after_copied_checkpoints(void **state)
+{
+    (void)state;
+    enum { N = 150 };
+    static const uint64_t odd[] = {0x7ff0000000000002ULL, 0x8000000000000000ULL,
+                                   0x7ff8000000000001ULL, 0x7ff0000000000000ULL};
+    double v[3][N];
+    for (int i = 0; i < N; i++) {
+        v[0][i] = (double)(i * 17);
+        v[1][i] = i % 29 == 5 ? from_bits(odd[(i / 29) % 4]) : round(5000 + 900 * sin(i / 7.0)) / 100;
+        v[2][i] = 1.0 / (i + 3.0);
+    }
+    const char *names[3] = {"c0", "c1", "c2"};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ag_store_opts_t o;
+        ag_store_opts_default(&o);
+        o.path = g_dir;
+        o.chunk_samples = 100;
+        o.checkpoint_wal_bytes = 1; /* a checkpoint after every write */
+        ag_store_t *s = NULL;
+        ag_errmsg_t e = {{0}, -1};
+        if (ag_store_open(&o, &s, &e)) _exit(1);
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < 3; k++) {
+                ag_sample_t smp = {1000LL * i, v[k][i]};
+                if (write1(s, &smp, 1, "__name__", names[k], NULL)) _exit(1);
+            }
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int round = 0; round < 2; round++) {
+        ag_store_t *s = open_store(0, 100);
+        for (int k = 0; k < 3; k++) {
+            ag_selection_t sel;
+            assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", names[k], &sel), 1);
+            assert_int_equal(sel.series[0].n, N + round);
+            for (int i = 0; i < N; i++) {
+                assert_int_equal(sel.series[0].samples[i].t, 1000LL * i);
+                assert_int_equal(bits(sel.series[0].samples[i].v), bits(v[k][i]));
+            }
+            ag_selection_free(&sel);
+            if (round == 0) {
+                ag_sample_t more = {1000LL * N, 0.5};
+                assert_int_equal(write1(s, &more, 1, "__name__", names[k], NULL), 0);
+            }
+        }
+        ag_store_close(s); /* packs the open chunks */
+    }
+}
+
 static void reopen_after_checkpoint(void **state)
 {
     (void)state;
@@ -959,6 +1016,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(replay_without_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_values_replay_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(matchers_all_types, setup, teardown),
         cmocka_unit_test_setup_teardown(long_label_values, setup, teardown),
