@@ -3,8 +3,10 @@
  *
  * The protobuf wire format is read directly (no protobuf-c structures): pass 1 checks the whole
  * WriteRequest, as strictly as protobuf-c's unpack (a known field with another wire type, a
- * truncated varint or length, a group, field 0: all refused), and counts series, samples,
- * exemplars and histograms; pass 2 converts. The fuzz target checks both decoders agree.
+ * truncated varint or length, a group, field 0: all refused), counts series, samples,
+ * exemplars and histograms, and keeps every label and sample it parsed in a scratch array;
+ * pass 2 converts from there, in order, without parsing again. The fuzz target checks both
+ * decoders agree.
  *
  * Memory: one arena per request holds the uncompressed body, the label strings (each series'
  * labels point into its canonical encoding, NUL-terminated pairs, which is also its key in the
@@ -278,29 +280,69 @@ static bool pb_histogram(pb_t b)
 
 typedef struct ts_count {
     size_t labels, samples, exemplars, histograms;
+    size_t lab_off, smp_off; /* where its labels and samples start in the scratch */
 } ts_count_t;
 
-/* Pass 1 over a TimeSeries: checks its wire format completely and counts its parts. */
-static bool pb_series_scan(pb_t b, ts_count_t *c)
+/* What pass 1 parsed, for pass 2: every label's name and value (pairs) and every sample of the
+ * request, in order. Grown with realloc, freed with the request's decoding. */
+typedef struct scratch {
+    str_t *lab;
+    size_t nlab, caplab; /* in str_t, two per label */
+    ag_sample_t *smp;
+    size_t nsmp, capsmp;
+    bool oom;
+} scratch_t;
+
+static bool grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap * 2 : 1024;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * size);
+    if (!np) return false;
+    *p = np;
+    *cap = nc;
+    return true;
+}
+
+/* Pass 1 over a TimeSeries: checks its wire format completely, counts its parts and keeps its
+ * labels and samples in `sc` (sc->oom when that failed). */
+static bool pb_series_scan(pb_t b, ts_count_t *c, scratch_t *sc)
 {
     memset(c, 0, sizeof *c);
+    c->lab_off = sc->nlab;
+    c->smp_off = sc->nsmp;
     while (b.p < b.end) {
         uint32_t f;
         unsigned wt;
         pb_t sub;
-        str_t n, v;
         if (!pb_tag(&b, &f, &wt)) return false;
         if (f >= 1 && f <= 4) {
             PB_EXPECT(wt, WT_LEN);
             if (!pb_len(&b, &sub)) return false;
-            if (f == 1 && !pb_label(sub, &n, &v)) return false;
-            if (f == 2 && !pb_sample(sub, NULL)) return false;
-            if (f == 3 && !pb_exemplar(sub)) return false;
-            if (f == 4 && !pb_histogram(sub)) return false;
-            if (f == 1) c->labels++;
-            else if (f == 2) c->samples++;
-            else if (f == 3) c->exemplars++;
-            else c->histograms++;
+            if (f == 1) {
+                if (!grow((void **)&sc->lab, &sc->caplab, sc->nlab + 2, sizeof *sc->lab)) {
+                    sc->oom = true;
+                    return false;
+                }
+                if (!pb_label(sub, &sc->lab[sc->nlab], &sc->lab[sc->nlab + 1])) return false;
+                sc->nlab += 2;
+                c->labels++;
+            } else if (f == 2) {
+                if (!grow((void **)&sc->smp, &sc->capsmp, sc->nsmp + 1, sizeof *sc->smp)) {
+                    sc->oom = true;
+                    return false;
+                }
+                if (!pb_sample(sub, &sc->smp[sc->nsmp])) return false;
+                sc->nsmp++;
+                c->samples++;
+            } else if (f == 3) {
+                if (!pb_exemplar(sub)) return false;
+                c->exemplars++;
+            } else {
+                if (!pb_histogram(sub)) return false;
+                c->histograms++;
+            }
         } else if (!pb_skip(&b, wt)) {
             return false;
         }
@@ -395,9 +437,9 @@ static void describe(pb_t b, char *out, size_t outlen)
 
 /* Pass 2 over a TimeSeries already checked by pb_series_scan: labels (pointing into one
  * canonical encoding, which also becomes the series key), samples, limits and validation. */
-static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, size_t idx,
-                          const ag_rw_limits_t *lim, ag_series_in_t *out, ag_series_key_t *key,
-                          ag_rw_reason_t *reason, ag_errmsg_t *e)
+static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scratch_t *sc,
+                          size_t idx, const ag_rw_limits_t *lim, ag_series_in_t *out,
+                          ag_series_key_t *key, ag_rw_reason_t *reason, ag_errmsg_t *e)
 {
     char d[200];
     if (c->histograms) {
@@ -416,26 +458,13 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, size_t idx
     }
     ag_label_t *labels = ag_arena_alloc(a, (c->labels ? c->labels : 1) * sizeof *labels);
     ag_sample_t *samples = ag_arena_alloc(a, (c->samples ? c->samples : 1) * sizeof *samples);
-    str_t *names = ag_arena_alloc(a, (c->labels ? c->labels : 1) * 2 * sizeof *names);
-    if (!labels || !samples || !names) return AG_ENOMEM;
-    size_t nl = 0, nsmp = 0, elen = 0;
-    pb_t it = b;
-    while (it.p < it.end) {
-        uint32_t f;
-        unsigned wt;
-        pb_t sub;
-        if (!pb_tag(&it, &f, &wt)) return AG_EINVAL; /* checked by the scan */
-        if (f != 1 && f != 2) {
-            if (!pb_skip(&it, wt)) return AG_EINVAL;
-            continue;
-        }
-        if (!pb_len(&it, &sub)) return AG_EINVAL;
-        if (f == 2) {
-            if (!pb_sample(sub, &samples[nsmp++])) return AG_EINVAL;
-            continue;
-        }
-        str_t *n = &names[2 * nl], *v = &names[2 * nl + 1];
-        if (!pb_label(sub, n, v)) return AG_EINVAL;
+    ag_label_ref_t *refs = ag_arena_alloc(a, (c->labels ? c->labels : 1) * sizeof *refs);
+    if (!labels || !samples || !refs) return AG_ENOMEM;
+    if (c->samples) memcpy(samples, sc->smp + c->smp_off, c->samples * sizeof *samples);
+    const str_t *names = c->labels ? sc->lab + c->lab_off : NULL;
+    size_t nl = c->labels, nsmp = c->samples, elen = 0;
+    for (size_t i = 0; i < nl; i++) {
+        const str_t *n = &names[2 * i], *v = &names[2 * i + 1];
         if (lim->max_label_name_bytes && n->n > lim->max_label_name_bytes) {
             describe(b, d, sizeof d);
             *reason = AG_RW_LIMIT;
@@ -457,24 +486,25 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, size_t idx
                                  d);
         }
         elen += n->n + v->n + 2;
-        nl++;
     }
     /* The canonical encoding, built here on the request's own thread rather than in the
      * store's single committer; the labels point into it. */
     char *enc = ag_arena_alloc(a, elen ? elen : 1), *p = enc;
     if (!enc) return AG_ENOMEM;
     for (size_t i = 0; i < nl; i++) {
-        labels[i].name = p;
+        labels[i].name = refs[i].name = p;
+        refs[i].name_len = names[2 * i].n;
         if (names[2 * i].n) memcpy(p, names[2 * i].p, names[2 * i].n);
         p += names[2 * i].n;
         *p++ = 0;
-        labels[i].value = p;
+        labels[i].value = refs[i].value = p;
+        refs[i].value_len = names[2 * i + 1].n;
         if (names[2 * i + 1].n) memcpy(p, names[2 * i + 1].p, names[2 * i + 1].n);
         p += names[2 * i + 1].n;
         *p++ = 0;
     }
     ag_errmsg_t le = {{0}, -1};
-    if (ag_labels_validate(labels, nl, &le)) {
+    if (ag_labels_validate_ref(refs, nl, &le)) {
         describe(b, d, sizeof d);
         *reason = AG_RW_INVALID_LABELS;
         return ag_errmsg_set(e, AG_EINVAL, -1, "series %zu %s: %s", idx, d, le.msg);
@@ -510,6 +540,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     }
     uint64_t histograms = 0, samples = 0, exemplars = 0;
     ts_count_t *counts = NULL; /* pass 1's count of each series, so pass 2 need not scan again */
+    scratch_t sc = {0};
     ag_arena_t *a = ag_arena_new(64 * 1024, 0);
     if (!a) return AG_ENOMEM;
     char *raw = ag_arena_alloc(a, ulen ? ulen : 1);
@@ -538,7 +569,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         if (!pb_tag(&b, &f, &wt)) ok = false;
         else if (f == 1 || f == 3) {
             ok = wt == WT_LEN && pb_len(&b, &sub) &&
-                 (f == 1 ? pb_series_scan(sub, &c) : pb_metadata(sub, &type, &s1, &s2, &s3));
+                 (f == 1 ? pb_series_scan(sub, &c, &sc) : pb_metadata(sub, &type, &s1, &s2, &s3));
             if (ok && f == 1 && nts == ccap) {
                 size_t nc = ccap ? ccap * 2 : 64;
                 ts_count_t *g = realloc(counts, nc * sizeof *g);
@@ -560,6 +591,10 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         } else {
             ok = pb_skip(&b, wt);
         }
+    }
+    if (!ok && sc.oom) {
+        rc = AG_ENOMEM;
+        goto fail;
     }
     if (!ok) {
         *reason = AG_RW_BAD_PROTOBUF;
@@ -589,8 +624,8 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         }
         pb_len(&b, &sub);
         if (f == 1) {
-            if ((rc = convert_series(a, sub, &counts[idx], idx, lim, &series[ns], &keys[ns], reason,
-                                     e)))
+            if ((rc = convert_series(a, sub, &counts[idx], &sc, idx, lim, &series[ns], &keys[ns],
+                                     reason, e)))
                 goto fail;
             idx++;
             if (series[ns].nsamples) ns++; /* a series without samples stores nothing */
@@ -615,6 +650,8 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         nm++;
     }
     free(counts);
+    free(sc.lab);
+    free(sc.smp);
     out->arena = a;
     out->req.series = series;
     out->req.nseries = ns;
@@ -624,6 +661,8 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     return AG_OK;
 fail:
     free(counts);
+    free(sc.lab);
+    free(sc.smp);
     ag_arena_free(a);
     uint64_t seen = out->samples + histograms;
     memset(out, 0, sizeof *out);

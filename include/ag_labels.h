@@ -38,6 +38,13 @@ bool ag_metric_name_valid(const char *s, size_t n);
  * (sorted, unique), values non-empty
  * UTF-8 without NUL. Returns 0 or AG_EINVAL with a message naming the offending label. */
 int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e);
+/* The same for labels whose lengths are known (name[0..name_len), value[0..value_len), each
+ * followed by a NUL as in a canonical encoding); no strlen. */
+typedef struct ag_label_ref {
+    const char *name, *value;
+    size_t name_len, value_len;
+} ag_label_ref_t;
+int ag_labels_validate_ref(const ag_label_ref_t *l, size_t n, ag_errmsg_t *e);
 
 /* Appends the canonical encoding of `l` to `out` (the set must already be valid). */
 void ag_labels_encode(const ag_label_t *l, size_t n, ag_buf_t *out);

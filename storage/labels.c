@@ -77,40 +77,69 @@ static bool name_valid(const char *s, size_t n, bool colon)
 bool ag_label_name_valid(const char *s, size_t n) { return name_valid(s, n, false); }
 bool ag_metric_name_valid(const char *s, size_t n) { return name_valid(s, n, true); }
 
-int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e)
+/* Checks label `cur` of a set, `prev` (NULL for the first) being the one before it. */
+static int check_label(const ag_label_ref_t *prev, const ag_label_ref_t *cur, bool *have_name,
+                       ag_errmsg_t *e)
+{
+    const char *name = cur->name, *value = cur->value;
+    size_t nl = cur->name_len, vl = cur->value_len;
+    if (!ag_label_name_valid(name, nl)) { /* a valid name is ASCII, hence UTF-8 */
+        if (!ag_utf8_valid(name, nl))
+            return ag_errmsg_set(e, AG_EINVAL, -1, "label name is not valid UTF-8");
+        return ag_errmsg_set(e, AG_EINVAL, -1, "invalid label name \"%.100s\"", name);
+    }
+    if (nl > AG_LABEL_NAME_MAX)
+        return ag_errmsg_set(e, AG_EINVAL, -1, "label name \"%.100s...\" is longer than %d bytes",
+                             name, AG_LABEL_NAME_MAX);
+    if (prev) {
+        size_t m = prev->name_len < nl ? prev->name_len : nl;
+        int order = memcmp(prev->name, name, m);
+        if (order == 0) order = prev->name_len < nl ? -1 : prev->name_len > nl;
+        if (order == 0)
+            return ag_errmsg_set(e, AG_EINVAL, -1, "duplicate label name \"%.100s\"", name);
+        if (order > 0)
+            return ag_errmsg_set(e, AG_EINVAL, -1,
+                                 "labels are not sorted by name: \"%.100s\" after \"%.100s\"",
+                                 name, prev->name);
+    }
+    if (vl == 0)
+        return ag_errmsg_set(e, AG_EINVAL, -1, "label \"%.100s\" has an empty value", name);
+    if (!ag_utf8_valid(value, vl))
+        return ag_errmsg_set(e, AG_EINVAL, -1, "value of label \"%.100s\" is not valid UTF-8",
+                             name);
+    if (nl == sizeof AG_METRIC_NAME - 1 && memcmp(name, AG_METRIC_NAME, nl) == 0) {
+        *have_name = true;
+        if (!ag_metric_name_valid(value, vl))
+            return ag_errmsg_set(e, AG_EINVAL, -1, "invalid metric name \"%.100s\"", value);
+    }
+    return AG_OK;
+}
+
+int ag_labels_validate_ref(const ag_label_ref_t *l, size_t n, ag_errmsg_t *e)
 {
     if (n == 0) return ag_errmsg_set(e, AG_EINVAL, -1, "series has no labels");
     bool have_name = false;
     for (size_t i = 0; i < n; i++) {
-        const char *name = l[i].name ? l[i].name : "";
-        const char *value = l[i].value ? l[i].value : "";
-        size_t nl = strlen(name), vl = strlen(value);
-        if (!ag_label_name_valid(name, nl)) { /* a valid name is ASCII, hence UTF-8 */
-            if (!ag_utf8_valid(name, nl))
-                return ag_errmsg_set(e, AG_EINVAL, -1, "label name is not valid UTF-8");
-            return ag_errmsg_set(e, AG_EINVAL, -1, "invalid label name \"%.100s\"", name);
-        }
-        if (nl > AG_LABEL_NAME_MAX)
-            return ag_errmsg_set(e, AG_EINVAL, -1, "label name \"%.100s...\" is longer than %d bytes",
-                                 name, AG_LABEL_NAME_MAX);
-        int order = i > 0 ? strcmp(l[i - 1].name, name) : -1;
-        if (order >= 0) {
-            if (order == 0)
-                return ag_errmsg_set(e, AG_EINVAL, -1, "duplicate label name \"%.100s\"", name);
-            return ag_errmsg_set(e, AG_EINVAL, -1,
-                                 "labels are not sorted by name: \"%.100s\" after \"%.100s\"",
-                                 name, l[i - 1].name);
-        }
-        if (vl == 0)
-            return ag_errmsg_set(e, AG_EINVAL, -1, "label \"%.100s\" has an empty value", name);
-        if (!ag_utf8_valid(value, vl))
-            return ag_errmsg_set(e, AG_EINVAL, -1, "value of label \"%.100s\" is not valid UTF-8",
-                                 name);
-        if (nl == sizeof AG_METRIC_NAME - 1 && memcmp(name, AG_METRIC_NAME, nl) == 0) {
-            have_name = true;
-            if (!ag_metric_name_valid(value, vl))
-                return ag_errmsg_set(e, AG_EINVAL, -1, "invalid metric name \"%.100s\"", value);
-        }
+        int rc = check_label(i ? &l[i - 1] : NULL, &l[i], &have_name, e);
+        if (rc) return rc;
+    }
+    if (!have_name) return ag_errmsg_set(e, AG_EINVAL, -1, "series has no __name__ label");
+    return AG_OK;
+}
+
+int ag_labels_validate(const ag_label_t *l, size_t n, ag_errmsg_t *e)
+{
+    if (n == 0) return ag_errmsg_set(e, AG_EINVAL, -1, "series has no labels");
+    bool have_name = false;
+    ag_label_ref_t prev, cur;
+    for (size_t i = 0; i < n; i++) {
+        cur.name = l[i].name ? l[i].name : "";
+        cur.value = l[i].value ? l[i].value : "";
+        cur.name_len = strlen(cur.name);
+        cur.value_len = strlen(cur.value);
+        int rc = check_label(i ? &prev : NULL, &cur, &have_name, e);
+        if (rc) return rc;
+        prev = cur;
     }
     if (!have_name) return ag_errmsg_set(e, AG_EINVAL, -1, "series has no __name__ label");
     return AG_OK;
