@@ -900,7 +900,19 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
             if ((rc = create_series(s, txn, se, in))) return rc;
             res->series_created++;
         }
-        ag_buf_reset(tmp);
+        /* The series' entry goes straight into the record: id, a one-byte count filled in at
+         * the end (widened in the rare case of 128 samples or more), the samples. An entry
+         * that added nothing is taken back out, with the record header if it wrote it. */
+        size_t entry_start = wal->len;
+        if (!wal->len && in->nsamples) {
+            unsigned char m = WAL_V2; /* record header: format marker, base timestamp */
+            ag_buf_append(wal, &m, 1);
+            wal_base = in->samples[0].t;
+            put_uvarint(wal, zigzag(wal_base));
+        }
+        put_uvarint(wal, se->id);
+        size_t count_at = wal->len;
+        ag_buf_putc(wal, 0);
         uint64_t n = 0;
         int64_t prev = 0;
         for (size_t k = 0; k < in->nsamples; k++) {
@@ -914,31 +926,39 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
                 return rc;
             }
             if (t < *min_t) *min_t = t;
-            if (!wal->len && !tmp->len && n == 0) {
-                /* Record header: the format marker and the base timestamp. */
-                unsigned char m = WAL_V2;
-                ag_buf_append(wal, &m, 1);
-                put_uvarint(wal, zigzag(t));
-                wal_base = t;
-            }
-            put_uvarint(tmp, n == 0 ? zigzag((int64_t)((uint64_t)t - (uint64_t)wal_base))
+            put_uvarint(wal, n == 0 ? zigzag((int64_t)((uint64_t)t - (uint64_t)wal_base))
                                     : (uint64_t)t - (uint64_t)prev);
-            wal_value(tmp, vb);
+            wal_value(wal, vb);
             prev = t;
             n++;
         }
-        if (n) {
-            put_uvarint(wal, se->id);
-            put_uvarint(wal, n);
-            ag_buf_append(wal, tmp->data, tmp->len);
-            res->appended += n;
-            if (obs && obs->samples(obs->ctx, se->labels, se->labels_len, se->slot,
-                                    &se->slot_status, in->samples, in->nsamples))
-                se->slot_dirty = true;
+        if (!ag_buf_ok(wal)) return AG_ENOMEM;
+        if (!n) {
+            wal->len = entry_start;
+            wal->data[wal->len] = 0;
+            continue;
         }
+        if (n < 0x80) {
+            wal->data[count_at] = (char)n;
+        } else {
+            unsigned char v[10];
+            size_t k = 0;
+            for (uint64_t x = n; x >= 0x80; x >>= 7) v[k++] = (unsigned char)(x | 0x80);
+            v[k] = (unsigned char)(n >> (7 * k));
+            k++;
+            if (!ag_buf_reserve(wal, k - 1)) return AG_ENOMEM;
+            memmove(wal->data + count_at + k, wal->data + count_at + 1, wal->len - count_at - 1);
+            memcpy(wal->data + count_at, v, k);
+            wal->len += k - 1;
+            wal->data[wal->len] = 0;
+        }
+        res->appended += n;
+        if (obs && obs->samples(obs->ctx, se->labels, se->labels_len, se->slot,
+                                &se->slot_status, in->samples, in->nsamples))
+            se->slot_dirty = true;
     }
     if ((rc = put_blobs(s, txn, r))) return rc;
-    if (!ag_buf_ok(wal) || !ag_buf_ok(tmp)) return AG_ENOMEM;
+    if (!ag_buf_ok(wal)) return AG_ENOMEM;
     if (wal->len) {
         unsigned char k[8];
         key_put_u64(k, s->wal_seq + 1);

@@ -262,6 +262,50 @@ static void crash_after_copied_checkpoints(void **state)
     }
 }
 
+/* WAL entries: one of 300 samples (its count needs a wider varint) and requests whose first
+ * series adds nothing (a resend: its entry and the record header are taken back out) replay
+ * exactly after an abrupt exit. */
+static void wal_long_and_empty_entries_replay(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ag_store_t *s = open_store(0, 0);
+        ag_sample_t smp[N];
+        for (int i = 0; i < N; i++) smp[i] = (ag_sample_t){1000 + i * 10, i * 0.5};
+        if (write1(s, smp, N, "__name__", "long", NULL)) _exit(1);
+        /* Resend of "long" (nothing new) together with a new sample of "short". */
+        ag_label_t l1[] = {{"__name__", "long"}}, l2[] = {{"__name__", "short"}};
+        ag_sample_t one = {5000, 7};
+        ag_series_in_t in[2] = {{l1, 1, smp, N}, {l2, 1, &one, 1}};
+        ag_write_req_t req = {0};
+        req.series = in;
+        req.nseries = 2;
+        ag_write_res_t res;
+        if (ag_store_write(s, &req, &res) || res.appended != 1) _exit(2);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ag_store_t *s = open_store(0, 0);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "long", &sel), 1);
+    assert_int_equal(sel.series[0].n, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(sel.series[0].samples[i].t, 1000 + i * 10);
+        assert_true(sel.series[0].samples[i].v == i * 0.5);
+    }
+    ag_selection_free(&sel);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "short", &sel), 1);
+    assert_int_equal(sel.series[0].n, 1);
+    assert_true(sel.series[0].samples[0].v == 7);
+    ag_selection_free(&sel);
+    ag_store_close(s);
+}
+
 static void reopen_after_checkpoint(void **state)
 {
     (void)state;
@@ -1016,6 +1060,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(replay_without_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_values_replay_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_long_and_empty_entries_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(matchers_all_types, setup, teardown),
