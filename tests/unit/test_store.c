@@ -102,6 +102,18 @@ static size_t count_select(ag_store_t *s, ag_match_type_t t, const char *name, c
     return n;
 }
 
+/* Runs body(arg) in a child process that then exits at once (as abruptly as kill -9 for the
+ * store: nothing after the last acknowledged write runs) and checks it returned 0. */
+static void in_child(int (*body)(void *), void *arg)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(body(arg));
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void write_then_select(void **state)
 {
     (void)state;
@@ -208,40 +220,45 @@ static void wal_values_replay_exactly(void **state)
 /* Checkpoints while running copy the open chunks in their head form (CHUNK_HEADFMT); an abrupt
  * exit right after such checkpoints must bring back every sample bit for bit, and a clean close
  * afterwards packs them (the reopened head then continues from either form). */
+typedef struct {
+    double v[3][150];
+    const char *names[3];
+} copied_t;
+
+static int write_with_copied_checkpoints(void *arg)
+{
+    const copied_t *c = arg;
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.chunk_samples = 100;
+    o.checkpoint_wal_bytes = 1; /* a checkpoint after every write */
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    if (ag_store_open(&o, &s, &e)) return 1;
+    for (int i = 0; i < 150; i++)
+        for (int k = 0; k < 3; k++) {
+            ag_sample_t smp = {1000LL * i, c->v[k][i]};
+            if (write1(s, &smp, 1, "__name__", c->names[k], NULL)) return 1;
+        }
+    return 0;
+}
+
 static void crash_after_copied_checkpoints(void **state)
 {
     (void)state;
     enum { N = 150 };
     static const uint64_t odd[] = {0x7ff0000000000002ULL, 0x8000000000000000ULL,
                                    0x7ff8000000000001ULL, 0x7ff0000000000000ULL};
-    double v[3][N];
+    static copied_t c = {.names = {"c0", "c1", "c2"}};
+    double(*v)[N] = c.v;
+    const char **names = c.names;
     for (int i = 0; i < N; i++) {
         v[0][i] = (double)(i * 17);
         v[1][i] = i % 29 == 5 ? from_bits(odd[(i / 29) % 4]) : round(5000 + 900 * sin(i / 7.0)) / 100;
         v[2][i] = 1.0 / (i + 3.0);
     }
-    const char *names[3] = {"c0", "c1", "c2"};
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        ag_store_opts_t o;
-        ag_store_opts_default(&o);
-        o.path = g_dir;
-        o.chunk_samples = 100;
-        o.checkpoint_wal_bytes = 1; /* a checkpoint after every write */
-        ag_store_t *s = NULL;
-        ag_errmsg_t e = {{0}, -1};
-        if (ag_store_open(&o, &s, &e)) _exit(1);
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < 3; k++) {
-                ag_sample_t smp = {1000LL * i, v[k][i]};
-                if (write1(s, &smp, 1, "__name__", names[k], NULL)) _exit(1);
-            }
-        _exit(0);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    in_child(write_with_copied_checkpoints, &c);
     for (int round = 0; round < 2; round++) {
         ag_store_t *s = open_store(0, 100);
         for (int k = 0; k < 3; k++) {
@@ -265,31 +282,31 @@ static void crash_after_copied_checkpoints(void **state)
 /* WAL entries: one of 300 samples (its count needs a wider varint) and requests whose first
  * series adds nothing (a resend: its entry and the record header are taken back out) replay
  * exactly after an abrupt exit. */
+static int write_long_and_empty(void *arg)
+{
+    (void)arg;
+    enum { N = 300 };
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t smp[N];
+    for (int i = 0; i < N; i++) smp[i] = (ag_sample_t){1000 + i * 10, i * 0.5};
+    if (write1(s, smp, N, "__name__", "long", NULL)) return 1;
+    /* Resend of "long" (nothing new) together with a new sample of "short". */
+    ag_label_t l1[] = {{"__name__", "long"}}, l2[] = {{"__name__", "short"}};
+    ag_sample_t one = {5000, 7};
+    ag_series_in_t in[2] = {{l1, 1, smp, N}, {l2, 1, &one, 1}};
+    ag_write_req_t req = {0};
+    req.series = in;
+    req.nseries = 2;
+    ag_write_res_t res;
+    if (ag_store_write(s, &req, &res) || res.appended != 1) return 2;
+    return 0;
+}
+
 static void wal_long_and_empty_entries_replay(void **state)
 {
     (void)state;
     enum { N = 300 };
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        ag_store_t *s = open_store(0, 0);
-        ag_sample_t smp[N];
-        for (int i = 0; i < N; i++) smp[i] = (ag_sample_t){1000 + i * 10, i * 0.5};
-        if (write1(s, smp, N, "__name__", "long", NULL)) _exit(1);
-        /* Resend of "long" (nothing new) together with a new sample of "short". */
-        ag_label_t l1[] = {{"__name__", "long"}}, l2[] = {{"__name__", "short"}};
-        ag_sample_t one = {5000, 7};
-        ag_series_in_t in[2] = {{l1, 1, smp, N}, {l2, 1, &one, 1}};
-        ag_write_req_t req = {0};
-        req.series = in;
-        req.nseries = 2;
-        ag_write_res_t res;
-        if (ag_store_write(s, &req, &res) || res.appended != 1) _exit(2);
-        _exit(0);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    in_child(write_long_and_empty, NULL);
     ag_store_t *s = open_store(0, 0);
     ag_selection_t sel;
     assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "long", &sel), 1);
