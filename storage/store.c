@@ -1412,8 +1412,11 @@ static void maybe_checkpoint(ag_store_t *s, bool force)
  * are the WAL and chunk pages just written, still in the page cache, so over a long ingest the
  * whole file ends up counted in augurd's RSS although nothing reads it. Every RELEASE_MS the
  * committer drops the map's page-table entries: the pages stay in the page cache and the next
- * access simply maps them again (the map is never written through, so nothing can be lost). */
-#define RELEASE_MS 500
+ * access simply maps them again (the map is never written through, so nothing can be lost).
+ * Measured (100,000 series x 120 samples; 10,000 x 5,760): every 2 s left 60 and 100 MiB of the
+ * file mapped at the peak, every 100 ms 20 and 45 MiB, at no CPU cost that the ingest bench
+ * could tell apart from noise. */
+#define RELEASE_MS 100
 
 /* Finds LMDB's map of data.mdb in /proc/self/maps (the public API does not give its address
  * unless MDB_FIXEDMAP is used). */
