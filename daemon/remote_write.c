@@ -503,7 +503,9 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scra
         p += names[2 * i + 1].n;
         *p++ = 0;
     }
-    ag_errmsg_t le = {{0}, -1};
+    ag_errmsg_t le; /* filled in only on failure (no 264-byte clear for every series) */
+    le.msg[0] = 0;
+    le.offset = -1;
     if (ag_labels_validate_ref(refs, nl, &le)) {
         describe(b, d, sizeof d);
         *reason = AG_RW_INVALID_LABELS;
