@@ -138,6 +138,7 @@ void ag_store_opts_default(ag_store_opts_t *o)
     o->retention_ms[0] = 0;
     o->retention_ms[1] = 0;
     o->retention_ms[2] = 0;
+    o->compact_min_bytes = 32ULL << 20;
 }
 
 void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3])
@@ -1655,6 +1656,7 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
                            s->path);
         goto fail;
     }
+    store_compact_cleanup(s);
     if ((rc = mdb_env_create(&s->env))) {
         s->env = NULL;
         rc = ag_errmsg_set(e, store_lmdb_err(rc), -1, "lmdb: %s", mdb_strerror(rc));
@@ -1699,7 +1701,9 @@ void ag_store_close(ag_store_t *s)
         pthread_join(s->committer, NULL);
         if (s->wal_bytes || s->open_copied) maybe_checkpoint(s, true);
     }
+    bool compacted = s->committer_started && !s->failed && s->env && store_compact_copy(s);
     if (s->env) mdb_env_close(s->env);
+    if (compacted) store_compact_install(s);
     head_destroy(&s->head);
     if (s->lock_fd >= 0) close(s->lock_fd);
     pthread_rwlock_destroy(&s->rw);

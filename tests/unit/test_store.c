@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -320,6 +321,64 @@ static void wal_long_and_empty_entries_replay(void **state)
     assert_int_equal(sel.series[0].n, 1);
     assert_true(sel.series[0].samples[0].v == 7);
     ag_selection_free(&sel);
+    ag_store_close(s);
+}
+
+static off_t file_size(const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", g_dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+/* A clean close gives the WAL's freed pages back: the data file shrinks to what is in use, every
+ * sample reads back, and a compacted copy left by a crash is removed at open. */
+static void close_compacts_the_file(void **state)
+{
+    (void)state;
+    enum { SERIES = 20, PER = 15000 };
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.checkpoint_wal_bytes = 8u << 20; /* the WAL grows, then the close frees it */
+    o.compact_min_bytes = 0;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    char name[32];
+    for (int i = 0; i < PER; i += 100) {
+        for (int k = 0; k < SERIES; k++) {
+            ag_sample_t smp[100];
+            for (int j = 0; j < 100; j++) smp[j] = (ag_sample_t){(i + j) * 15000LL, (i + j) * 0.25 + k};
+            snprintf(name, sizeof name, "s%d", k);
+            assert_int_equal(write1(s, smp, 100, "__name__", "cm", "k", name, NULL), 0);
+        }
+    }
+    off_t before = file_size("data.mdb");
+    ag_store_close(s);
+    off_t after = file_size("data.mdb");
+    assert_true(before > 0 && after > 0);
+    assert_true(after * 2 < before);
+    assert_int_equal(file_size("data.mdb.compact"), -1);
+    /* A copy left over by a crash in the middle of compacting is removed. */
+    char p[4200];
+    snprintf(p, sizeof p, "%s/data.mdb.compact", g_dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("partial", f);
+    fclose(f);
+    s = open_store(0, 0);
+    assert_int_equal(file_size("data.mdb.compact"), -1);
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "cm", &sel), SERIES);
+    for (size_t k = 0; k < sel.n; k++) {
+        assert_int_equal(sel.series[k].n, PER);
+        for (int i = 0; i < PER; i += 997) assert_int_equal(sel.series[k].samples[i].t, i * 15000LL);
+    }
+    ag_selection_free(&sel);
+    ag_sample_t more = {PER * 15000LL, 1};
+    assert_int_equal(write1(s, &more, 1, "__name__", "cm", "k", "s0", NULL), 0);
     ag_store_close(s);
 }
 
@@ -1077,6 +1136,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(replay_without_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_values_replay_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_compacts_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_long_and_empty_entries_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
