@@ -3,10 +3,11 @@
  * LMDB reuses freed pages but never shrinks data.mdb, so the file keeps its high-water mark: the
  * WAL grows to storage's checkpoint threshold (64 MiB) before a checkpoint frees it, and
  * retention frees whole ranges of chunks. When the store closes cleanly and at least half of the
- * file is free (and the file is at least `compact_min_bytes`), LMDB writes a compacted copy of
- * every table (mdb_env_copyfd2 with MDB_CP_COMPACT: live pages only, renumbered) to
- * data.mdb.compact, which is fsynced, then renamed over data.mdb once the environment is closed,
- * and the directory is fsynced. A crash before the rename leaves the old file as it was (the
+ * file is free (and the file is at least `compact_min_bytes`, and at most 1 GiB of it is in use,
+ * so that stopping stays quick; larger files can be compacted offline with `mdb_copy -c`), LMDB
+ * writes a compacted copy of every table (mdb_env_copyfd2 with MDB_CP_COMPACT: live pages only,
+ * renumbered) to data.mdb.compact, which is fsynced, then renamed over data.mdb once the
+ * environment is closed, and the directory is fsynced. A crash before the rename leaves the old file as it was (the
  * stale copy is deleted at the next open); after it, the new file is complete.
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "store_int.h"
 
 #define COMPACT_NAME "data.mdb.compact"
+#define COMPACT_MAX_LIVE (1ULL << 30) /* about a second or two of writing on a plain disk */
 
 static void compact_path(const ag_store_t *s, char *buf, size_t n, const char *name)
 {
@@ -67,7 +69,10 @@ bool store_compact_copy(ag_store_t *s)
     if (mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st) || free_pages(s->env, &nfree))
         return false;
     size_t pages = info.me_last_pgno + 1, bytes = pages * st.ms_psize;
-    if (nfree * 2 < pages || bytes < s->opts.compact_min_bytes) return false;
+    /* Bounded so that a stop never takes long: at most COMPACT_MAX_LIVE bytes are copied. */
+    if (nfree * 2 < pages || bytes < s->opts.compact_min_bytes ||
+        (pages - nfree) * st.ms_psize > COMPACT_MAX_LIVE)
+        return false;
     char p[4200];
     compact_path(s, p, sizeof p, COMPACT_NAME);
     struct timespec a, b;
