@@ -415,6 +415,7 @@ static void run(ag_http_server_t *s, conn_state_t *st)
 static void *worker(void *arg)
 {
     lane_t *l = arg;
+    pthread_setname_np(pthread_self(), "augur-http"); /* as top -H and ps -L show it */
     for (;;) {
         pthread_mutex_lock(&l->mu);
         while (!l->head && !l->closed) pthread_cond_wait(&l->cv, &l->mu);

@@ -125,6 +125,26 @@ int store_lmdb_err(int rc)
     }
 }
 
+/* mkdir -p: creates the directory and any missing parents (as Prometheus does with its
+ * --storage.tsdb.path). 0, or -1 with errno (EEXIST when the path is there already). */
+static int mkdir_parents(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/') continue;
+        buf[i] = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+        buf[i] = '/';
+    }
+    return mkdir(buf, 0755);
+}
+
 void ag_store_opts_default(ag_store_opts_t *o)
 {
     o->path = "./data";
@@ -1456,6 +1476,7 @@ static void release_map(ag_store_t *s)
 static void *committer_main(void *arg)
 {
     ag_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "augur-commit"); /* as top -H and ps -L show it */
     bool more = false;          /* the last maintenance step did work: there may be more */
     int64_t last_maint = mono_ms(), last_release = last_maint;
     for (;;) {
@@ -1639,7 +1660,7 @@ int ag_store_open(const ag_store_opts_t *o, ag_store_t **out, ag_errmsg_t *e)
         rc = AG_ENOMEM;
         goto fail;
     }
-    if (mkdir(s->path, 0755) && errno != EEXIST) {
+    if (mkdir_parents(s->path) && errno != EEXIST) {
         rc = ag_errmsg_set(e, AG_EIO, -1, "cannot create data directory %s: %s", s->path,
                            strerror(errno));
         goto fail;

@@ -498,6 +498,7 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 static void *notifier_main(void *arg)
 {
     notifier_t *nt = arg;
+    pthread_setname_np(pthread_self(), "augur-alerts"); /* as top -H and ps -L show it */
     pthread_mutex_lock(&nt->lock);
     while (!nt->stop) {
         if (!nt->qn) {

@@ -528,6 +528,7 @@ static void apply_models(ag_models_t *m, const ag_config_t *c)
 static void *service_main(void *arg)
 {
     ag_models_t *m = arg;
+    pthread_setname_np(pthread_self(), "augur-models"); /* as top -H and ps -L show it */
     auto_buf_t evs = {0};
     for (;;) {
         int64_t now = ag_now_ms();

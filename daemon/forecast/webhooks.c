@@ -261,6 +261,7 @@ static long deliver(const char *url, const char *secret, const char *id, const c
 static void *sender_main(void *arg)
 {
     webhooks_t *w = arg;
+    pthread_setname_np(pthread_self(), "augur-webhook"); /* as top -H and ps -L show it */
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
         int64_t now = ag_now_ms(), next = now + 1000;
