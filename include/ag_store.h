@@ -238,15 +238,17 @@ int ag_store_blobs(ag_store_t *s, const void *prefix, size_t plen, ag_blob_fn fn
 #define AG_STORE_SLOT_SIZE 64
 #define AG_SLOT_LOADED 1
 typedef struct ag_store_observer {
-    /* Called on the committer thread, head locked, for each series of an accepted request with
-     * the request's samples for it (in request order; duplicates and merged out-of-order
-     * samples included: the observer skips what it has seen). Returns true when it changed the
-     * slot. Must be quick, must not block and must not call the store. */
+    /* Called on the committer thread, after the group's commit returned and its writers were
+     * answered (the head is not locked; the committer is the only thread that touches slots),
+     * for each series of an accepted request with the request's samples for it (in request
+     * order; duplicates and merged out-of-order samples included: the observer skips what it
+     * has seen). Returns true when it changed the slot. Must be quick, must not block and must
+     * not call the store. */
     bool (*samples)(void *ctx, const char *labels, size_t labels_len, uint8_t *slot,
                     uint8_t *status, const ag_sample_t *smp, size_t n);
-    /* Called once per group after its commit: `committed` false means the group's requests
-     * failed, so whatever the observer derived from them must be dropped (the slots are then
-     * restored from the last checkpoint too). */
+    /* Called once per group after its samples were observed: `committed` false means the
+     * group's requests failed; `samples` was then not called for them (the slots are restored
+     * from the last checkpoint with the head). */
     void (*group_end)(void *ctx, bool committed);
     void *ctx;
 } ag_store_observer_t;

@@ -898,6 +898,72 @@ static int put_blobs(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r)
     return AG_OK;
 }
 
+/* Largest scratch buffer a group leaves allocated for the next one. */
+#define GROUP_BUF_KEEP (4u << 20)
+
+/* ---- the sample observer ------------------------------------------------------------------
+ * The observer (the zero-config detector) costs about as much as the rest of the committer's
+ * work per sample, so it runs after the group's writers got their answer, while they decode
+ * their next requests: apply_request records each series with a copy of its samples, and
+ * observe_deferred hands them over once the group committed. Only the committer thread touches
+ * series slots, and no series is freed between the two (a failed group, whose head is rebuilt,
+ * drops the list instead). */
+typedef struct obs_entry {
+    series_t *se;
+    size_t off, n; /* samples in obs_smp */
+} obs_entry_t;
+
+static void observe_later(ag_store_t *s, const ag_store_observer_t *obs, series_t *se,
+                          const ag_series_in_t *in)
+{
+    size_t n = in->nsamples;
+    if (s->obs_n == s->obs_cap || s->obs_nsmp + n > s->obs_capsmp) {
+        size_t ce = s->obs_cap, cs = s->obs_capsmp;
+        while (ce <= s->obs_n) ce = ce ? ce * 2 : 1024;
+        while (cs < s->obs_nsmp + n) cs = cs ? cs * 2 : 4096;
+        obs_entry_t *ne = ce != s->obs_cap ? realloc(s->obs_ent, ce * sizeof *ne) : s->obs_ent;
+        if (ne) {
+            s->obs_ent = ne;
+            s->obs_cap = ce;
+        }
+        ag_sample_t *ns = cs != s->obs_capsmp ? realloc(s->obs_smp, cs * sizeof *ns) : s->obs_smp;
+        if (ns) {
+            s->obs_smp = ns;
+            s->obs_capsmp = cs;
+        }
+        if (!ne || !ns) { /* no room to defer: observe right now */
+            if (obs->samples(obs->ctx, se->labels, se->labels_len, se->slot, &se->slot_status,
+                             in->samples, n))
+                se->slot_dirty = true;
+            return;
+        }
+    }
+    memcpy(s->obs_smp + s->obs_nsmp, in->samples, n * sizeof *in->samples);
+    s->obs_ent[s->obs_n++] = (obs_entry_t){se, s->obs_nsmp, n};
+    s->obs_nsmp += n;
+}
+
+/* Runs the observer over the group just finished (`committed` false: drops what was recorded). */
+static void observe_deferred(ag_store_t *s, const ag_store_observer_t *obs, bool committed)
+{
+    for (size_t i = 0; committed && i < s->obs_n; i++) {
+        obs_entry_t *en = &s->obs_ent[i];
+        series_t *se = en->se;
+        if (obs->samples(obs->ctx, se->labels, se->labels_len, se->slot, &se->slot_status,
+                         s->obs_smp + en->off, en->n))
+            se->slot_dirty = true;
+    }
+    s->obs_n = s->obs_nsmp = 0;
+    obs->group_end(obs->ctx, committed);
+    if (s->obs_capsmp * sizeof *s->obs_smp > GROUP_BUF_KEEP) { /* one huge group: give it back */
+        free(s->obs_smp);
+        free(s->obs_ent);
+        s->obs_smp = NULL;
+        s->obs_ent = NULL;
+        s->obs_capsmp = s->obs_cap = 0;
+    }
+}
+
 /* How many series ahead apply_request prefetches. */
 #define APPLY_AHEAD 16
 
@@ -974,9 +1040,7 @@ static int apply_request(ag_store_t *s, MDB_txn *txn, const ag_write_req_t *r, s
             wal->data[wal->len] = 0;
         }
         res->appended += n;
-        if (obs && obs->samples(obs->ctx, se->labels, se->labels_len, se->slot,
-                                &se->slot_status, in->samples, in->nsamples))
-            se->slot_dirty = true;
+        if (obs) observe_later(s, obs, se, in);
     }
     if ((rc = put_blobs(s, txn, r))) return rc;
     if (!ag_buf_ok(wal)) return AG_ENOMEM;
@@ -1318,10 +1382,7 @@ static bool still_full(ag_store_t *s)
     return false;
 }
 
-/* Largest scratch buffer a group leaves allocated for the next one. */
-#define GROUP_BUF_KEEP (4u << 20)
-
-static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_hook_fn hook,
+static bool process_group(ag_store_t *s, pending_write_t *list, ag_store_write_hook_fn hook,
                           void *hook_ctx, const ag_store_observer_t *obs)
 {
     int64_t min_t = INT64_MAX; /* oldest sample appended by the group */
@@ -1399,12 +1460,12 @@ static void process_group(ag_store_t *s, pending_write_t *list, ag_store_write_h
         /* Committed and in the head, readers still held off (invariant 6). */
         if (hook && min_t != INT64_MAX) hook(hook_ctx, min_t);
     }
-    if (obs) obs->group_end(obs->ctx, group_rc == AG_OK);
     pthread_rwlock_unlock(&s->rw);
     /* Kept for the next group (no regrowth per group) unless one huge request inflated them. */
     ag_buf_t *bufs[3] = {scratch, wal, tmp};
     for (int i = 0; i < 3; i++)
         if (bufs[i]->cap > GROUP_BUF_KEEP) ag_buf_free(bufs[i]);
+    return group_rc == AG_OK;
 }
 
 /* A checkpoint when the WAL is big or old enough; `force` (at shutdown) checkpoints whatever is
@@ -1498,9 +1559,14 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&s->qlock);
         if (stop) break;
         if (list) {
-            process_group(s, list, hook, hook_ctx, obs.samples ? &obs : NULL);
+            bool ok = process_group(s, list, hook, hook_ctx, obs.samples ? &obs : NULL);
             pthread_mutex_lock(&s->qlock);
             for (pending_write_t *p = list; p; p = p->next) p->done = true;
+            pthread_cond_broadcast(&s->donecond);
+            pthread_mutex_unlock(&s->qlock);
+            /* The writers have their answers; now the observer (see observe_later). */
+            if (obs.samples) observe_deferred(s, &obs, ok);
+            pthread_mutex_lock(&s->qlock);
             s->obs_done_gen = obs_gen;
             pthread_cond_broadcast(&s->donecond);
             pthread_mutex_unlock(&s->qlock);
@@ -1736,6 +1802,8 @@ void ag_store_close(ag_store_t *s)
     ag_buf_free(&s->grp_scratch);
     ag_buf_free(&s->grp_wal);
     ag_buf_free(&s->grp_tmp);
+    free(s->obs_ent);
+    free(s->obs_smp);
     metric_counts_free(s);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);

@@ -119,6 +119,12 @@ struct ag_store {
     _Atomic uint64_t lim_series, lim_per_metric;
     _Atomic int64_t ooo_window_ms;
     ag_buf_t grp_scratch, grp_wal, grp_tmp; /* committer scratch of process_group */
+    /* The observer's work for the group being committed, run after its writers were answered
+     * (observe_deferred in store.c): each series and a copy of its samples. Committer only. */
+    struct obs_entry *obs_ent;
+    size_t obs_n, obs_cap;
+    ag_sample_t *obs_smp;
+    size_t obs_nsmp, obs_capsmp;
     ag_sample_pt_t *pack_in; /* committer scratch for transcoding sealed chunks */
     size_t pack_cap;
     ag_buf_t pack_out;

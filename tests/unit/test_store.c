@@ -1009,6 +1009,9 @@ static void blobs_and_observer_slots_survive_reopen(void **state)
     ag_write_req_t req = {&in, 1, NULL, 0, NULL, b, 3};
     ag_write_res_t res;
     assert_int_equal(ag_store_write(s, &req, &res), 0);
+    /* The observer runs after the writer was answered: re-installing it waits for the groups
+     * that use it to finish. */
+    ag_store_set_observer(s, &o);
     assert_int_equal(oc.calls, 1);
     assert_int_equal(oc.seen, 3);
     assert_int_equal(oc.status_before, 0); /* a new series */
@@ -1033,12 +1036,14 @@ static void blobs_and_observer_slots_survive_reopen(void **state)
     /* Every accepted request's samples for the series are passed, seen or not. */
     ag_sample_t more[2] = {{3000, 3}, {4000, 4}};
     assert_int_equal(write1(s, more, 2, "__name__", "m", NULL), 0);
+    ag_store_set_observer(s, &o);
     assert_int_equal(oc.seen, 5);
     assert_int_equal(oc.slot_before, 3);
     assert_int_equal(oc.status_before, 7);
     /* A refused request is not observed. */
     ag_sample_t old[1] = {{-100000000, 1}};
     assert_int_equal(write1(s, old, 1, "__name__", "m", NULL), AG_ECONFLICT);
+    ag_store_set_observer(s, &o);
     assert_int_equal(oc.seen, 5);
     ag_store_set_observer(s, NULL);
     assert_int_equal(write1(s, more + 1, 1, "__name__", "m", NULL), 0);
@@ -1051,6 +1056,7 @@ static void blobs_and_observer_slots_survive_reopen(void **state)
         ag_store_set_observer(s, &o);
         ag_sample_t next[1] = {{5000 + round * 1000, 5}};
         assert_int_equal(write1(s, next, 1, "__name__", "m", NULL), 0);
+        ag_store_set_observer(s, &o);
         assert_int_equal(oc.calls, 1);
         assert_int_equal(oc.status_before, AG_SLOT_LOADED);
         assert_int_equal(oc.slot_before, 5 + round); /* restored, not started again */
