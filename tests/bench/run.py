@@ -6,8 +6,11 @@ Runs augurd, Prometheus (/usr/bin/prometheus, 2.42 on Debian 12, --web.enable-re
 and VictoriaMetrics (/usr/bin/victoria-metrics, 1.79) one at a time, each on 127.0.0.1 with a free
 port and a fresh temp dir, and sends each the same load with tests/bench/loadgen (default 100,000
 node_exporter-shaped series x 120 samples at 15 s, timestamps ending now so that Prometheus' head
-accepts them, 2000 samples per request, 4 connections). Prints the loadgen command lines, then one
-Markdown table with a column per server and "augurd / best peer":
+accepts them, 2000 samples per request, 4 connections). augurd and VictoriaMetrics run
+--rounds times (BENCH_ROUNDS, default 3), alternating, and every figure is the median of its
+rounds (each round's figures are printed below the table); Prometheus runs once. Prints the
+loadgen command lines, then one Markdown table with a column per server and "augurd / best
+peer":
 
 - ingest samples/s and remote-write request p99: the load generator's figures;
 - CPU seconds per million samples: the server's utime + stime (/proc/PID/stat) over the load;
@@ -33,7 +36,7 @@ server is stopped by PID and every temp dir removed.
 Environment (or flags): BENCH_SERIES, BENCH_SAMPLES, BENCH_PROMETHEUS, BENCH_VICTORIA_METRICS
 (binaries; empty = skip), BENCH_SCALE=0 (skip the second table), BENCH_SCALE_1M=1.
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time, traceback
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time, traceback
 from benchlib import (AugurdNoDetectionServer, AugurdServer, PrometheusServer,
                       VictoriaMetricsServer, dir_bytes, http_get, mdb_pages, proc_stat)
 
@@ -131,6 +134,17 @@ PERSIST = {AugurdServer: persist_augurd, AugurdNoDetectionServer: persist_augurd
            VictoriaMetricsServer: persist_vm}
 
 
+def median_result(rs):
+    """Each numeric figure's median over the rounds rs (other fields from the first round)."""
+    out = dict(rs[0])
+    for key, v in rs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals = [r[key] for r in rs if isinstance(r.get(key), (int, float))]
+            out[key] = statistics.median(vals)
+    out["rounds"] = rs
+    return out
+
+
 def measure(args, cls, binary, series, samples, conns=None):
     """One server, one fresh dir, one load; the figures as a dict."""
     srv = cls(binary)
@@ -209,6 +223,17 @@ def main_table(cols, a):
         fmt_f2)
 
 
+def print_rounds(cols):
+    """Every round's main figures, so the spread behind the medians is visible."""
+    for head, r in cols:
+        rs = r.get("rounds", [r]) if r else []
+        if len(rs) < 2:
+            continue
+        print(f"Rounds, {head}: samples/s " + ", ".join(fmt_rate(x["samples_per_second"]) for x in rs)
+              + "; CPU s/M " + ", ".join(fmt_f2(x["cpu_s_per_million"]) for x in rs)
+              + "; peak RSS " + ", ".join(fmt_mib(x["rss"]) for x in rs) + ".")
+
+
 def scale_table(runs):
     """runs: [(header, augurd result)]."""
     print("| augurd | " + " | ".join(h for h, _ in runs) + " |")
@@ -251,6 +276,8 @@ def main():
     ap.add_argument("--victoria-metrics", default=env("BENCH_VICTORIA_METRICS",
                                                       "/usr/bin/victoria-metrics"))
     ap.add_argument("--merge-timeout", type=float, default=300)
+    ap.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")),
+                    help="alternating rounds of augurd and VictoriaMetrics (medians reported)")
     ap.add_argument("--no-scale", action="store_true", default=env("BENCH_SCALE", "1") == "0",
                     help="skip the second table (augurd as the work grows)")
     ap.add_argument("--million", action="store_true", default=env("BENCH_SCALE_1M", "") == "1",
@@ -272,24 +299,36 @@ def main():
 
 def run_all(a, t_start):
 
-    # --- the three servers, one at a time, the same load
+    # --- the three servers, one at a time, the same load. augurd and VictoriaMetrics (the faster
+    # peer, which every ratio is taken against) alternate for --rounds rounds and each figure is
+    # the median of its rounds: single runs on this shared 2-core machine move by +-20 %.
+    # Prometheus, 3-4 x slower on every figure, runs once.
     results, notes = {}, []
-    results["augurd"] = measure(a, AugurdServer, a.augurd, a.series, a.samples)
     peers = [("Prometheus", PrometheusServer, a.prometheus, version(
                   [a.prometheus, "--version"], "prometheus")),
              ("VictoriaMetrics", VictoriaMetricsServer, a.victoria_metrics, version(
                   [a.victoria_metrics, "-version"], "victoria-metrics"))]
-    cols = [("augurd", results["augurd"])]
-    for name, cls, binary, ver in peers:
+    runs = {"augurd": []}
+    for name, _, binary, _ in peers:
         if not binary or not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
             notes.append(f"{name}: not run ({binary or 'skipped'} is not an executable)")
-            continue
-        try:
-            r = measure(a, cls, binary, a.series, a.samples)
-            cols.append((f"{name} {ver}".strip(), r))
-        except Exception as e:
-            notes.append(f"{name}: FAILED, left out: {str(e)[:400]}")
-            traceback.print_exc(file=sys.stderr)
+        else:
+            runs[name] = []
+    for rnd in range(max(1, a.rounds)):
+        runs["augurd"].append(measure(a, AugurdServer, a.augurd, a.series, a.samples))
+        for name, cls, binary, ver in peers:
+            if name not in runs or (name == "Prometheus" and rnd > 0):
+                continue
+            try:
+                runs[name].append(measure(a, cls, binary, a.series, a.samples))
+            except Exception as e:
+                notes.append(f"{name}: FAILED in round {rnd + 1}: {str(e)[:400]}")
+                traceback.print_exc(file=sys.stderr)
+    results["augurd"] = median_result(runs["augurd"])
+    cols = [("augurd", results["augurd"])]
+    for name, _, _, ver in peers:
+        if runs.get(name):
+            cols.append((f"{name} {ver}".strip(), median_result(runs[name])))
 
     # --- the zero-config detector's cost: the same load with it off
     nodet = None
@@ -319,9 +358,12 @@ def run_all(a, t_start):
     print(f"{time.strftime('%Y-%m-%d')}, {a.series:,} series x {a.samples} samples at 15 s "
           f"({span(a.samples)}, ending now) = {results['augurd']['samples']:,} samples into each "
           f"server, {a.batch} samples/request, {a.conns} connections, one server at a time on a "
-          f"fresh dir, load generator on the same {os.cpu_count()}-core machine")
+          f"fresh dir, load generator on the same {os.cpu_count()}-core machine; augurd and "
+          f"VictoriaMetrics: median of {max(1, a.rounds)} alternating rounds, Prometheus: one run")
     print()
     main_table(cols, a)
+    print()
+    print_rounds(cols)
     print()
     if nodet:
         on, off = results["augurd"], nodet
