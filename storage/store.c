@@ -158,7 +158,7 @@ void ag_store_opts_default(ag_store_opts_t *o)
     o->retention_ms[0] = 0;
     o->retention_ms[1] = 0;
     o->retention_ms[2] = 0;
-    o->compact_min_bytes = 32ULL << 20;
+    o->compact_min_bytes = 8ULL << 20;
 }
 
 void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3])
