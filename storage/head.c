@@ -27,8 +27,7 @@ static void series_free(series_t *s)
 {
     series_drop_sealing(s);
     ag_hchunk_free(&s->head);
-    free(s->labels);
-    free(s);
+    free(s); /* the labels live in the same allocation */
 }
 
 void head_destroy(head_t *h)
@@ -69,10 +68,10 @@ void head_prefetch(head_t *h, const ag_series_key_t *k, size_t n)
     for (size_t i = 0; i < n; i++) {
         series_t *s = h->buckets[k[i].hash & mask];
         if (s && s->hash == k[i].hash) {
-            /* Every line of the series: the check, the append and the observer touch fields
-             * spread over all of them. */
-            for (size_t off = 64; off < sizeof *s; off += 64) __builtin_prefetch((char *)s + off);
-            __builtin_prefetch(s->labels);
+            /* Every line of the series and of its labels, which follow it: the lookup, the
+             * check, the append and the observer touch fields spread over all of them. */
+            for (size_t off = 64; off < sizeof *s + s->labels_len; off += 64)
+                __builtin_prefetch((char *)s + off);
             if (s->head.buf) __builtin_prefetch(s->head.buf + s->head.bits / 8);
         }
     }
@@ -99,13 +98,11 @@ static void grow(head_t *h)
 
 series_t *head_insert(head_t *h, uint64_t hash, const char *labels, size_t len)
 {
-    series_t *s = calloc(1, sizeof *s);
+    /* One allocation: the series, then its labels (one malloc and one cache miss less per
+     * series than a separate copy). */
+    series_t *s = calloc(1, sizeof *s + (len ? len : 1));
     if (!s) return NULL;
-    s->labels = malloc(len ? len : 1);
-    if (!s->labels) {
-        free(s);
-        return NULL;
-    }
+    s->labels = (char *)(s + 1);
     memcpy(s->labels, labels, len);
     s->labels_len = (uint32_t)len;
     s->hash = hash;

@@ -29,7 +29,7 @@ typedef struct sealing {
 typedef struct series {
     uint64_t id;        /* 0 while pending (created by a request not yet applied) */
     uint64_t hash;
-    char *labels;       /* owned canonical encoding */
+    char *labels;       /* canonical encoding, right after the struct (one allocation) */
     uint32_t labels_len;
     struct series *next; /* hash-bucket chain */
     int64_t mint;       /* oldest sample ever stored; INT64_MAX when none */
