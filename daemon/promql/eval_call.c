@@ -44,6 +44,8 @@ typedef struct range_call {
     eval_val_t *a;   /* the other arguments */
     range_src_t rs;
     eval_val_t *out;
+    uint32_t *drops; /* rate/increase: drops[i] = samples below their predecessor in 1..i */
+    size_t cap_drops;
 } range_call_t;
 
 /* The output labels of one series of a range function's argument. A function over a range
@@ -67,6 +69,20 @@ static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag
     int64_t range = c->rs.range_ms, off = c->rs.offset_ms, fts = c->rs.fixed_ts;
     int rc = out_labels(ev, c, &l, &len);
     if (rc) return rc;
+    /* Counter resets per prefix, so that windows without one (nearly all) skip the scan. */
+    bool counter = (c->f == AG_RF_RATE || c->f == AG_RF_INCREASE) && np > 1;
+    if (counter && np > c->cap_drops) {
+        uint32_t *nd = realloc(c->drops, np * sizeof *nd);
+        if (nd) {
+            c->drops = nd;
+            c->cap_drops = np;
+        }
+    }
+    counter = counter && np <= c->cap_drops;
+    if (counter) {
+        c->drops[0] = 0;
+        for (size_t i = 1; i < np; i++) c->drops[i] = c->drops[i - 1] + (p[i].v < p[i - 1].v);
+    }
     size_t lo = 0, hi = 0;
     for (size_t k = 0; k < ev->nsteps && !rc; k++) {
         int64_t ts = step_ts(ev, k), at = c->rs.fixed ? fts : ts, ref = at - off;
@@ -83,7 +99,10 @@ static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag
                             c->f == AG_RF_PREDICT_HW_LOWER || c->f == AG_RF_PREDICT_HW_UPPER
                         ? ts
                         : ref;
-        if (ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &v))
+        bool ok = counter && c->drops[hi - 1] == c->drops[lo]
+                      ? ag_range_fn_eval_noreset(c->f, p + lo, hi - lo, t, range, args, &v)
+                      : ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &v);
+        if (ok)
             rc = emit(ev, &c->out->m, l, len, ts, v);
         if (!rc) rc = ev_tick(ev);
     }
@@ -197,6 +216,7 @@ static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, 
                               c.rs.raw.s[i].n);
         emat_free(ev, &c.rs.raw);
     }
+    free(c.drops);
     free_args(ev, n, a);
     return rc;
 }

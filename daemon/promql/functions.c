@@ -583,6 +583,18 @@ static double quantile_over_time(double q, const ag_point_t *p, size_t n, bool *
     return r;
 }
 
+bool ag_range_fn_eval_noreset(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
+                              int64_t range_ms, const double *args, double *out)
+{
+    /* extrapolated_rate's reset loop adds nothing when no sample drops: result = last - first. */
+    if ((f == AG_RF_RATE || f == AG_RF_INCREASE) && p && n >= 2 && out) {
+        *out = extrapolate(p[n - 1].v - p[0].v, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, true,
+                           f == AG_RF_RATE);
+        return true;
+    }
+    return ag_range_fn_eval(f, p, n, t, range_ms, args, out);
+}
+
 bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
                       int64_t range_ms, const double *args, double *out)
 {
