@@ -36,8 +36,8 @@ typedef struct ag_store_opts {
     int64_t retention_ms[3];        /* how long raw data, 1 m and 1 h rollups are kept, counted
                                        back from the newest sample (0 = forever); each at least
                                        the one before (checked by the config) */
-    uint64_t compact_min_bytes;     /* a clean close compacts the data file when at least half of
-                                       it is free and it is at least this big (default 8 MiB) */
+    uint64_t compact_min_bytes;     /* a clean close rewrites the data file compacted when it is
+                                       at least this big (default 8 MiB) */
 } ag_store_opts_t;
 
 /* Fills `o` with the defaults (path "./data", 64 GiB map, 120 samples, 64 MiB, 300 s, no series

@@ -238,9 +238,9 @@ void rollup_key(unsigned char k[ROLLUP_KEY], int tier, uint64_t id, int64_t star
 int64_t rollup_block_ms(int tier);
 int64_t rollup_width_ms(int tier);
 
-/* compact.c: a clean close writes a compacted copy of the data file when half of it is free
- * (true when it did) and installs it after the environment is closed; open removes a copy left
- * by a crash. */
+/* compact.c: a clean close rewrites every table into a compacted copy of the data file (true
+ * when it did; not for files under opts.compact_min_bytes or with over 1 GiB in use) and
+ * installs it after the environment is closed; open removes a copy left by a crash. */
 bool store_compact_copy(ag_store_t *s);
 void store_compact_install(const ag_store_t *s);
 void store_compact_cleanup(const ag_store_t *s);

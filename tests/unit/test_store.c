@@ -380,6 +380,15 @@ static void close_compacts_the_file(void **state)
     ag_sample_t more = {PER * 15000LL, 1};
     assert_int_equal(write1(s, &more, 1, "__name__", "cm", "k", "s0", NULL), 0);
     ag_store_close(s);
+    /* The rewritten file is an ordinary store: it takes writes and reopens with everything. */
+    s = open_store(0, 0);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "k", "s0", &sel), 1);
+    assert_int_equal(sel.series[0].n, PER + 1);
+    assert_true(sel.series[0].samples[PER].v == 1);
+    ag_selection_free(&sel);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "cm", &sel), SERIES);
+    ag_selection_free(&sel);
+    ag_store_close(s);
 }
 
 static void reopen_after_checkpoint(void **state)
