@@ -65,55 +65,160 @@ static int free_pages(MDB_env *env, size_t *out)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Copies table `name` of `from` (read transaction) into `to`'s environment, committing every
- * COPY_TXN_ENTRIES entries so that the copy's dirty pages stay bounded. *count gets the number
- * of entries copied. */
+/* The writing side of a table copy: puts in key order, committing every COPY_TXN_ENTRIES so
+ * that the copy's dirty pages stay bounded. */
 #define COPY_TXN_ENTRIES 65536
-static int copy_table(MDB_txn *from, MDB_env *to, const char *name, size_t *count)
+typedef struct writer {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_dbi dbi;
+    bool dup;
+    MDB_val last; /* the last key put (points into the source's pages or `keybuf`) */
+    unsigned char keybuf[17];
+    size_t n; /* records put */
+} writer_t;
+
+static int writer_put(writer_t *w, MDB_val *k, MDB_val *v)
 {
-    MDB_dbi src, dst;
-    unsigned int flags;
-    MDB_txn *w = NULL;
-    MDB_cursor *rc_cur = NULL, *wc = NULL;
+    /* A repeated key of a sorted-duplicates table appends to its list; every other put appends
+     * at the end of the table. */
+    bool same = w->dup && w->last.mv_data && w->last.mv_size == k->mv_size &&
+                memcmp(w->last.mv_data, k->mv_data, k->mv_size) == 0;
+    int rc = mdb_cursor_put(w->cur, k, v, same ? MDB_APPENDDUP : MDB_APPEND);
+    if (rc) return rc;
+    w->last = *k;
+    if (++w->n % COPY_TXN_ENTRIES == 0) {
+        mdb_cursor_close(w->cur);
+        w->cur = NULL;
+        rc = mdb_txn_commit(w->txn);
+        w->txn = NULL;
+        if (!rc) rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+        if (!rc) rc = mdb_cursor_open(w->txn, w->dbi, &w->cur);
+    }
+    return rc;
+}
+
+/* Folding per-id records into cold groups (format: store_int.h): the records of one range of
+ * `span` ids, per-id ones newer than the group's members, become one group. */
+typedef struct fold {
+    size_t plen;              /* key prefix before the id: 0 for series, 1 for slots */
+    uint64_t span;            /* ids per range */
+    unsigned char prefix[1];
+    uint64_t first;           /* the range being collected; 0 when none */
+    group_member_t have[GROUP_IDS]; /* by id - first; len SIZE_MAX when absent */
+    ag_buf_t raw, out, craw;  /* the range's old group, inflated; the new group; its check */
+    group_member_t *gm, *check;
+    size_t ngm, capgm, ncheck, capcheck;
+} fold_t;
+
+static void fold_reset(fold_t *f, uint64_t first)
+{
+    f->first = first;
+    for (size_t i = 0; i < f->span; i++) f->have[i] = (group_member_t){0, NULL, SIZE_MAX};
+}
+
+/* Writes the collected range as one group, after checking that it decodes to what went in. */
+static int fold_flush(fold_t *f, writer_t *w)
+{
+    if (!f->first) return 0;
+    group_member_t m[GROUP_IDS];
+    size_t n = 0;
+    for (size_t i = 0; i < f->span; i++)
+        if (f->have[i].len != SIZE_MAX) m[n++] = (group_member_t){f->first + i, f->have[i].val,
+                                                                  f->have[i].len};
+    f->first = 0;
+    ag_buf_reset(&f->out);
+    if (!n) return 0;
+    uint64_t first = group_first(m[0].id, f->span);
+    if (group_encode(m, n, first, &f->out)) return ENOMEM;
+    int rc = group_decode(f->out.data, f->out.len, first, f->span, &f->craw, &f->check,
+                          &f->ncheck, &f->capcheck);
+    if (rc == AG_ENOMEM) return ENOMEM;
+    if (rc || f->ncheck != n) return MDB_CORRUPTED;
+    for (size_t i = 0; i < n; i++)
+        if (f->check[i].id != m[i].id || f->check[i].len != m[i].len ||
+            memcmp(f->check[i].val, m[i].val, m[i].len) != 0)
+            return MDB_CORRUPTED;
+    memcpy(w->keybuf, f->prefix, f->plen);
+    key_put_u64(w->keybuf + f->plen, first);
+    w->keybuf[f->plen + 8] = 0;
+    MDB_val k = {f->plen + 9, w->keybuf}, v = {f->out.len, f->out.data};
+    return writer_put(w, &k, &v);
+}
+
+/* Takes one source record into the fold; false when it is not a per-id record or group. */
+static int fold_take(fold_t *f, writer_t *w, const MDB_val *k, const MDB_val *v, bool *taken)
+{
+    const unsigned char *kp = k->mv_data;
+    *taken = false;
+    if (k->mv_size < f->plen + 8 || memcmp(kp, f->prefix, f->plen) != 0) return 0;
+    bool grouped = k->mv_size == f->plen + 9 && kp[f->plen + 8] == 0;
+    if (k->mv_size != f->plen + 8 && !grouped) return 0;
+    uint64_t id = key_get_u64(kp + f->plen);
+    if (id == 0 || (grouped && group_first(id, f->span) != id)) return 0;
+    int rc;
+    if (f->first != group_first(id, f->span)) {
+        if ((rc = fold_flush(f, w))) return rc;
+        fold_reset(f, group_first(id, f->span));
+    }
+    *taken = true;
+    if (!grouped) { /* newer than a group member of the same id */
+        f->have[id - f->first] = (group_member_t){id, v->mv_data, v->mv_size};
+        return 0;
+    }
+    /* The range's group sorts after its first id's own record and before the others: its
+     * members fill what that record did not. The inflated list lives in `raw` until the range
+     * is flushed (one group per range). */
+    rc = group_decode(v->mv_data, v->mv_size, id, f->span, &f->raw, &f->gm, &f->ngm, &f->capgm);
+    if (rc) return rc == AG_ENOMEM ? ENOMEM : MDB_CORRUPTED;
+    for (size_t i = 0; i < f->ngm; i++)
+        if (f->have[f->gm[i].id - id].len == SIZE_MAX) f->have[f->gm[i].id - id] = f->gm[i];
+    return 0;
+}
+
+/* Copies table `name` of `from` (read transaction) into `to`'s environment; `fold` (or NULL)
+ * folds its per-id records into groups. *written gets the records written. */
+static int copy_table(MDB_txn *from, MDB_env *to, const char *name, fold_t *fold,
+                      size_t *written)
+{
+    MDB_dbi src;
+    unsigned int flags = 0;
+    MDB_cursor *rcur = NULL;
+    writer_t w = {.env = to};
     int rc = mdb_dbi_open(from, name, 0, &src);
     if (!rc) rc = mdb_dbi_flags(from, src, &flags);
-    if (!rc) rc = mdb_cursor_open(from, src, &rc_cur);
-    if (!rc) rc = mdb_txn_begin(to, NULL, 0, &w);
-    if (!rc) rc = mdb_dbi_open(w, name, MDB_CREATE | (flags & (MDB_DUPSORT | MDB_DUPFIXED |
-                                                                MDB_INTEGERKEY | MDB_REVERSEKEY |
-                                                                MDB_INTEGERDUP | MDB_REVERSEDUP)),
-                               &dst);
-    if (!rc) rc = mdb_cursor_open(w, dst, &wc);
-    MDB_val k, v, last = {0, NULL};
-    size_t n = 0;
-    bool dup = flags & MDB_DUPSORT;
+    if (!rc) rc = mdb_cursor_open(from, src, &rcur);
+    if (!rc) rc = mdb_txn_begin(to, NULL, 0, &w.txn);
+    if (!rc) rc = mdb_dbi_open(w.txn, name, MDB_CREATE | (flags & (MDB_DUPSORT | MDB_DUPFIXED |
+                                                                    MDB_INTEGERKEY |
+                                                                    MDB_REVERSEKEY |
+                                                                    MDB_INTEGERDUP |
+                                                                    MDB_REVERSEDUP)),
+                               &w.dbi);
+    if (!rc) rc = mdb_cursor_open(w.txn, w.dbi, &w.cur);
+    w.dup = flags & MDB_DUPSORT;
+    if (fold && w.dup) fold = NULL; /* groups are for plain tables */
+    if (fold) fold_reset(fold, 0);
+    MDB_val k, v;
     int op = MDB_FIRST;
-    while (!rc && (rc = mdb_cursor_get(rc_cur, &k, &v, op)) == 0) {
+    while (!rc && (rc = mdb_cursor_get(rcur, &k, &v, op)) == 0) {
         op = MDB_NEXT;
-        /* A repeated key of a sorted-duplicates table appends to its list; every other put
-         * appends at the end of the table. */
-        bool same = dup && last.mv_data && last.mv_size == k.mv_size &&
-                    memcmp(last.mv_data, k.mv_data, k.mv_size) == 0;
-        rc = mdb_cursor_put(wc, &k, &v, same ? MDB_APPENDDUP : MDB_APPEND);
-        if (rc) break;
-        last = k; /* the read transaction's pages stay valid while it is open */
-        if (++n % COPY_TXN_ENTRIES == 0) {
-            mdb_cursor_close(wc);
-            wc = NULL;
-            rc = mdb_txn_commit(w);
-            w = NULL;
-            if (!rc) rc = mdb_txn_begin(to, NULL, 0, &w);
-            if (!rc) rc = mdb_cursor_open(w, dst, &wc);
-        }
+        bool taken = false;
+        if (fold && (rc = fold_take(fold, &w, &k, &v, &taken))) break;
+        if (taken) continue;
+        if (fold && (rc = fold_flush(fold, &w))) break;
+        rc = writer_put(&w, &k, &v);
     }
     if (rc == MDB_NOTFOUND) rc = 0;
-    if (wc) mdb_cursor_close(wc);
-    if (w) {
-        if (!rc) rc = mdb_txn_commit(w);
-        else mdb_txn_abort(w);
+    if (!rc && fold) rc = fold_flush(fold, &w);
+    if (w.cur) mdb_cursor_close(w.cur);
+    if (w.txn) {
+        if (!rc) rc = mdb_txn_commit(w.txn);
+        else mdb_txn_abort(w.txn);
     }
-    if (rc_cur) mdb_cursor_close(rc_cur);
-    *count = n;
+    if (rcur) mdb_cursor_close(rcur);
+    *written = w.n;
     return rc;
 }
 
@@ -125,14 +230,16 @@ static size_t table_entries(MDB_txn *t, const char *name)
     return mdb_dbi_open(t, name, 0, &d) || mdb_stat(t, d, &st) ? SIZE_MAX : st.ms_entries;
 }
 
-/* Rewrites every named table of s->env into a new environment in file `path`. */
+/* Rewrites every named table of s->env into a new environment in file `path`, folding the
+ * series labels and observer slots into cold groups. */
 static int repack(ag_store_t *s, const char *path, size_t map_size, size_t *tables)
 {
     MDB_env *to = NULL;
     MDB_txn *from = NULL;
     MDB_cursor *names = NULL;
     MDB_dbi main_dbi;
-    int rc = mdb_env_create(&to);
+    fold_t *fold = calloc(1, sizeof *fold);
+    int rc = fold ? mdb_env_create(&to) : ENOMEM;
     if (!rc) rc = mdb_env_set_maxdbs(to, 32);
     if (!rc) rc = mdb_env_set_mapsize(to, map_size);
     /* No lock file (nobody else opens the copy) and no syncs until the single one at the end. */
@@ -152,14 +259,19 @@ static int repack(ag_store_t *s, const char *path, size_t map_size, size_t *tabl
         }
         memcpy(name, k.mv_data, k.mv_size);
         name[k.mv_size] = 0;
+        bool series = strcmp(name, "series") == 0, models = strcmp(name, "models") == 0;
+        fold->plen = models ? 1 : 0;
+        fold->span = models ? GROUP_SLOT_IDS : GROUP_SERIES_IDS;
+        fold->prefix[0] = SLOT_KEY_TAG;
         size_t n = 0;
-        if ((rc = copy_table(from, to, name, &n))) break;
+        if ((rc = copy_table(from, to, name, series || models ? fold : NULL, &n))) break;
         MDB_txn *check;
         if ((rc = mdb_txn_begin(to, NULL, MDB_RDONLY, &check))) break;
         size_t copied = table_entries(check, name);
         mdb_txn_abort(check);
-        if (table_entries(from, name) != n || copied != n) {
-            rc = MDB_CORRUPTED; /* the copy must hold exactly what the original holds */
+        /* The copy holds what was written; a table copied as it was, what the original holds. */
+        if (copied != n || (!series && !models && table_entries(from, name) != n)) {
+            rc = MDB_CORRUPTED;
             break;
         }
         (*tables)++;
@@ -169,6 +281,14 @@ static int repack(ag_store_t *s, const char *path, size_t map_size, size_t *tabl
     if (from) mdb_txn_abort(from);
     if (!rc) rc = mdb_env_sync(to, 1);
     if (to) mdb_env_close(to);
+    if (fold) {
+        ag_buf_free(&fold->raw);
+        ag_buf_free(&fold->out);
+        ag_buf_free(&fold->craw);
+        free(fold->gm);
+        free(fold->check);
+        free(fold);
+    }
     return rc;
 }
 

@@ -436,12 +436,15 @@ static int delete_series(step_t *st, series_t *se)
     key_put_u64(idk, se->id);
     MDB_val key = {8, idk}, val;
     int rc = mdb_del(st->txn, s->dbi_series, &key, NULL);
-    if (rc && rc != MDB_NOTFOUND) return store_lmdb_err(rc);
+    if (rc == MDB_NOTFOUND) rc = group_remove(st->txn, s->dbi_series, NULL, 0, GROUP_SERIES_IDS, se->id);
+    else if (rc) return store_lmdb_err(rc);
+    if (rc) return rc;
     unsigned char sk[9] = {SLOT_KEY_TAG};
     memcpy(sk + 1, idk, 8);
     MDB_val skey = {9, sk};
     rc = mdb_del(st->txn, s->dbi_models, &skey, NULL);
     if (rc && rc != MDB_NOTFOUND) return store_lmdb_err(rc);
+    if ((rc = group_remove(st->txn, s->dbi_models, sk, 1, GROUP_SLOT_IDS, se->id))) return rc;
     size_t pos = 0, nl, vl;
     const char *name, *value;
     unsigned char pk[POSTING_KEY_MAX + 32];

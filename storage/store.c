@@ -3,7 +3,9 @@
  *
  * Layout in LMDB (one environment, one data directory):
  *   meta      "schema" -> version
- *   series    id (8 B BE) -> canonical label encoding
+ *   series    id (8 B BE) -> canonical label encoding; at a clean stop the compaction folds
+ *             them into cold groups, first id | 0 -> GROUP_SERIES_IDS of them deflated
+ *             (store_int.h, group.c); new series are written per id beside them
  *   postings  "name\0value" -> ids (DUPSORT|DUPFIXED, 8 B BE); values too long for an LMDB key
  *             are cut and tagged with a trailing "\0" + hash (readers then check the series)
  *   chunks    id | mint (8 B BE each, sign bit flipped) -> flag byte, then a packed chunk
@@ -13,8 +15,9 @@
  *   metadata  family -> "type\0help\0unit\0"
  *   rollups   tier | id | block start -> rollup block (ag_rollup.h), kept by maint.c
  *   models    0 | id -> the sample observer's slot (status byte + AG_STORE_SLOT_SIZE bytes),
- *             saved by checkpoints; 1 | key -> a state record (ag_blob_in_t) written with a
- *             request
+ *             saved by checkpoints (folded like series: 0 | first id | 0 -> GROUP_SLOT_IDS
+ *             slots; a per-id slot saved later is the newer); 1 | key -> a state record
+ *             (ag_blob_in_t) written with a request
  * Samples first go into the in-memory head (one open chunk per series) and into a WAL record in
  * the same transaction. Full chunks are sealed into `chunks`, transcoded from the head's
  * append-friendly form (ag_hchunk.h) into the compact packed form. A checkpoint copies every
@@ -263,34 +266,6 @@ static uint64_t vbits_of(double v)
     uint64_t b;
     memcpy(&b, &v, 8);
     return b;
-}
-
-static void put_uvarint(ag_buf_t *b, uint64_t v)
-{
-    if (!ag_buf_reserve(b, 10)) return;
-    unsigned char *p = (unsigned char *)b->data + b->len, *start = p;
-    while (v >= 0x80) {
-        *p++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (unsigned char)v;
-    b->len += (size_t)(p - start);
-    b->data[b->len] = 0;
-}
-
-static int get_uvarint(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*p >= end) return AG_ECORRUPT;
-        unsigned char c = *(*p)++;
-        r |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = r;
-            return AG_OK;
-        }
-    }
-    return AG_ECORRUPT;
 }
 
 size_t posting_key_n(unsigned char *key, const char *name, size_t nl, const char *value,
@@ -1154,6 +1129,26 @@ static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
 
 static int load_slots(ag_store_t *s, MDB_txn *txn);
 
+/* Recovery of one series record: into the head, with its time bounds and rollup state. */
+static int load_one_series(ag_store_t *s, MDB_txn *txn, MDB_cursor *cc, const group_member_t *m,
+                           ag_errmsg_t *e)
+{
+    if (m->id == 0 || head_by_id(&s->head, m->id))
+        return ag_errmsg_set(e, AG_ECORRUPT, -1, "series id %llu stored twice or zero",
+                             (unsigned long long)m->id);
+    uint64_t h = ag_labels_hash((const char *)m->val, m->len);
+    series_t *se = head_insert(&s->head, h, (const char *)m->val, m->len);
+    if (se && metric_count_add(s, se, 1)) se = NULL;
+    if (!se || head_assign_id(&s->head, se, m->id))
+        return ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory loading series");
+    int rc;
+    if ((rc = load_series_bounds(s, cc, se)) || (rc = maint_load_series(s, txn, se)))
+        return ag_errmsg_set(e, rc, -1, "series %llu: chunks unreadable: %s",
+                             (unsigned long long)m->id, ag_strerror(rc));
+    if (m->id >= s->next_id) s->next_id = m->id + 1;
+    return AG_OK;
+}
+
 /* Rebuilds the in-memory state from LMDB: series, open chunks, then the WAL. */
 static int recover(ag_store_t *s, ag_errmsg_t *e)
 {
@@ -1172,28 +1167,38 @@ static int recover(ag_store_t *s, ag_errmsg_t *e)
     }
     MDB_val key, val;
     int mrc;
+    ag_buf_t raw = AG_BUF_INIT;
+    group_member_t *gm = NULL;
+    size_t ngm = 0, capgm = 0;
     for (mrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-        if (key.mv_size != 8) {
+        group_member_t one = {0, val.mv_data, val.mv_size};
+        const group_member_t *m = &one;
+        size_t nm = 1;
+        if (key.mv_size == 8) {
+            one.id = key_get_u64(key.mv_data);
+        } else if (key.mv_size == 9 && ((unsigned char *)key.mv_data)[8] == 0) {
+            uint64_t first = key_get_u64(key.mv_data);
+            if (first == 0 || group_first(first, GROUP_SERIES_IDS) != first ||
+                (rc = group_decode(val.mv_data, val.mv_size, first, GROUP_SERIES_IDS, &raw, &gm,
+                                   &ngm, &capgm))) {
+                rc = ag_errmsg_set(e, rc == AG_ENOMEM ? rc : AG_ECORRUPT, -1,
+                                   "series group %llu unreadable", (unsigned long long)first);
+                break;
+            }
+            m = gm;
+            nm = ngm;
+        } else {
             rc = ag_errmsg_set(e, AG_ECORRUPT, -1, "series key of %zu bytes", key.mv_size);
-            goto fail;
+            break;
         }
-        uint64_t id = key_get_u64(key.mv_data);
-        uint64_t h = ag_labels_hash(val.mv_data, val.mv_size);
-        series_t *se = head_insert(&s->head, h, val.mv_data, val.mv_size);
-        if (se && metric_count_add(s, se, 1)) se = NULL;
-        if (!se || head_assign_id(&s->head, se, id)) {
-            rc = ag_errmsg_set(e, AG_ENOMEM, -1, "out of memory loading series");
-            goto fail;
-        }
-        if ((rc = load_series_bounds(s, cc, se)) || (rc = maint_load_series(s, txn, se))) {
-            rc = ag_errmsg_set(e, rc, -1, "series %llu: chunks unreadable: %s",
-                               (unsigned long long)id, ag_strerror(rc));
-            goto fail;
-        }
-        if (id >= s->next_id) s->next_id = id + 1;
-        nseries++;
+        for (size_t i = 0; i < nm && !rc; i++) rc = load_one_series(s, txn, cc, &m[i], e);
+        if (rc) break;
+        nseries += nm;
     }
+    ag_buf_free(&raw);
+    free(gm);
+    if (rc) goto fail;
     if (mrc != MDB_NOTFOUND) {
         rc = ag_errmsg_set(e, store_lmdb_err(mrc), -1, "series: %s", mdb_strerror(mrc));
         goto fail;
@@ -1284,17 +1289,50 @@ static int load_slots(ag_store_t *s, MDB_txn *txn)
     if (rc) return store_lmdb_err(rc);
     unsigned char k0[1] = {SLOT_KEY_TAG};
     MDB_val key = {1, k0}, val;
+    ag_buf_t raw = AG_BUF_INIT;
+    group_member_t *gm = NULL;
+    size_t ngm = 0, capgm = 0;
+    int grc = AG_OK;
     for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
         const unsigned char *k = key.mv_data;
         if (key.mv_size < 1 || k[0] != SLOT_KEY_TAG) break;
-        if (key.mv_size != 9 || val.mv_size != 1 + AG_STORE_SLOT_SIZE) continue;
-        series_t *se = head_by_id(&s->head, key_get_u64(k + 1));
-        if (!se) continue;
-        memcpy(se->slot, (const unsigned char *)val.mv_data + 1, AG_STORE_SLOT_SIZE);
-        se->slot_status = AG_SLOT_LOADED;
+        group_member_t one = {0, val.mv_data, val.mv_size};
+        const group_member_t *m = &one;
+        size_t nm = 1;
+        /* A group (SLOT_KEY_TAG | first id | 0) sorts after its first id's own record and
+         * before the others of its range: a per-id record is newer than the group, so a member
+         * does not replace a slot loaded from one (status already AG_SLOT_LOADED), and the
+         * per-id records after the group replace its members. */
+        bool grouped = key.mv_size == 10 && k[9] == 0;
+        if (key.mv_size == 9) {
+            one.id = key_get_u64(k + 1);
+        } else if (grouped) {
+            uint64_t first = key_get_u64(k + 1);
+            if (first == 0 || group_first(first, GROUP_SLOT_IDS) != first) {
+                grc = AG_ECORRUPT;
+                break;
+            }
+            if ((grc = group_decode(val.mv_data, val.mv_size, first, GROUP_SLOT_IDS, &raw, &gm,
+                                    &ngm, &capgm)))
+                break;
+            m = gm;
+            nm = ngm;
+        } else {
+            continue;
+        }
+        for (size_t i = 0; i < nm; i++) {
+            series_t *se = head_by_id(&s->head, m[i].id);
+            if (!se || m[i].len != 1 + AG_STORE_SLOT_SIZE) continue;
+            if (grouped && se->slot_status == AG_SLOT_LOADED) continue;
+            memcpy(se->slot, m[i].val + 1, AG_STORE_SLOT_SIZE);
+            se->slot_status = AG_SLOT_LOADED;
+        }
     }
     mdb_cursor_close(c);
+    ag_buf_free(&raw);
+    free(gm);
+    if (grc) return grc;
     return rc == 0 || rc == MDB_NOTFOUND ? AG_OK : store_lmdb_err(rc);
 }
 

@@ -178,6 +178,72 @@ uint64_t key_get_u64(const unsigned char *p);
 static inline uint64_t ts_to_key(int64_t t) { return (uint64_t)t ^ 0x8000000000000000ULL; }
 static inline int64_t key_to_ts(uint64_t k) { return (int64_t)(k ^ 0x8000000000000000ULL); }
 
+/* Unsigned LEB128 varints (the WAL, cold groups). put sets b->oom on failure; get returns
+ * AG_ECORRUPT when the varint runs past `end` or over 64 bits. */
+static inline void put_uvarint(ag_buf_t *b, uint64_t v)
+{
+    if (!ag_buf_reserve(b, 10)) return;
+    unsigned char *p = (unsigned char *)b->data + b->len, *start = p;
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    b->len += (size_t)(p - start);
+    b->data[b->len] = 0;
+}
+
+static inline int get_uvarint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return AG_ECORRUPT;
+        unsigned char c = *(*p)++;
+        r |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = r;
+            return AG_OK;
+        }
+    }
+    return AG_ECORRUPT;
+}
+
+/* Cold groups (group.c): at a clean stop the compaction folds the per-id records of `series`
+ * (id -> labels) and the observer slots of `models` (SLOT_KEY_TAG | id -> slot) into one
+ * compressed record per range of GROUP_SERIES_IDS (GROUP_SLOT_IDS) ids, keyed by the key of the range's first id followed by one
+ * 0x00 byte, so a group sorts among the ids of its range. A value is a format byte
+ * (GROUP_FORMAT), the uvarint length of the raw member list, then that list deflated (zlib);
+ * the list holds, by ascending id, uvarint (id - first id), uvarint length, the record's value.
+ * A per-id record written later (a new series in a partly filled range, a slot saved by a
+ * checkpoint) sits beside its group; for slots it is the newer one. */
+#define GROUP_IDS 128       /* the largest range */
+#define GROUP_SERIES_IDS 128 /* label sets deflate to ~4 bytes: 128 of them fit in a page */
+#define GROUP_SLOT_IDS 32    /* slots to ~20: ranges of ~700 bytes fill pages best */
+#define GROUP_FORMAT 1
+/* The first id of id's range of `span` ids. */
+static inline uint64_t group_first(uint64_t id, uint64_t span)
+{
+    return (id - 1) / span * span + 1;
+}
+typedef struct group_member {
+    uint64_t id;
+    const unsigned char *val;
+    size_t len;
+} group_member_t;
+/* Appends the value of a group of n members (ascending ids of one range starting at first) to
+ * out. */
+int group_encode(const group_member_t *m, size_t n, uint64_t first, ag_buf_t *out);
+/* Inflates a group value whose range starts at `first` into raw (reset first) and lists its
+ * members in *m (a growing array owned by the caller, *cap its capacity); the members point into
+ * raw. AG_ECORRUPT for a malformed value, AG_ENOMEM. */
+int group_decode(const void *val, size_t len, uint64_t first, uint64_t span, ag_buf_t *raw,
+                 group_member_t **m, size_t *n, size_t *cap);
+/* Removes id from the group of its range in table dbi, whose keys start with prefix[0..plen)
+ * (plen <= 8); deletes the group when it was the last member. AG_OK when there is no such
+ * group or id is not in it. */
+int group_remove(MDB_txn *txn, MDB_dbi dbi, const unsigned char *prefix, size_t plen,
+                 uint64_t span, uint64_t id);
+
 /* Chunk values: a flag byte (CHUNK_OPEN when the chunk is a checkpoint of a head chunk, which
  * the head reloads on start, else sealed), then
  *   with CHUNK_PACKED  an ag_pack (ag_pack.h), which knows its own count and time range (what

@@ -70,6 +70,7 @@ static ag_store_t *open_store(const int64_t ret[3])
     o.ooo_window_ms = 10 * MIN_MS;
     o.checkpoint_wal_bytes = 256 << 10; /* the WAL is emptied as often as in production */
     if (ret) memcpy(o.retention_ms, ret, sizeof o.retention_ms);
+    o.compact_min_bytes = 0; /* every close compacts: series and slots go into cold groups */
     ag_store_t *s = NULL;
     ag_errmsg_t e = {{0}, -1};
     int rc = ag_store_open(&o, &s, &e);
@@ -351,6 +352,10 @@ static void retention_boundaries(void **state)
                    (unsigned long long)d.retention_blocks_deleted, (unsigned long long)d.retention_series_deleted,
                    (unsigned long long)d.maintenance_steps, (unsigned long long)d.chunks_sealed, (unsigned long long)d.wal_bytes);
         }
+        if (day == 2) { /* the series go into a cold group, which retention then edits */
+            ag_store_close(s);
+            s = open_store(ret);
+        }
         if (day == 20) size20 = file_size();
         if (day == 40) size40 = file_size();
     }
@@ -367,6 +372,14 @@ static void retention_boundaries(void **state)
     assert_true(st.retention_blocks_deleted > 0);
     /* The counters that stopped on day 1 are gone, index entries included. */
     assert_int_equal(st.retention_series_deleted, 2);
+    assert_int_equal(st.series, NSER - 2);
+    ag_store_close(s); /* and they stay deleted through a reopen and another compaction */
+    s = open_store(ret);
+    ag_store_stats(s, &st);
+    assert_int_equal(st.series, NSER - 2);
+    ag_store_close(s);
+    s = open_store(ret);
+    ag_store_stats(s, &st);
     assert_int_equal(st.series, NSER - 2);
 
     /* Raw: only chunks reaching past the cut (a 6 h block boundary) are left. */

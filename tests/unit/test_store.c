@@ -1005,6 +1005,120 @@ static blobs_t list_blobs(ag_store_t *s, const char *prefix, size_t plen)
     return b;
 }
 
+/* Cold groups: an observer that keeps each series' sample count in its slot and records, by
+ * the series' "k" label, the count and status it found. */
+#define GRP_SERIES 300
+typedef struct {
+    uint64_t before[GRP_SERIES + 40];
+    uint8_t status[GRP_SERIES + 40];
+} grp_obs_t;
+
+static bool grp_samples(void *ctx, const char *labels, size_t len, uint8_t *slot, uint8_t *status,
+                        const ag_sample_t *smp, size_t n)
+{
+    grp_obs_t *o = ctx;
+    size_t vl;
+    const char *k = ag_labels_get(labels, len, "k", &vl);
+    assert_non_null(k);
+    int i = atoi(k);
+    uint64_t c;
+    memcpy(&c, slot, 8);
+    o->before[i] = c;
+    o->status[i] = *status;
+    c += n;
+    memcpy(slot, &c, 8);
+    slot[AG_STORE_SLOT_SIZE - 1] = (uint8_t)i; /* the slot's last byte names its series */
+    *status = 7;
+    return true;
+}
+
+static void grp_end(void *ctx, bool committed)
+{
+    (void)ctx;
+    assert_true(committed);
+}
+
+static ag_store_t *open_compacting(void)
+{
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.compact_min_bytes = 0;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    return s;
+}
+
+static void grp_write(ag_store_t *s, int from, int to, int64_t t, int every)
+{
+    char k[16];
+    for (int i = from; i < to; i += every) {
+        ag_sample_t smp = {t, i};
+        snprintf(k, sizeof k, "%d", i);
+        assert_int_equal(write1(s, &smp, 1, "__name__", "grp", "k", k, "host", "h-0:9100", NULL),
+                         0);
+    }
+}
+
+/* A clean stop folds series labels and observer slots into cold groups (ranges of ids in one
+ * compressed record); they load back exactly, a slot saved later overrides its grouped copy,
+ * series created later join their range at the next stop, and a file with groups still takes
+ * every kind of write. */
+static void cold_groups_keep_series_and_slots(void **state)
+{
+    (void)state;
+    static grp_obs_t oc;
+    memset(&oc, 0, sizeof oc);
+    ag_store_observer_t o = {grp_samples, grp_end, &oc};
+    ag_store_t *s = open_compacting();
+    ag_store_set_observer(s, &o);
+    grp_write(s, 0, GRP_SERIES, 1000, 1);
+    grp_write(s, 0, GRP_SERIES, 2000, 1);
+    ag_store_set_observer(s, &o);
+    ag_store_close(s); /* checkpoint, then the compaction folds ids 1..300 */
+
+    s = open_store(0, 0); /* under compact_min_bytes: this close leaves the file as it is */
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "grp", &sel), GRP_SERIES);
+    for (size_t i = 0; i < sel.n; i++) assert_int_equal(sel.series[i].n, 2);
+    ag_selection_free(&sel);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "k", "257", &sel), 1);
+    assert_int_equal(sel.series[0].samples[1].v, 257);
+    ag_selection_free(&sel);
+    memset(&oc, 0, sizeof oc);
+    ag_store_set_observer(s, &o);
+    grp_write(s, 0, GRP_SERIES, 3000, 3); /* a third of the slots change: saved per id */
+    grp_write(s, GRP_SERIES, GRP_SERIES + 40, 3000, 1); /* new ids 301..340 */
+    ag_store_set_observer(s, &o);
+    for (int i = 0; i < GRP_SERIES; i += 3) {
+        assert_int_equal(oc.status[i], AG_SLOT_LOADED);
+        assert_int_equal(oc.before[i], 2);
+    }
+    assert_int_equal(oc.status[GRP_SERIES + 5], 0);
+    ag_store_close(s); /* per-id slots beside their groups; a range part grouped, part not */
+
+    for (int round = 0; round < 2; round++) { /* round 0 reads both forms, then compacts */
+        s = open_compacting();
+        memset(&oc, 0, sizeof oc);
+        ag_store_set_observer(s, &o);
+        grp_write(s, 0, GRP_SERIES + 40, 4000 + round * 1000, 1);
+        ag_store_set_observer(s, &o);
+        for (int i = 0; i < GRP_SERIES + 40; i++) {
+            uint64_t want = (i >= GRP_SERIES ? 1 : i % 3 == 0 ? 3 : 2) + (uint64_t)round;
+            assert_int_equal(oc.status[i], AG_SLOT_LOADED);
+            assert_int_equal(oc.before[i], want);
+        }
+        assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "grp", &sel), GRP_SERIES + 40);
+        ag_selection_free(&sel);
+        assert_int_equal(count_select(s, AG_MATCH_EQ, "k", "320", &sel), 1);
+        assert_int_equal(sel.series[0].n, 2 + round);
+        ag_selection_free(&sel);
+        ag_store_set_observer(s, NULL);
+        ag_store_close(s);
+    }
+}
+
 static void blobs_and_observer_slots_survive_reopen(void **state)
 {
     ag_store_t *s = open_store(0, 0);
@@ -1152,6 +1266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wal_values_replay_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(close_compacts_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(cold_groups_keep_series_and_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_long_and_empty_entries_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
