@@ -222,6 +222,129 @@ static int copy_table(MDB_txn *from, MDB_env *to, const char *name, fold_t *fold
     return rc;
 }
 
+/* ---- postings: every list into `postings_cold` (store_int.h) ---------------------------- */
+
+typedef struct idbuf {
+    uint64_t *v;
+    size_t n, cap;
+} idbuf_t;
+
+static int idbuf_push(void *ctx, uint64_t id)
+{
+    idbuf_t *b = ctx;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        uint64_t *nv = realloc(b->v, cap * sizeof *nv);
+        if (!nv) return AG_ENOMEM;
+        b->v = nv;
+        b->cap = cap;
+    }
+    b->v[b->n++] = id;
+    return AG_OK;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The hot list under cursor c (a `postings` key) appended to b. */
+static int hot_ids(MDB_cursor *c, idbuf_t *b)
+{
+    MDB_val k, v = {0, NULL};
+    int rc = mdb_cursor_get(c, &k, &v, MDB_GET_MULTIPLE);
+    if (rc == 0 && v.mv_data == NULL) { /* a single value stored inline */
+        if ((rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT))) return rc;
+        return v.mv_size == 8 ? (idbuf_push(b, key_get_u64(v.mv_data)) ? ENOMEM : 0)
+                              : MDB_CORRUPTED;
+    }
+    while (rc == 0) {
+        for (size_t off = 0; off + 8 <= v.mv_size; off += 8)
+            if (idbuf_push(b, key_get_u64((const unsigned char *)v.mv_data + off))) return ENOMEM;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_MULTIPLE);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Merges `postings` and `postings_cold` of the source, key by key, into the copy's
+ * `postings_cold` (only ids of series that still exist); the copy's `postings` is empty.
+ * *written gets the lists written. */
+static int copy_postings(ag_store_t *s, MDB_txn *from, MDB_env *to, size_t *written)
+{
+    MDB_dbi hot, cold = 0, dhot;
+    unsigned int flags = 0;
+    bool have_cold = false;
+    MDB_cursor *hc = NULL, *cc = NULL;
+    writer_t w = {.env = to};
+    idbuf_t ids = {0}, check = {0};
+    ag_buf_t enc = AG_BUF_INIT;
+    int rc = mdb_dbi_open(from, "postings", 0, &hot);
+    if (!rc) rc = mdb_dbi_flags(from, hot, &flags);
+    if (!rc) {
+        int crc = mdb_dbi_open(from, "postings_cold", 0, &cold);
+        have_cold = crc == 0;
+        if (crc && crc != MDB_NOTFOUND) rc = crc;
+    }
+    if (!rc) rc = mdb_cursor_open(from, hot, &hc);
+    if (!rc && have_cold) rc = mdb_cursor_open(from, cold, &cc);
+    if (!rc) rc = mdb_txn_begin(to, NULL, 0, &w.txn);
+    if (!rc) rc = mdb_dbi_open(w.txn, "postings", MDB_CREATE | (flags & (MDB_DUPSORT |
+                                                                       MDB_DUPFIXED)), &dhot);
+    if (!rc) rc = mdb_dbi_open(w.txn, "postings_cold", MDB_CREATE, &w.dbi);
+    if (!rc) rc = mdb_cursor_open(w.txn, w.dbi, &w.cur);
+    MDB_val hk, hv, ck, cv;
+    int hrc = rc ? MDB_NOTFOUND : mdb_cursor_get(hc, &hk, &hv, MDB_FIRST);
+    int crc = rc || !have_cold ? MDB_NOTFOUND : mdb_cursor_get(cc, &ck, &cv, MDB_FIRST);
+    while (!rc && (hrc == 0 || crc == 0)) {
+        int order = hrc ? 1 : crc ? -1 : mdb_cmp(from, hot, &hk, &ck);
+        MDB_val key = order <= 0 ? hk : ck;
+        ids.n = 0;
+        if (order <= 0 && (rc = hot_ids(hc, &ids))) break;
+        if (order >= 0 && (rc = cold_postings_each(cv.mv_data, cv.mv_size, idbuf_push, &ids))) {
+            rc = rc == AG_ENOMEM ? ENOMEM : MDB_CORRUPTED;
+            break;
+        }
+        qsort(ids.v, ids.n, sizeof *ids.v, cmp_id);
+        size_t n = 0;
+        for (size_t i = 0; i < ids.n; i++)
+            if ((!n || ids.v[i] != ids.v[n - 1]) && head_by_id(&s->head, ids.v[i]))
+                ids.v[n++] = ids.v[i];
+        if (n) {
+            ag_buf_reset(&enc);
+            if (cold_postings_encode(ids.v, n, &enc)) {
+                rc = ENOMEM;
+                break;
+            }
+            check.n = 0;
+            if (cold_postings_each(enc.data, enc.len, idbuf_push, &check) || check.n != n ||
+                memcmp(check.v, ids.v, n * sizeof *ids.v) != 0) {
+                rc = MDB_CORRUPTED; /* the list must decode to what went in */
+                break;
+            }
+            MDB_val v = {enc.len, enc.data};
+            /* `key` points into the source's pages, valid while `from` is open */
+            if ((rc = writer_put(&w, &key, &v))) break;
+        }
+        if (order <= 0) hrc = mdb_cursor_get(hc, &hk, &hv, MDB_NEXT_NODUP);
+        if (order >= 0) crc = mdb_cursor_get(cc, &ck, &cv, MDB_NEXT);
+    }
+    if (!rc && hrc && hrc != MDB_NOTFOUND) rc = hrc;
+    if (!rc && crc && crc != MDB_NOTFOUND) rc = crc;
+    if (w.cur) mdb_cursor_close(w.cur);
+    if (w.txn) {
+        if (!rc) rc = mdb_txn_commit(w.txn);
+        else mdb_txn_abort(w.txn);
+    }
+    if (hc) mdb_cursor_close(hc);
+    if (cc) mdb_cursor_close(cc);
+    free(ids.v);
+    free(check.v);
+    ag_buf_free(&enc);
+    *written = w.n;
+    return rc;
+}
+
 /* Entries of table `name` in a read transaction of env (SIZE_MAX when it cannot be read). */
 static size_t table_entries(MDB_txn *t, const char *name)
 {
@@ -231,7 +354,7 @@ static size_t table_entries(MDB_txn *t, const char *name)
 }
 
 /* Rewrites every named table of s->env into a new environment in file `path`, folding the
- * series labels and observer slots into cold groups. */
+ * series labels and observer slots into cold groups and the postings into cold lists. */
 static int repack(ag_store_t *s, const char *path, size_t map_size, size_t *tables)
 {
     MDB_env *to = NULL;
@@ -260,17 +383,23 @@ static int repack(ag_store_t *s, const char *path, size_t map_size, size_t *tabl
         memcpy(name, k.mv_data, k.mv_size);
         name[k.mv_size] = 0;
         bool series = strcmp(name, "series") == 0, models = strcmp(name, "models") == 0;
+        bool postings = strcmp(name, "postings") == 0;
+        if (strcmp(name, "postings_cold") == 0) continue; /* merged with `postings` */
         fold->plen = models ? 1 : 0;
         fold->span = models ? GROUP_SLOT_IDS : GROUP_SERIES_IDS;
         fold->prefix[0] = SLOT_KEY_TAG;
         size_t n = 0;
-        if ((rc = copy_table(from, to, name, series || models ? fold : NULL, &n))) break;
+        rc = postings ? copy_postings(s, from, to, &n)
+                      : copy_table(from, to, name, series || models ? fold : NULL, &n);
+        if (rc) break;
         MDB_txn *check;
         if ((rc = mdb_txn_begin(to, NULL, MDB_RDONLY, &check))) break;
-        size_t copied = table_entries(check, name);
+        size_t copied = table_entries(check, postings ? "postings_cold" : name);
+        if (postings && table_entries(check, "postings") != 0) copied = SIZE_MAX;
         mdb_txn_abort(check);
         /* The copy holds what was written; a table copied as it was, what the original holds. */
-        if (copied != n || (!series && !models && table_entries(from, name) != n)) {
+        if (copied != n ||
+            (!series && !models && !postings && table_entries(from, name) != n)) {
             rc = MDB_CORRUPTED;
             break;
         }

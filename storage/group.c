@@ -110,3 +110,31 @@ int group_remove(MDB_txn *txn, MDB_dbi dbi, const unsigned char *prefix, size_t 
     free(m);
     return rc;
 }
+
+/* ---- cold postings --------------------------------------------------------------------------- */
+
+int cold_postings_encode(const uint64_t *ids, size_t n, ag_buf_t *out)
+{
+    if (!ag_buf_reserve(out, 1)) return AG_ENOMEM;
+    out->data[out->len++] = COLD_POSTINGS_FORMAT;
+    put_uvarint(out, n);
+    for (size_t i = 0; i < n; i++) put_uvarint(out, i ? ids[i] - ids[i - 1] : ids[0]);
+    return ag_buf_ok(out) ? AG_OK : AG_ENOMEM;
+}
+
+int cold_postings_each(const void *val, size_t len, int (*fn)(void *ctx, uint64_t id), void *ctx)
+{
+    const unsigned char *p = val, *end = p + len;
+    uint64_t n, id = 0;
+    if (len < 2 || *p++ != COLD_POSTINGS_FORMAT || get_uvarint(&p, end, &n) || n == 0 ||
+        n > (uint64_t)(end - p))
+        return AG_ECORRUPT;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t d;
+        if (get_uvarint(&p, end, &d) || d == 0 || d > UINT64_MAX - id) return AG_ECORRUPT;
+        id += d;
+        int rc = fn(ctx, id);
+        if (rc) return rc;
+    }
+    return p == end ? AG_OK : AG_ECORRUPT;
+}

@@ -8,6 +8,8 @@
  *             (store_int.h, group.c); new series are written per id beside them
  *   postings  "name\0value" -> ids (DUPSORT|DUPFIXED, 8 B BE); values too long for an LMDB key
  *             are cut and tagged with a trailing "\0" + hash (readers then check the series)
+ *   postings_cold  the same keys -> the ids as one delta-coded list, written by the compaction
+ *             at a clean stop (store_int.h); readers take the union with `postings`
  *   chunks    id | mint (8 B BE each, sign bit flipped) -> flag byte, then a packed chunk
  *             (ag_pack.h; older stores: maxt + Gorilla chunk), see store_int.h
  *   wal       sequence (8 B BE) -> the samples a request added, by series id (format: see
@@ -1709,6 +1711,7 @@ static int open_dbis(ag_store_t *s, ag_errmsg_t *e)
         {"metadata", 0, &s->dbi_metadata},
         {"rollups", 0, &s->dbi_rollups},
         {"models", 0, &s->dbi_models},
+        {"postings_cold", 0, &s->dbi_postings_cold},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         if ((rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | MDB_CREATE, dbs[i].dbi))) {

@@ -104,7 +104,7 @@ struct ag_store {
     int lock_fd;
     MDB_env *env;
     MDB_dbi dbi_meta, dbi_series, dbi_postings, dbi_chunks, dbi_wal, dbi_metadata, dbi_rollups,
-        dbi_models;
+        dbi_models, dbi_postings_cold;
 
     /* Readers hold `rw` shared while they open their LMDB read transaction and copy head chunks
      * (with the chunks being sealed); the committer holds it exclusively while it changes the
@@ -238,6 +238,19 @@ int group_encode(const group_member_t *m, size_t n, uint64_t first, ag_buf_t *ou
  * raw. AG_ECORRUPT for a malformed value, AG_ENOMEM. */
 int group_decode(const void *val, size_t len, uint64_t first, uint64_t span, ag_buf_t *raw,
                  group_member_t **m, size_t *n, size_t *cap);
+/* Cold postings: the compaction also moves every postings list (DUPSORT, 8-byte ids) into the
+ * plain table `postings_cold` under the same key, as COLD_POSTINGS_FORMAT, uvarint count, then
+ * the ids as uvarint deltas (the first from 0; every delta > 0), without the ids of series that
+ * are gone. Series created later post their ids in `postings` as before; readers take the
+ * union. Retention deletes ids from `postings` only: an id left in a cold list names no series
+ * (ids are never reused), readers skip it, and the next compaction drops it. */
+#define COLD_POSTINGS_FORMAT 1
+/* Appends the value for n ascending, distinct, non-zero ids to out. */
+int cold_postings_encode(const uint64_t *ids, size_t n, ag_buf_t *out);
+/* Calls fn for each id of a cold postings value, in order; stops at fn's first non-zero return
+ * and returns it. AG_ECORRUPT for a malformed value (possibly after some calls). */
+int cold_postings_each(const void *val, size_t len, int (*fn)(void *ctx, uint64_t id), void *ctx);
+
 /* Removes id from the group of its range in table dbi, whose keys start with prefix[0..plen)
  * (plen <= 8); deletes the group when it was the last member. AG_OK when there is no such
  * group or id is not in it. */

@@ -88,13 +88,23 @@ static int add_dups(MDB_cursor *c, idset_t *out)
     return rc == MDB_NOTFOUND ? AG_OK : store_lmdb_err(rc);
 }
 
-/* Collects the ids of series that have label m->name with a non-empty value v for which
- * matches(m, v) == want. The store lock is held by the caller (for head_by_id). */
-static int postings_scan(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, bool want,
-                         idset_t *out)
+static int push_id(void *ctx, uint64_t id) { return idset_push(ctx, id); }
+
+/* The ids of the key under cursor c: its duplicates in `postings`, its list in `postings_cold`
+ * (the value v at hand). */
+static int add_ids(MDB_cursor *c, bool cold, const MDB_val *v, idset_t *out)
+{
+    return cold ? cold_postings_each(v->mv_data, v->mv_size, push_id, out) : add_dups(c, out);
+}
+
+/* Collects, from table dbi (`postings`, or `postings_cold` when cold), the ids of series that
+ * have label m->name with a non-empty value v for which matches(m, v) == want. The store lock
+ * is held by the caller (for head_by_id). Unsorted. */
+static int postings_scan_table(ag_store_t *s, MDB_txn *txn, MDB_dbi dbi, bool cold,
+                               const ag_matcher_t *m, bool want, idset_t *out)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi_postings, &c);
+    int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc) return store_lmdb_err(rc);
     size_t nl = strlen(m->name);
     unsigned char prefix[512];
@@ -112,8 +122,8 @@ static int postings_scan(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, boo
         memcpy(key + nl + 1, m->value, m->value_len);
         k.mv_size = nl + 1 + m->value_len;
         k.mv_data = key;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET);
-        rc = rc == MDB_NOTFOUND ? AG_OK : rc ? store_lmdb_err(rc) : add_dups(c, out);
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+        rc = rc == MDB_NOTFOUND ? AG_OK : rc ? store_lmdb_err(rc) : add_ids(c, cold, &v, out);
         mdb_cursor_close(c);
         return rc;
     }
@@ -125,7 +135,7 @@ static int postings_scan(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, boo
         if (memchr(val, 0, vl)) {
             /* A cut key: decide per series from its full labels. */
             idset_t tmp = {0};
-            if ((rc = add_dups(c, &tmp))) {
+            if ((rc = add_ids(c, cold, &v, &tmp))) {
                 free(tmp.v);
                 break;
             }
@@ -140,11 +150,20 @@ static int postings_scan(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, boo
             if (rc) break;
             continue;
         }
-        if (ag_matcher_matches(m, val, vl) == want && (rc = add_dups(c, out))) break;
+        if (ag_matcher_matches(m, val, vl) == want && (rc = add_ids(c, cold, &v, out))) break;
     }
     mdb_cursor_close(c);
     if (rc == MDB_NOTFOUND) rc = AG_OK;
     else if (rc > 0) rc = store_lmdb_err(rc);
+    return rc;
+}
+
+/* Both tables of postings (store_int.h: cold postings): the ids sorted and distinct. */
+static int postings_scan(ag_store_t *s, MDB_txn *txn, const ag_matcher_t *m, bool want,
+                         idset_t *out)
+{
+    int rc = postings_scan_table(s, txn, s->dbi_postings, false, m, want, out);
+    if (!rc) rc = postings_scan_table(s, txn, s->dbi_postings_cold, true, m, want, out);
     if (!rc) idset_normalize(out);
     return rc;
 }

@@ -1114,6 +1114,13 @@ static void cold_groups_keep_series_and_slots(void **state)
         assert_int_equal(count_select(s, AG_MATCH_EQ, "k", "320", &sel), 1);
         assert_int_equal(sel.series[0].n, 2 + round);
         ag_selection_free(&sel);
+        /* Postings: ids 1..300 in cold lists, 301..340 (k 300..339) posted one by one in round
+         * 0, all cold in round 1; every matcher sees the union. */
+        assert_int_equal(count_select(s, AG_MATCH_EQ, "k", "5", NULL), 1);
+        assert_int_equal(count_select(s, AG_MATCH_RE, "k", "3..", NULL), 40);
+        assert_int_equal(count_select(s, AG_MATCH_NRE, "k", "1.*", NULL), 340 - 111);
+        assert_int_equal(count_select(s, AG_MATCH_NEQ, "k", "7", NULL), 339);
+        assert_int_equal(count_select(s, AG_MATCH_EQ, "host", "h-0:9100", NULL), 340);
         ag_store_set_observer(s, NULL);
         ag_store_close(s);
     }
