@@ -374,8 +374,8 @@ def run_all(a, t_start):
               f"adds {(on['cpu_s_per_million'] - off['cpu_s_per_million']) * 1000:.0f} ns of CPU "
               f"per sample; peak RSS {fmt_mib(off['rss'])} off, {fmt_mib(on['rss'])} on.")
         print()
-    print("[1] augurd: data dir after SIGTERM (it checkpoints, and compacts the file when at "
-          "least half of it is free). Prometheus: data dir after SIGTERM, i.e. WAL + head chunks (no 2 h block is cut from this little data). VictoriaMetrics: "
+    print("[1] augurd: data dir after SIGTERM (it checkpoints, then rewrites the file compacted, "
+          "with cold groups and postings). Prometheus: data dir after SIGTERM, i.e. WAL + head chunks (no 2 h block is cut from this little data). VictoriaMetrics: "
           "after /internal/force_flush and SIGTERM (1.79 keeps flushed parts in memory until merged "
           "or stopped), without its cache/ dir. `du -sb`-style bytes, lock files left out, "
           "divided by the samples sent.")
