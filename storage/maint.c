@@ -436,7 +436,8 @@ static int delete_series(step_t *st, series_t *se)
     key_put_u64(idk, se->id);
     MDB_val key = {8, idk}, val;
     int rc = mdb_del(st->txn, s->dbi_series, &key, NULL);
-    if (rc == MDB_NOTFOUND) rc = group_remove(st->txn, s->dbi_series, NULL, 0, GROUP_SERIES_IDS, se->id);
+    if (rc == MDB_NOTFOUND) /* in a cold group: rewritten without it (one more op) */
+        rc = group_remove(st->txn, s->dbi_series, NULL, 0, GROUP_SERIES_IDS, se->id), st->ops++;
     else if (rc) return store_lmdb_err(rc);
     if (rc) return rc;
     unsigned char sk[9] = {SLOT_KEY_TAG};
@@ -445,6 +446,7 @@ static int delete_series(step_t *st, series_t *se)
     rc = mdb_del(st->txn, s->dbi_models, &skey, NULL);
     if (rc && rc != MDB_NOTFOUND) return store_lmdb_err(rc);
     if ((rc = group_remove(st->txn, s->dbi_models, sk, 1, GROUP_SLOT_IDS, se->id))) return rc;
+    st->ops++;
     size_t pos = 0, nl, vl;
     const char *name, *value;
     unsigned char pk[POSTING_KEY_MAX + 32];

@@ -84,7 +84,7 @@
 #include "ag_log.h"
 #include "store_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: cold groups and postings (store_int.h); 1 is upgraded at open */
 
 void key_put_u64(unsigned char *p, uint64_t v)
 {
@@ -1722,7 +1722,11 @@ static int open_dbis(ag_store_t *s, ag_errmsg_t *e)
     }
     MDB_val key = {6, "schema"}, val;
     rc = mdb_get(txn, s->dbi_meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    /* Version 1 stores (no cold records yet) are taken as they are and marked 2 at once, so
+     * that an older augurd refuses the file by its version rather than by a key it does not
+     * know once a clean stop has written cold records. */
+    bool v1 = rc == 0 && val.mv_size == 8 && key_get_u64(val.mv_data) == 1;
+    if (rc == MDB_NOTFOUND || v1) {
         unsigned char v[8];
         key_put_u64(v, SCHEMA_VERSION);
         val.mv_size = 8;

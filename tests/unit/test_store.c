@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -1050,6 +1051,33 @@ static ag_store_t *open_compacting(void)
     return s;
 }
 
+/* Entries of a table of the closed store at g_dir, and how many have keys of klen bytes. */
+static size_t table_keys(const char *table, size_t klen, size_t *with_len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    size_t n = 0;
+    *with_len = 0;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, g_dir, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, table, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        n++;
+        if (k.mv_size == klen) (*with_len)++;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
 static void grp_write(ag_store_t *s, int from, int to, int64_t t, int every)
 {
     char k[16];
@@ -1077,6 +1105,14 @@ static void cold_groups_keep_series_and_slots(void **state)
     grp_write(s, 0, GRP_SERIES, 2000, 1);
     ag_store_set_observer(s, &o);
     ag_store_close(s); /* checkpoint, then the compaction folds ids 1..300 */
+    /* The file now holds groups only: 3 ranges of series, 10 of slots, no hot postings. */
+    size_t ng;
+    assert_int_equal(table_keys("series", 9, &ng), 3);
+    assert_int_equal(ng, 3);
+    assert_int_equal(table_keys("models", 10, &ng), 10);
+    assert_int_equal(ng, 10);
+    assert_int_equal(table_keys("postings", 0, &ng), 0);
+    assert_true(table_keys("postings_cold", 0, &ng) >= 300 + 2);
 
     s = open_store(0, 0); /* under compact_min_bytes: this close leaves the file as it is */
     ag_selection_t sel;
@@ -1097,6 +1133,9 @@ static void cold_groups_keep_series_and_slots(void **state)
     }
     assert_int_equal(oc.status[GRP_SERIES + 5], 0);
     ag_store_close(s); /* per-id slots beside their groups; a range part grouped, part not */
+    assert_int_equal(table_keys("series", 8, &ng), 3 + 40);
+    assert_int_equal(table_keys("models", 9, &ng), 10 + 100 + 40);
+    assert_true(table_keys("postings", 0, &ng) >= 40 * 3);
 
     for (int round = 0; round < 2; round++) { /* round 0 reads both forms, then compacts */
         s = open_compacting();
@@ -1123,7 +1162,63 @@ static void cold_groups_keep_series_and_slots(void **state)
         assert_int_equal(count_select(s, AG_MATCH_EQ, "host", "h-0:9100", NULL), 340);
         ag_store_set_observer(s, NULL);
         ag_store_close(s);
+        assert_int_equal(table_keys("series", 9, &ng), 3); /* ids 1..340: 3 ranges of 128 */
+        assert_int_equal(ng, 3);
+        assert_int_equal(table_keys("models", 10, &ng), 11); /* 11 ranges of 32 */
+        assert_int_equal(ng, 11);
     }
+}
+
+/* Sets (v != 0) and returns the stored schema version of the closed store at g_dir. */
+static uint64_t schema_version(uint64_t v)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {6, "schema"}, val;
+    unsigned char b[8];
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, g_dir, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    if (v) {
+        for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (56 - 8 * i));
+        val.mv_size = 8;
+        val.mv_data = b;
+        assert_int_equal(mdb_put(txn, dbi, &k, &val, 0), 0);
+    }
+    assert_int_equal(mdb_get(txn, dbi, &k, &val), 0);
+    assert_int_equal(val.mv_size, 8);
+    uint64_t got = 0;
+    for (int i = 0; i < 8; i++) got = got << 8 | ((unsigned char *)val.mv_data)[i];
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    return got;
+}
+
+/* A version 1 store (before cold records) opens and is marked version 2; a version this
+ * augurd does not know is refused with a clear error. */
+static void schema_upgrade_and_unknown_version(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t smp = {1000, 1};
+    assert_int_equal(write1(s, &smp, 1, "__name__", "v", NULL), 0);
+    ag_store_close(s);
+    assert_int_equal(schema_version(0), 2);
+    schema_version(1);
+    s = open_store(0, 0);
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "v", NULL), 1);
+    ag_store_close(s);
+    assert_int_equal(schema_version(0), 2);
+    schema_version(3);
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), AG_ECORRUPT);
+    assert_non_null(strstr(e.msg, "schema version"));
 }
 
 static void blobs_and_observer_slots_survive_reopen(void **state)
@@ -1274,6 +1369,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reopen_after_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(close_compacts_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(cold_groups_keep_series_and_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(schema_upgrade_and_unknown_version, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_long_and_empty_entries_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
