@@ -37,7 +37,7 @@ typedef struct ag_store_opts {
                                        back from the newest sample (0 = forever); each at least
                                        the one before (checked by the config) */
     uint64_t compact_min_bytes;     /* a clean close rewrites the data file compacted when it is
-                                       at least this big (default 8 MiB) */
+                                       at least this big (default 0: always) */
 } ag_store_opts_t;
 
 /* Fills `o` with the defaults (path "./data", 64 GiB map, 120 samples, 64 MiB, 300 s, no series

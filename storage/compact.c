@@ -5,10 +5,10 @@
  * retention frees whole ranges of chunks. Its B-trees also stay as their last writes left them:
  * a page split in the middle leaves two half-full pages, and records that were rewritten
  * smaller (open chunks replaced by packed ones) leave gaps. When the store closes cleanly, the
- * file is at least `compact_min_bytes` and at most 1 GiB of it is in use (so that stopping
- * stays quick; larger files can be compacted offline with `mdb_copy -c`), every table is
+ * file is at least `compact_min_bytes` (default 0) and at most 1 GiB of it is in use (so that
+ * stopping stays quick; larger files can be compacted offline with `mdb_copy -c`), every table is
  * rewritten in key order into a new environment in data.mdb.compact (MDB_APPEND, so every page
- * but a table's last is full), the copy's entry counts are checked against the original's, the
+ * but a table's last is full; packed chunks lose the first timestamp their key repeats), the copy's entry counts are checked against the original's, the
  * file is fsynced, and it is renamed over data.mdb once the original environment is closed; then
  * the directory is fsynced. A crash before the rename leaves the old file as it was (the stale
  * copy is deleted at the next open); after it, the new file is complete.
@@ -200,6 +200,8 @@ static int copy_table(MDB_txn *from, MDB_env *to, const char *name, fold_t *fold
     w.dup = flags & MDB_DUPSORT;
     if (fold && w.dup) fold = NULL; /* groups are for plain tables */
     if (fold) fold_reset(fold, 0);
+    bool chunks = strcmp(name, "chunks") == 0;
+    ag_buf_t stripped = AG_BUF_INIT;
     MDB_val k, v;
     int op = MDB_FIRST;
     while (!rc && (rc = mdb_cursor_get(rcur, &k, &v, op)) == 0) {
@@ -208,8 +210,15 @@ static int copy_table(MDB_txn *from, MDB_env *to, const char *name, fold_t *fold
         if (fold && (rc = fold_take(fold, &w, &k, &v, &taken))) break;
         if (taken) continue;
         if (fold && (rc = fold_flush(fold, &w))) break;
-        rc = writer_put(&w, &k, &v);
+        MDB_val sv = v;
+        if (chunks && k.mv_size == 16 &&
+            chunk_val_strip(v.mv_data, v.mv_size, chunk_key_mint(k.mv_data), &stripped)) {
+            sv.mv_size = stripped.len; /* the pack's first timestamp is the key's */
+            sv.mv_data = stripped.data;
+        }
+        rc = writer_put(&w, &k, &sv);
     }
+    ag_buf_free(&stripped);
     if (rc == MDB_NOTFOUND) rc = 0;
     if (!rc && fold) rc = fold_flush(fold, &w);
     if (w.cur) mdb_cursor_close(w.cur);

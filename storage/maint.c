@@ -252,9 +252,9 @@ static int compact_raw(step_t *st, series_t *se, int64_t b, int64_t end)
         if (start >= end || start >= head_start) break;
         const unsigned char *v = val.mv_data;
         if (val.mv_size < 1 || (v[0] & CHUNK_OPEN)) break;
-        if ((rc = chunk_val_maxt(v, val.mv_size, &maxt))) break;
+        if ((rc = chunk_val_maxt(v, val.mv_size, start, &maxt))) break;
         if (maxt >= end) break;
-        size_t cnt = chunk_val_count(v, val.mv_size);
+        size_t cnt = chunk_val_count(v, val.mv_size, start);
         if (!cnt) {
             rc = AG_ECORRUPT;
             break;
@@ -293,7 +293,7 @@ static int compact_raw(step_t *st, series_t *se, int64_t b, int64_t end)
          mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT), done++) {
         size_t got;
         starts[done] = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
-        if (chunk_val_decode(val.mv_data, val.mv_size, INT64_MIN, INT64_MAX,
+        if (chunk_val_decode(val.mv_data, val.mv_size, starts[done], INT64_MIN, INT64_MAX,
                              st->sd.samples + st->sd.n, &got))
             rc = AG_ECORRUPT;
         else
@@ -378,7 +378,7 @@ static int expire_raw(step_t *st, series_t *se, int64_t cut, int64_t *mint)
     while (mrc == 0 && key.mv_size == 16 && key_get_u64(key.mv_data) == se->id) {
         int64_t start = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8)), maxt;
         if (start >= head_start) break;
-        if ((rc = chunk_val_maxt(val.mv_data, val.mv_size, &maxt))) break;
+        if ((rc = chunk_val_maxt(val.mv_data, val.mv_size, start, &maxt))) break;
         if (maxt >= cut || st->ops >= MAINT_OPS) {
             *mint = start;
             break;

@@ -163,7 +163,7 @@ void ag_store_opts_default(ag_store_opts_t *o)
     o->retention_ms[0] = 0;
     o->retention_ms[1] = 0;
     o->retention_ms[2] = 0;
-    o->compact_min_bytes = 8ULL << 20;
+    o->compact_min_bytes = 0; /* every clean close: a small file is rewritten in milliseconds */
 }
 
 void ag_store_set_retention(ag_store_t *s, const int64_t ret_ms[3])
@@ -298,36 +298,126 @@ void chunk_key(unsigned char k[16], uint64_t id, int64_t t)
 
 /* ---- chunk values (store_int.h) ---------------------------------------------------------- */
 
-size_t chunk_val_count(const unsigned char *v, size_t len)
+/* A packed chunk's pack bytes, whole: for CHUNK_T0KEY values a copy with the first timestamp
+ * put back (on the stack when small). */
+typedef struct pack_view {
+    const unsigned char *p;
+    size_t len;
+    unsigned char *heap;
+    unsigned char buf[768];
+} pack_view_t;
+
+static size_t put_leb(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+/* The length of the pack header's mode byte and count (a uvarint of at most 3 bytes) at p. */
+static size_t mode_and_count_len(const unsigned char *p, size_t len)
+{
+    for (size_t i = 1; i < len && i <= 3; i++)
+        if (!(p[i] & 0x80)) return i + 1;
+    return 0;
+}
+
+static int pack_view(const unsigned char *v, size_t len, int64_t kmint, pack_view_t *pv)
+{
+    pv->heap = NULL;
+    pv->p = v + 1;
+    pv->len = len - 1;
+    if (!(v[0] & CHUNK_T0KEY)) return AG_OK;
+    size_t head = mode_and_count_len(v + 1, len - 1);
+    if (!head) return AG_ECORRUPT;
+    unsigned char t0[10];
+    uint64_t u = (uint64_t)kmint;
+    size_t tn = put_leb(t0, (u << 1) ^ (0 - (u >> 63))); /* zigzag, as pack.c's svar */
+    size_t total = len - 1 + tn;
+    unsigned char *d = pv->buf;
+    if (total > sizeof pv->buf && !(d = pv->heap = malloc(total))) return AG_ENOMEM;
+    memcpy(d, v + 1, head);
+    memcpy(d + head, t0, tn);
+    memcpy(d + head + tn, v + 1 + head, len - 1 - head);
+    pv->p = d;
+    pv->len = total;
+    return AG_OK;
+}
+
+size_t chunk_val_count(const unsigned char *v, size_t len, int64_t kmint)
 {
     if (len < 1) return 0;
     if (v[0] & CHUNK_PACKED) {
         size_t n;
-        return ag_pack_info(v + 1, len - 1, &n, NULL, NULL) ? 0 : n;
+        pack_view_t pv;
+        if (pack_view(v, len, kmint, &pv)) return 0;
+        int rc = ag_pack_info(pv.p, pv.len, &n, NULL, NULL);
+        free(pv.heap);
+        return rc ? 0 : n;
     }
     if (len < CHUNK_HDR) return 0;
     if (v[0] & CHUNK_HEADFMT) return ag_hchunk_count(v + CHUNK_HDR, len - CHUNK_HDR);
     return ag_chunk_count(v + CHUNK_HDR, len - CHUNK_HDR);
 }
 
-int chunk_val_maxt(const unsigned char *v, size_t len, int64_t *maxt)
+int chunk_val_maxt(const unsigned char *v, size_t len, int64_t kmint, int64_t *maxt)
 {
     if (len < 1) return AG_ECORRUPT;
-    if (v[0] & CHUNK_PACKED) return ag_pack_info(v + 1, len - 1, NULL, NULL, maxt);
+    if (v[0] & CHUNK_PACKED) {
+        pack_view_t pv;
+        int rc = pack_view(v, len, kmint, &pv);
+        if (!rc) rc = ag_pack_info(pv.p, pv.len, NULL, NULL, maxt);
+        free(pv.heap);
+        return rc;
+    }
     if (len < CHUNK_HDR) return AG_ECORRUPT;
     *maxt = (int64_t)key_get_u64(v + 1);
     return AG_OK;
 }
 
-int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t maxt,
-                     ag_sample_pt_t *out, size_t *n)
+int chunk_val_decode(const unsigned char *v, size_t len, int64_t kmint, int64_t mint,
+                     int64_t maxt, ag_sample_pt_t *out, size_t *n)
 {
     *n = 0;
     if (len < 1) return AG_ECORRUPT;
-    if (v[0] & CHUNK_PACKED) return ag_pack_decode(v + 1, len - 1, mint, maxt, out, n);
+    if (v[0] & CHUNK_PACKED) {
+        pack_view_t pv;
+        int rc = pack_view(v, len, kmint, &pv);
+        if (!rc) rc = ag_pack_decode(pv.p, pv.len, mint, maxt, out, n);
+        free(pv.heap);
+        return rc;
+    }
     if (len < CHUNK_HDR) return AG_ECORRUPT;
     if (v[0] & CHUNK_HEADFMT) return ag_hchunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
     return ag_chunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
+}
+
+bool chunk_val_strip(const unsigned char *v, size_t len, int64_t kmint, ag_buf_t *out)
+{
+    ag_buf_reset(out);
+    if (len < 4 || (v[0] & (CHUNK_T0KEY | CHUNK_HEADFMT)) || !(v[0] & CHUNK_PACKED)) return false;
+    int64_t t0;
+    if (ag_pack_info(v + 1, len - 1, NULL, &t0, NULL) || t0 != kmint) return false;
+    size_t head = mode_and_count_len(v + 1, len - 1);
+    unsigned char enc[10];
+    uint64_t u = (uint64_t)kmint;
+    size_t tn = put_leb(enc, (u << 1) ^ (0 - (u >> 63)));
+    if (!head || head + tn > len - 1 || memcmp(v + 1 + head, enc, tn) != 0) return false;
+    unsigned char flag = (unsigned char)(v[0] | CHUNK_T0KEY);
+    ag_buf_append(out, &flag, 1);
+    ag_buf_append(out, v + 1, head);
+    ag_buf_append(out, v + 1 + head + tn, len - 1 - head - tn);
+    if (!ag_buf_ok(out)) return false;
+    /* It must read back to the very bytes it came from. */
+    pack_view_t pv;
+    bool same = pack_view((const unsigned char *)out->data, out->len, kmint, &pv) == AG_OK &&
+                pv.len == len - 1 && memcmp(pv.p, v + 1, len - 1) == 0;
+    free(pv.heap);
+    return same;
 }
 
 /* Writes the head chunk, transcoded into the compact ag_pack format: sealed, or as a checkpoint
@@ -448,6 +538,7 @@ static int sample_at(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
 {
     const unsigned char *v;
     size_t vlen;
+    int64_t kmint = 0;
     bool head = se->head.count && t >= se->head.first_t;
     if (head) {
         v = ag_hchunk_bytes(&se->head, &vlen);
@@ -471,12 +562,14 @@ static int sample_at(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
         if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id) return 0;
         v = val.mv_data; /* valid until the transaction changes; read right here */
         vlen = val.mv_size;
+        kmint = chunk_key_mint(key.mv_data);
     }
-    size_t count = head ? ag_hchunk_count(v, vlen) : chunk_val_count(v, vlen), n;
+    size_t count = head ? ag_hchunk_count(v, vlen) : chunk_val_count(v, vlen, kmint), n;
     if (!count) return head ? 0 : AG_ECORRUPT;
     ag_sample_pt_t *smp = malloc(count * sizeof *smp);
     if (!smp) return AG_ENOMEM;
-    int rc = head ? ag_hchunk_decode(v, vlen, t, t, smp, &n) : chunk_val_decode(v, vlen, t, t, smp, &n);
+    int rc = head ? ag_hchunk_decode(v, vlen, t, t, smp, &n)
+                  : chunk_val_decode(v, vlen, kmint, t, t, smp, &n);
     int found = rc ? AG_ECORRUPT : n == 1;
     if (found == 1) *vbits = vbits_of(smp[0].v);
     free(smp);
@@ -566,10 +659,12 @@ static int apply_ooo(ag_store_t *s, MDB_txn *txn, series_t *se, int64_t t, uint6
     size_t n = 0;
     if (merge) {
         memcpy(k, key.mv_data, 16); /* the chunk's own key */
-        size_t count = chunk_val_count(val.mv_data, val.mv_size);
+        int64_t kmint = chunk_key_mint(key.mv_data);
+        size_t count = chunk_val_count(val.mv_data, val.mv_size, kmint);
         if (!count) rc = AG_ECORRUPT;
         else if (!(rc = pack_reserve(s, count + 1)) &&
-                 chunk_val_decode(val.mv_data, val.mv_size, INT64_MIN, INT64_MAX, s->pack_in, &n))
+                 chunk_val_decode(val.mv_data, val.mv_size, kmint, INT64_MIN, INT64_MAX,
+                                  s->pack_in, &n))
             rc = AG_ECORRUPT;
     } else {
         chunk_key(k, se->id, t); /* before every chunk of the series: a chunk of its own */
@@ -1107,11 +1202,12 @@ static int load_series_bounds(ag_store_t *s, MDB_cursor *c, series_t *se)
     if (rc) return store_lmdb_err(rc);
     if (key.mv_size != 16 || key_get_u64(key.mv_data) != se->id) return AG_ECORRUPT;
     const unsigned char *v = val.mv_data;
-    size_t count = chunk_val_count(v, val.mv_size), n;
-    if (!count || chunk_val_maxt(v, val.mv_size, &se->last_t)) return AG_ECORRUPT;
+    int64_t kmint = chunk_key_mint(key.mv_data);
+    size_t count = chunk_val_count(v, val.mv_size, kmint), n;
+    if (!count || chunk_val_maxt(v, val.mv_size, kmint, &se->last_t)) return AG_ECORRUPT;
     ag_sample_pt_t *smp = malloc(count * sizeof *smp);
     if (!smp) return AG_ENOMEM;
-    rc = chunk_val_decode(v, val.mv_size, INT64_MIN, INT64_MAX, smp, &n);
+    rc = chunk_val_decode(v, val.mv_size, kmint, INT64_MIN, INT64_MAX, smp, &n);
     if (!rc && (n != count || smp[n - 1].t != se->last_t)) rc = AG_ECORRUPT;
     if (!rc) se->last_vbits = vbits_of(smp[n - 1].v);
     if (!rc && (v[0] & CHUNK_OPEN)) {

@@ -270,12 +270,25 @@ int group_remove(MDB_txn *txn, MDB_dbi dbi, const unsigned char *prefix, size_t 
  * re-encode every open chunk); the last checkpoint at shutdown packs them. */
 #define CHUNK_HEADFMT 4
 #define CHUNK_HDR 9
+/* With CHUNK_PACKED only: the pack's first timestamp (its third field, see pack.c) is left
+ * out of the value because it equals the chunk key's mint; readers put it back. The
+ * compaction at a clean stop writes chunks so (chunk_val_strip); 6 bytes a chunk. */
+#define CHUNK_T0KEY 8
 /* The number of samples a chunk value holds (0 when malformed), its last timestamp, and its
- * samples in [mint, maxt] written to out (room for the count). AG_ECORRUPT when malformed. */
-size_t chunk_val_count(const unsigned char *v, size_t len);
-int chunk_val_maxt(const unsigned char *v, size_t len, int64_t *maxt);
-int chunk_val_decode(const unsigned char *v, size_t len, int64_t mint, int64_t maxt,
-                     ag_sample_pt_t *out, size_t *n);
+ * samples in [mint, maxt] written to out (room for the count). AG_ECORRUPT when malformed.
+ * `kmint` is the mint of the value's key (chunk_key_mint). */
+size_t chunk_val_count(const unsigned char *v, size_t len, int64_t kmint);
+int chunk_val_maxt(const unsigned char *v, size_t len, int64_t kmint, int64_t *maxt);
+int chunk_val_decode(const unsigned char *v, size_t len, int64_t kmint, int64_t mint,
+                     int64_t maxt, ag_sample_pt_t *out, size_t *n);
+static inline int64_t chunk_key_mint(const void *key)
+{
+    return key_to_ts(key_get_u64((const unsigned char *)key + 8));
+}
+/* Writes the CHUNK_T0KEY form of a packed chunk value (key mint kmint) to out (reset first)
+ * and returns true, when it has one: a pack whose first timestamp is kmint, and whose
+ * stripped form reads back to the same bytes. false leaves the value to be stored as it is. */
+bool chunk_val_strip(const unsigned char *v, size_t len, int64_t kmint, ag_buf_t *out);
 
 /* Keys of the `models` table: observer slots are SLOT_KEY_TAG | id (8 B BE) -> status byte +
  * slot; state records (ag_blob_in_t) are BLOB_KEY_TAG | the caller's key. */

@@ -329,10 +329,11 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
 
 /* Appends the samples in [mint, maxt] of a head chunk (data, len; ag_hchunk.h) or, with `val`, of a
  * chunks-table value (either format) to sd. */
-static int decode_range(const uint8_t *data, size_t len, bool val, int64_t mint, int64_t maxt,
-                        ag_series_data_t *sd, size_t *cap, uint64_t *total, uint64_t max)
+static int decode_range(const uint8_t *data, size_t len, bool val, int64_t kmint, int64_t mint,
+                        int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
+                        uint64_t max)
 {
-    size_t count = val ? chunk_val_count(data, len) : ag_hchunk_count(data, len), got;
+    size_t count = val ? chunk_val_count(data, len, kmint) : ag_hchunk_count(data, len), got;
     if (sd->n + count > *cap) {
         size_t nc = *cap ? *cap * 2 : 32;
         while (nc < sd->n + count) nc *= 2;
@@ -341,7 +342,7 @@ static int decode_range(const uint8_t *data, size_t len, bool val, int64_t mint,
         sd->samples = ns;
         *cap = nc;
     }
-    if (val ? chunk_val_decode(data, len, mint, maxt, sd->samples + sd->n, &got)
+    if (val ? chunk_val_decode(data, len, kmint, mint, maxt, sd->samples + sd->n, &got)
             : ag_hchunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got))
         return AG_ECORRUPT;
     sd->n += got;
@@ -384,9 +385,10 @@ int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_
             int64_t start = key_to_ts(key_get_u64((unsigned char *)key.mv_data + 8));
             if (start > maxt || start >= it->mem_start) break;
             int64_t cmax;
-            if ((rc = chunk_val_maxt(val.mv_data, val.mv_size, &cmax))) break;
+            if ((rc = chunk_val_maxt(val.mv_data, val.mv_size, start, &cmax))) break;
             if (cmax < mint) continue;
-            rc = decode_range(val.mv_data, val.mv_size, true, mint, maxt, sd, cap, total, max);
+            rc = decode_range(val.mv_data, val.mv_size, true, start, mint, maxt, sd, cap, total,
+                              max);
             if (rc) break;
         }
         if (!rc && mrc != 0 && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
@@ -394,9 +396,9 @@ int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_
         if (rc) return rc;
     }
     for (const sealing_t *sg = it->sealing; sg && !rc; sg = sg->next)
-        rc = decode_range(sg->bytes, sg->len, false, mint, maxt, sd, cap, total, max);
+        rc = decode_range(sg->bytes, sg->len, false, 0, mint, maxt, sd, cap, total, max);
     if (!rc && it->head_len && it->head_start <= maxt)
-        rc = decode_range(it->head, it->head_len, false, mint, maxt, sd, cap, total, max);
+        rc = decode_range(it->head, it->head_len, false, 0, mint, maxt, sd, cap, total, max);
     return rc;
 }
 

@@ -9,6 +9,10 @@
  * (c) The input is decoded as a cold postings list: no crash or overread, and the ids it yields
  *     strictly increase.
  * (d) The input read as 2-byte steps makes an id list that is encoded, decoded and compared.
+ * (e) The input is read as a packed chunk value with its first timestamp left out (CHUNK_T0KEY,
+ *     store.c): counting and decoding it never crash or overread.
+ * (f) The input's bytes make samples that are packed; the chunk value's stripped form must
+ *     count and decode to the same samples.
  * Any mismatch calls abort().
  */
 #include <stdint.h>
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "../../storage/store_int.h"
+#include "ag_pack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -121,8 +126,57 @@ static void fuzz_postings(const uint8_t *data, size_t size)
     ag_buf_free(&enc);
 }
 
+static void fuzz_chunk_value(const uint8_t *data, size_t size)
+{
+    if (size < 2) return;
+    static ag_sample_pt_t out[AG_PACK_MAX_SAMPLES];
+    uint8_t *v = malloc(size);
+    CHECK(v);
+    memcpy(v, data, size);
+    v[0] = (uint8_t)(CHUNK_PACKED | CHUNK_T0KEY | (v[0] & CHUNK_OPEN));
+    int64_t kmint = (int64_t)(data[1] * 1000003LL) - 500000000LL;
+    size_t count = chunk_val_count(v, size, kmint), n = 0;
+    int64_t maxt;
+    (void)chunk_val_maxt(v, size, kmint, &maxt);
+    if (count && chunk_val_decode(v, size, kmint, INT64_MIN, INT64_MAX, out, &n) == AG_OK)
+        CHECK(n == count && out[0].t == kmint);
+    free(v);
+}
+
+static void fuzz_strip(const uint8_t *data, size_t size)
+{
+    static ag_sample_pt_t in[512], got[512];
+    size_t n = 0;
+    int64_t t = (int64_t)(size ? data[0] : 0) * 86400000LL - 43200000000LL;
+    for (size_t i = 1; i + 1 < size && n < 512; i += 2) {
+        t += 1 + data[i] * 250;
+        in[n].t = t;
+        in[n].v = data[i + 1] & 0x80 ? (double)(data[i + 1] & 0x7f) / 100 : (double)data[i + 1];
+        n++;
+    }
+    if (!n) return;
+    ag_buf_t val = AG_BUF_INIT, st = AG_BUF_INIT;
+    unsigned char flag = CHUNK_PACKED;
+    ag_buf_append(&val, &flag, 1);
+    CHECK(ag_pack_encode(in, n, &val) == AG_OK);
+    CHECK(chunk_val_strip((const unsigned char *)val.data, val.len, in[0].t, &st));
+    CHECK(st.len < val.len);
+    const unsigned char *sv = (const unsigned char *)st.data;
+    size_t m = 0;
+    int64_t maxt;
+    CHECK(chunk_val_count(sv, st.len, in[0].t) == n);
+    CHECK(chunk_val_maxt(sv, st.len, in[0].t, &maxt) == AG_OK && maxt == in[n - 1].t);
+    CHECK(chunk_val_decode(sv, st.len, in[0].t, INT64_MIN, INT64_MAX, got, &m) == AG_OK);
+    CHECK(m == n && memcmp(got, in, n * sizeof in[0]) == 0);
+    CHECK(!chunk_val_strip((const unsigned char *)val.data, val.len, in[0].t + 1, &st));
+    ag_buf_free(&val);
+    ag_buf_free(&st);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_chunk_value(data, size);
+    fuzz_strip(data, size);
     fuzz_decode(data, size);
     fuzz_roundtrip(data, size);
     fuzz_postings(data, size);

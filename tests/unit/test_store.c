@@ -1051,31 +1051,55 @@ static ag_store_t *open_compacting(void)
     return s;
 }
 
+/* Opens table `table` of the closed store at g_dir for reading, with a cursor on it. */
+static void open_table(const char *table, MDB_env **env, MDB_txn **txn, MDB_cursor **c)
+{
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(*env, 16), 0);
+    assert_int_equal(mdb_env_open(*env, g_dir, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, MDB_RDONLY, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, table, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(*txn, dbi, c), 0);
+}
+
+static void close_table(MDB_env *env, MDB_txn *txn, MDB_cursor *c)
+{
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
 /* Entries of a table of the closed store at g_dir, and how many have keys of klen bytes. */
 static size_t table_keys(const char *table, size_t klen, size_t *with_len)
 {
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi dbi;
     MDB_cursor *c;
     MDB_val k, v;
     size_t n = 0;
     *with_len = 0;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, g_dir, MDB_RDONLY, 0644), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, table, 0, &dbi), 0);
-    assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+    open_table(table, &env, &txn, &c);
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         n++;
         if (k.mv_size == klen) (*with_len)++;
     }
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    close_table(env, txn, c);
     return n;
+}
+
+/* A store whose clean close does not compact (as with a file over 1 GiB in use). */
+static ag_store_t *open_keeping(void)
+{
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.compact_min_bytes = UINT64_MAX;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    return s;
 }
 
 static void grp_write(ag_store_t *s, int from, int to, int64_t t, int every)
@@ -1114,7 +1138,7 @@ static void cold_groups_keep_series_and_slots(void **state)
     assert_int_equal(table_keys("postings", 0, &ng), 0);
     assert_true(table_keys("postings_cold", 0, &ng) >= 300 + 2);
 
-    s = open_store(0, 0); /* under compact_min_bytes: this close leaves the file as it is */
+    s = open_keeping(); /* this close leaves the file as it is */
     ag_selection_t sel;
     assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "grp", &sel), GRP_SERIES);
     for (size_t i = 0; i < sel.n; i++) assert_int_equal(sel.series[i].n, 2);
@@ -1167,6 +1191,79 @@ static void cold_groups_keep_series_and_slots(void **state)
         assert_int_equal(table_keys("models", 10, &ng), 11); /* 11 ranges of 32 */
         assert_int_equal(ng, 11);
     }
+}
+
+/* Packed chunk values of the closed store at g_dir, and how many lack the first timestamp
+ * their key repeats (flag 8, CHUNK_T0KEY). */
+static size_t chunk_flags(size_t *stripped)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    size_t n = 0;
+    *stripped = 0;
+    open_table("chunks", &env, &txn, &c);
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const unsigned char *f = v.mv_data;
+        if (!(f[0] & 2)) continue;
+        n++;
+        if (f[0] & 8) (*stripped)++;
+    }
+    close_table(env, txn, c);
+    return n;
+}
+
+static void expect_series(ag_store_t *s, size_t n, int64_t ooo_t)
+{
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "sc", &sel), 1);
+    assert_int_equal(sel.series[0].n, n);
+    for (size_t i = 0, j = 0; i < n; i++) {
+        const ag_sample_t *x = &sel.series[0].samples[i];
+        if (x->t == ooo_t) {
+            assert_true(x->v == -1);
+            continue;
+        }
+        assert_int_equal(x->t, (int64_t)j * 15000 - 3600000);
+        assert_true(x->v == (double)j * 0.25);
+        j++;
+    }
+    ag_selection_free(&sel);
+}
+
+/* The compaction leaves out each packed chunk's first timestamp (its key has it): reads, the
+ * head's reload, an out-of-order merge into such a chunk and the next compaction all see the
+ * same samples. */
+static void stripped_chunks_read_and_merge(void **state)
+{
+    (void)state;
+    ag_store_opts_t o;
+    ag_store_opts_default(&o);
+    o.path = g_dir;
+    o.ooo_window_ms = 7200000;
+    ag_store_t *s = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    ag_sample_t smp[300];
+    for (int i = 0; i < 300; i++) smp[i] = (ag_sample_t){i * 15000LL - 3600000, i * 0.25};
+    assert_int_equal(write1(s, smp, 300, "__name__", "sc", NULL), 0);
+    ag_store_close(s);
+    size_t stripped;
+    assert_int_equal(chunk_flags(&stripped), 3); /* two sealed, the open one packed at stop */
+    assert_int_equal(stripped, 3);
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    expect_series(s, 300, INT64_MIN);
+    ag_sample_t late = {50 * 15000LL - 3600000 + 7, -1}; /* inside the first sealed chunk */
+    assert_int_equal(write1(s, &late, 1, "__name__", "sc", NULL), 0);
+    expect_series(s, 301, late.t);
+    ag_store_close(s);
+    assert_int_equal(chunk_flags(&stripped), 3);
+    assert_int_equal(stripped, 3); /* the merged chunk is stripped again */
+    assert_int_equal(ag_store_open(&o, &s, &e), 0);
+    expect_series(s, 301, late.t);
+    ag_store_close(s);
 }
 
 /* Sets (v != 0) and returns the stored schema version of the closed store at g_dir. */
@@ -1370,6 +1467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(close_compacts_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(cold_groups_keep_series_and_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(schema_upgrade_and_unknown_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(stripped_chunks_read_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_long_and_empty_entries_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
