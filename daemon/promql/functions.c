@@ -353,22 +353,12 @@ ag_range_fn_t ag_range_fn_lookup(const char *name)
 
 /* The extrapolation half of 2.42's extrapolatedRate: `result` is last - first plus the counter
  * corrections, over n >= 2 samples from (first_t, first_v) to last_t. */
-static double extrapolate(double result, int64_t first_t, double first_v, int64_t last_t,
-                          size_t n, int64_t t, int64_t range_ms, bool is_counter, bool is_rate)
+/* The factor extrapolate() multiplies by, from the durations it derives (Prometheus' order of
+ * operations, so the result is bit for bit its own). */
+static double extrapolation_factor(double duration_to_start, double duration_to_end,
+                                   double sampled_interval, double avg_between, int64_t range_ms,
+                                   bool is_rate)
 {
-    int64_t range_start = t - range_ms;
-    int64_t range_end = t;
-    double duration_to_start = (double)(first_t - range_start) / 1000;
-    double duration_to_end = (double)(range_end - last_t) / 1000;
-    double sampled_interval = (double)(last_t - first_t) / 1000;
-    double avg_between = sampled_interval / (double)(n - 1);
-
-    if (is_counter && result > 0 && first_v >= 0) {
-        double duration_to_zero = sampled_interval * (first_v / result);
-        if (duration_to_zero < duration_to_start)
-            duration_to_start = duration_to_zero;
-    }
-
     double threshold = avg_between * 1.1;
     double extrapolate_to = sampled_interval;
     if (duration_to_start < threshold)
@@ -383,7 +373,49 @@ static double extrapolate(double result, int64_t first_t, double first_v, int64_
     double factor = extrapolate_to / sampled_interval;
     if (is_rate)
         factor /= duration_seconds(range_ms);
-    return result * factor;
+    return factor;
+}
+
+/* A range query over regular samples puts its windows at the same offsets from their samples
+ * step after step, so the durations and the factor (five divisions) repeat: the last ones are
+ * kept per thread, keyed by every integer they derive from. */
+typedef struct xcache {
+    bool valid, is_rate;
+    int64_t to_start, to_end, interval, range_ms;
+    size_t n;
+    double duration_to_start, sampled_interval, factor;
+} xcache_t;
+static _Thread_local xcache_t xcache;
+
+static double extrapolate(double result, int64_t first_t, double first_v, int64_t last_t,
+                          size_t n, int64_t t, int64_t range_ms, bool is_counter, bool is_rate)
+{
+    int64_t range_start = t - range_ms;
+    int64_t range_end = t;
+    xcache_t *c = &xcache;
+    if (!c->valid || c->to_start != first_t - range_start || c->to_end != range_end - last_t ||
+        c->interval != last_t - first_t || c->n != n || c->range_ms != range_ms ||
+        c->is_rate != is_rate) {
+        double duration_to_start = (double)(first_t - range_start) / 1000;
+        double duration_to_end = (double)(range_end - last_t) / 1000;
+        double sampled_interval = (double)(last_t - first_t) / 1000;
+        double avg_between = sampled_interval / (double)(n - 1);
+        *c = (xcache_t){true, is_rate, first_t - range_start, range_end - last_t,
+                        last_t - first_t, range_ms, n, duration_to_start, sampled_interval,
+                        extrapolation_factor(duration_to_start, duration_to_end,
+                                             sampled_interval, avg_between, range_ms, is_rate)};
+    }
+    if (is_counter && result > 0 && first_v >= 0) {
+        double duration_to_zero = c->sampled_interval * (first_v / result);
+        if (duration_to_zero < c->duration_to_start) {
+            double duration_to_end = (double)(range_end - last_t) / 1000;
+            double avg_between = c->sampled_interval / (double)(n - 1);
+            return result * extrapolation_factor(duration_to_zero, duration_to_end,
+                                                 c->sampled_interval, avg_between, range_ms,
+                                                 is_rate);
+        }
+    }
+    return result * c->factor;
 }
 
 /* 2.42 extrapolatedRate (float samples only). The caller guarantees n >= 2. */
