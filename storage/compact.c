@@ -8,9 +8,10 @@
  * file is at least `compact_min_bytes` (default 0) and at most 1 GiB of it is in use (so that
  * stopping stays quick; larger files can be compacted offline with `mdb_copy -c`), every table is
  * rewritten in key order into a new environment in data.mdb.compact (MDB_APPEND, so every page
- * but a table's last is full; packed chunks lose the first timestamp their key repeats), the copy's entry counts are checked against the original's, the
- * file is fsynced, and it is renamed over data.mdb once the original environment is closed; then
- * the directory is fsynced. A crash before the rename leaves the old file as it was (the stale
+ * but a table's last is full), series labels, observer slots and postings are folded into cold
+ * records and packed chunks lose the first timestamp their key repeats (formats: store_int.h),
+ * the copy is checked against the original, the file is fsynced, and it is renamed over
+ * data.mdb once the original environment is closed; then the directory is fsynced. A crash before the rename leaves the old file as it was (the stale
  * copy is deleted at the next open); after it, the new file is complete.
  */
 #include <errno.h>

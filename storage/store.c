@@ -392,7 +392,8 @@ int chunk_val_decode(const unsigned char *v, size_t len, int64_t kmint, int64_t 
         return rc;
     }
     if (len < CHUNK_HDR) return AG_ECORRUPT;
-    if (v[0] & CHUNK_HEADFMT) return ag_hchunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
+    if (v[0] & CHUNK_HEADFMT)
+        return ag_hchunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
     return ag_chunk_decode(v + CHUNK_HDR, len - CHUNK_HDR, mint, maxt, out, n);
 }
 

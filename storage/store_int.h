@@ -210,8 +210,8 @@ static inline int get_uvarint(const unsigned char **p, const unsigned char *end,
 
 /* Cold groups (group.c): at a clean stop the compaction folds the per-id records of `series`
  * (id -> labels) and the observer slots of `models` (SLOT_KEY_TAG | id -> slot) into one
- * compressed record per range of GROUP_SERIES_IDS (GROUP_SLOT_IDS) ids, keyed by the key of the range's first id followed by one
- * 0x00 byte, so a group sorts among the ids of its range. A value is a format byte
+ * compressed record per range of GROUP_SERIES_IDS (GROUP_SLOT_IDS) ids, keyed by the key of
+ * the range's first id followed by one 0x00 byte, so a group sorts among the ids of its range. A value is a format byte
  * (GROUP_FORMAT), the uvarint length of the raw member list, then that list deflated (zlib);
  * the list holds, by ascending id, uvarint (id - first id), uvarint length, the record's value.
  * A per-id record written later (a new series in a partly filled range, a slot saved by a
