@@ -384,6 +384,7 @@ typedef struct xcache {
     int64_t to_start, to_end, interval, range_ms;
     size_t n;
     double duration_to_start, sampled_interval, factor;
+    double zero_ratio; /* 2 * duration_to_start / sampled_interval (see extrapolate) */
 } xcache_t;
 static _Thread_local xcache_t xcache;
 
@@ -403,9 +404,13 @@ static double extrapolate(double result, int64_t first_t, double first_v, int64_
         *c = (xcache_t){true, is_rate, first_t - range_start, range_end - last_t,
                         last_t - first_t, range_ms, n, duration_to_start, sampled_interval,
                         extrapolation_factor(duration_to_start, duration_to_end,
-                                             sampled_interval, avg_between, range_ms, is_rate)};
+                                             sampled_interval, avg_between, range_ms, is_rate),
+                        2 * duration_to_start / sampled_interval};
     }
-    if (is_counter && result > 0 && first_v >= 0) {
+    /* A counter whose first value is at least twice what reaching zero at the window's start
+     * would need (first_v / result >= 2 * duration_to_start / sampled_interval, a margin no
+     * rounding can cross) does not reach zero inside the window: no division needed to know. */
+    if (is_counter && result > 0 && first_v >= 0 && !(first_v >= result * c->zero_ratio)) {
         double duration_to_zero = c->sampled_interval * (first_v / result);
         if (duration_to_zero < c->duration_to_start) {
             double duration_to_end = (double)(range_end - last_t) / 1000;
