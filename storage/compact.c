@@ -234,49 +234,6 @@ static int copy_table(MDB_txn *from, MDB_env *to, const char *name, fold_t *fold
 
 /* ---- postings: every list into `postings_cold` (store_int.h) ---------------------------- */
 
-typedef struct idbuf {
-    uint64_t *v;
-    size_t n, cap;
-} idbuf_t;
-
-static int idbuf_push(void *ctx, uint64_t id)
-{
-    idbuf_t *b = ctx;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        uint64_t *nv = realloc(b->v, cap * sizeof *nv);
-        if (!nv) return AG_ENOMEM;
-        b->v = nv;
-        b->cap = cap;
-    }
-    b->v[b->n++] = id;
-    return AG_OK;
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The hot list under cursor c (a `postings` key) appended to b. */
-static int hot_ids(MDB_cursor *c, idbuf_t *b)
-{
-    MDB_val k, v = {0, NULL};
-    int rc = mdb_cursor_get(c, &k, &v, MDB_GET_MULTIPLE);
-    if (rc == 0 && v.mv_data == NULL) { /* a single value stored inline */
-        if ((rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT))) return rc;
-        return v.mv_size == 8 ? (idbuf_push(b, key_get_u64(v.mv_data)) ? ENOMEM : 0)
-                              : MDB_CORRUPTED;
-    }
-    while (rc == 0) {
-        for (size_t off = 0; off + 8 <= v.mv_size; off += 8)
-            if (idbuf_push(b, key_get_u64((const unsigned char *)v.mv_data + off))) return ENOMEM;
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_MULTIPLE);
-    }
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* Merges `postings` and `postings_cold` of the source, key by key, into the copy's
  * `postings_cold` (only ids of series that still exist); the copy's `postings` is empty.
  * *written gets the lists written. */
@@ -287,7 +244,7 @@ static int copy_postings(ag_store_t *s, MDB_txn *from, MDB_env *to, size_t *writ
     bool have_cold = false;
     MDB_cursor *hc = NULL, *cc = NULL;
     writer_t w = {.env = to};
-    idbuf_t ids = {0}, check = {0};
+    idset_t ids = {0}, check = {0};
     ag_buf_t enc = AG_BUF_INIT;
     int rc = mdb_dbi_open(from, "postings", 0, &hot);
     if (!rc) rc = mdb_dbi_flags(from, hot, &flags);
@@ -310,16 +267,16 @@ static int copy_postings(ag_store_t *s, MDB_txn *from, MDB_env *to, size_t *writ
         int order = hrc ? 1 : crc ? -1 : mdb_cmp(from, hot, &hk, &ck);
         MDB_val key = order <= 0 ? hk : ck;
         ids.n = 0;
-        if (order <= 0 && (rc = hot_ids(hc, &ids))) break;
-        if (order >= 0 && (rc = cold_postings_each(cv.mv_data, cv.mv_size, idbuf_push, &ids))) {
+        if ((order <= 0 && (rc = postings_dups(hc, &ids))) ||
+            (order >= 0 && (rc = cold_postings_each(cv.mv_data, cv.mv_size, idset_push_cb,
+                                                    &ids)))) {
             rc = rc == AG_ENOMEM ? ENOMEM : MDB_CORRUPTED;
             break;
         }
-        qsort(ids.v, ids.n, sizeof *ids.v, cmp_id);
+        idset_normalize(&ids);
         size_t n = 0;
         for (size_t i = 0; i < ids.n; i++)
-            if ((!n || ids.v[i] != ids.v[n - 1]) && head_by_id(&s->head, ids.v[i]))
-                ids.v[n++] = ids.v[i];
+            if (head_by_id(&s->head, ids.v[i])) ids.v[n++] = ids.v[i];
         if (n) {
             ag_buf_reset(&enc);
             if (cold_postings_encode(ids.v, n, &enc)) {
@@ -327,8 +284,12 @@ static int copy_postings(ag_store_t *s, MDB_txn *from, MDB_env *to, size_t *writ
                 break;
             }
             check.n = 0;
-            if (cold_postings_each(enc.data, enc.len, idbuf_push, &check) || check.n != n ||
-                memcmp(check.v, ids.v, n * sizeof *ids.v) != 0) {
+            rc = cold_postings_each(enc.data, enc.len, idset_push_cb, &check);
+            if (rc == AG_ENOMEM) {
+                rc = ENOMEM;
+                break;
+            }
+            if (rc || check.n != n || memcmp(check.v, ids.v, n * sizeof *ids.v) != 0) {
                 rc = MDB_CORRUPTED; /* the list must decode to what went in */
                 break;
             }

@@ -318,6 +318,13 @@ static size_t put_leb(unsigned char *p, uint64_t v)
     return n;
 }
 
+/* The pack's encoding of first timestamp t (pack.c's svar: zigzag, then LEB128) into p[10]. */
+static size_t t0_bytes(unsigned char *p, int64_t t)
+{
+    uint64_t u = (uint64_t)t;
+    return put_leb(p, (u << 1) ^ (0 - (u >> 63)));
+}
+
 /* The length of the pack header's mode byte and count (a uvarint of at most 3 bytes) at p. */
 static size_t mode_and_count_len(const unsigned char *p, size_t len)
 {
@@ -335,8 +342,7 @@ static int pack_view(const unsigned char *v, size_t len, int64_t kmint, pack_vie
     size_t head = mode_and_count_len(v + 1, len - 1);
     if (!head) return AG_ECORRUPT;
     unsigned char t0[10];
-    uint64_t u = (uint64_t)kmint;
-    size_t tn = put_leb(t0, (u << 1) ^ (0 - (u >> 63))); /* zigzag, as pack.c's svar */
+    size_t tn = t0_bytes(t0, kmint);
     size_t total = len - 1 + tn;
     unsigned char *d = pv->buf;
     if (total > sizeof pv->buf && !(d = pv->heap = malloc(total))) return AG_ENOMEM;
@@ -405,8 +411,7 @@ bool chunk_val_strip(const unsigned char *v, size_t len, int64_t kmint, ag_buf_t
     if (ag_pack_info(v + 1, len - 1, NULL, &t0, NULL) || t0 != kmint) return false;
     size_t head = mode_and_count_len(v + 1, len - 1);
     unsigned char enc[10];
-    uint64_t u = (uint64_t)kmint;
-    size_t tn = put_leb(enc, (u << 1) ^ (0 - (u >> 63)));
+    size_t tn = t0_bytes(enc, kmint);
     if (!head || head + tn > len - 1 || memcmp(v + 1 + head, enc, tn) != 0) return false;
     unsigned char flag = (unsigned char)(v[0] | CHUNK_T0KEY);
     ag_buf_append(out, &flag, 1);

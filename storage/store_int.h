@@ -251,6 +251,17 @@ int cold_postings_encode(const uint64_t *ids, size_t n, ag_buf_t *out);
  * and returns it. AG_ECORRUPT for a malformed value (possibly after some calls). */
 int cold_postings_each(const void *val, size_t len, int (*fn)(void *ctx, uint64_t id), void *ctx);
 
+/* A growing list of series ids (store_read.c). */
+typedef struct idset {
+    uint64_t *v;
+    size_t n, cap;
+} idset_t;
+int idset_push(idset_t *s, uint64_t id);              /* AG_ENOMEM */
+int idset_push_cb(void *ctx, uint64_t id);            /* idset_push for a callback (ctx: set) */
+void idset_normalize(idset_t *s);                     /* sorted, duplicates dropped */
+/* Appends the ids of the `postings` key under cursor c to out. AG codes. */
+int postings_dups(MDB_cursor *c, idset_t *out);
+
 /* Removes id from the group of its range in table dbi, whose keys start with prefix[0..plen)
  * (plen <= 8); deletes the group when it was the last member. AG_OK when there is no such
  * group or id is not in it. */

@@ -21,12 +21,7 @@
 
 /* ---- sorted id sets ---------------------------------------------------------------------- */
 
-typedef struct idset {
-    uint64_t *v;
-    size_t n, cap;
-} idset_t;
-
-static int idset_push(idset_t *s, uint64_t id)
+int idset_push(idset_t *s, uint64_t id)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
@@ -45,7 +40,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void idset_normalize(idset_t *s)
+void idset_normalize(idset_t *s)
 {
     if (s->n < 2) return;
     qsort(s->v, s->n, sizeof *s->v, cmp_u64);
@@ -70,7 +65,7 @@ static void idset_merge(idset_t *a, const idset_t *b, bool keep)
 
 /* ---- postings ---------------------------------------------------------------------------- */
 
-static int add_dups(MDB_cursor *c, idset_t *out)
+int postings_dups(MDB_cursor *c, idset_t *out)
 {
     MDB_val k, v = {0, NULL};
     /* LMDB leaves `v` untouched when the key has a single value stored inline. */
@@ -88,13 +83,14 @@ static int add_dups(MDB_cursor *c, idset_t *out)
     return rc == MDB_NOTFOUND ? AG_OK : store_lmdb_err(rc);
 }
 
-static int push_id(void *ctx, uint64_t id) { return idset_push(ctx, id); }
+int idset_push_cb(void *ctx, uint64_t id) { return idset_push(ctx, id); }
 
 /* The ids of the key under cursor c: its duplicates in `postings`, its list in `postings_cold`
  * (the value v at hand). */
 static int add_ids(MDB_cursor *c, bool cold, const MDB_val *v, idset_t *out)
 {
-    return cold ? cold_postings_each(v->mv_data, v->mv_size, push_id, out) : add_dups(c, out);
+    return cold ? cold_postings_each(v->mv_data, v->mv_size, idset_push_cb, out)
+                : postings_dups(c, out);
 }
 
 /* Collects, from table dbi (`postings`, or `postings_cold` when cold), the ids of series that

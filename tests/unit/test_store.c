@@ -1039,18 +1039,6 @@ static void grp_end(void *ctx, bool committed)
     assert_true(committed);
 }
 
-static ag_store_t *open_compacting(void)
-{
-    ag_store_opts_t o;
-    ag_store_opts_default(&o);
-    o.path = g_dir;
-    o.compact_min_bytes = 0;
-    ag_store_t *s = NULL;
-    ag_errmsg_t e = {{0}, -1};
-    assert_int_equal(ag_store_open(&o, &s, &e), 0);
-    return s;
-}
-
 /* Opens table `table` of the closed store at g_dir for reading, with a cursor on it. */
 static void open_table(const char *table, MDB_env **env, MDB_txn **txn, MDB_cursor **c)
 {
@@ -1123,7 +1111,7 @@ static void cold_groups_keep_series_and_slots(void **state)
     static grp_obs_t oc;
     memset(&oc, 0, sizeof oc);
     ag_store_observer_t o = {grp_samples, grp_end, &oc};
-    ag_store_t *s = open_compacting();
+    ag_store_t *s = open_store(0, 0);
     ag_store_set_observer(s, &o);
     grp_write(s, 0, GRP_SERIES, 1000, 1);
     grp_write(s, 0, GRP_SERIES, 2000, 1);
@@ -1162,7 +1150,7 @@ static void cold_groups_keep_series_and_slots(void **state)
     assert_true(table_keys("postings", 0, &ng) >= 40 * 3);
 
     for (int round = 0; round < 2; round++) { /* round 0 reads both forms, then compacts */
-        s = open_compacting();
+        s = open_store(0, 0);
         memset(&oc, 0, sizeof oc);
         ag_store_set_observer(s, &o);
         grp_write(s, 0, GRP_SERIES + 40, 4000 + round * 1000, 1);
