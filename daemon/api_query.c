@@ -146,8 +146,13 @@ static void render_value(ag_buf_t *b, const ag_value_t *v)
 {
     switch (v->type) {
     case AG_VAL_SCALAR:
-        ag_buf_puts(b, "{\"resultType\":\"scalar\",\"result\":");
-        render_point(b, v->t, v->scalar);
+        /* 2.42 writes a scalar result with FormatFloat 'f' (never an exponent), unlike
+         * samples of vectors and matrices. */
+        ag_buf_puts(b, "{\"resultType\":\"scalar\",\"result\":[");
+        ag_buf_ts_seconds(b, v->t);
+        ag_buf_puts(b, ",\"");
+        ag_buf_float_style(b, v->scalar, AG_FLOAT_GO_F);
+        ag_buf_puts(b, "\"]");
         ag_buf_putc(b, '}');
         return;
     case AG_VAL_STRING:

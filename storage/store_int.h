@@ -182,7 +182,8 @@ static inline int64_t key_to_ts(uint64_t k) { return (int64_t)(k ^ 0x80000000000
  * AG_ECORRUPT when the varint runs past `end` or over 64 bits. */
 static inline void put_uvarint(ag_buf_t *b, uint64_t v)
 {
-    if (!ag_buf_reserve(b, 10)) return;
+    /* The call only when the buffer may be short: this runs twice per sample in the WAL. */
+    if (b->cap - b->len < 11 && !ag_buf_reserve(b, 10)) return;
     unsigned char *p = (unsigned char *)b->data + b->len, *start = p;
     while (v >= 0x80) {
         *p++ = (unsigned char)(v | 0x80);

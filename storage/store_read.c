@@ -67,13 +67,18 @@ static void idset_merge(idset_t *a, const idset_t *b, bool keep)
 
 int postings_dups(MDB_cursor *c, idset_t *out)
 {
-    MDB_val k, v = {0, NULL};
-    /* LMDB leaves `v` untouched when the key has a single value stored inline. */
-    int rc = mdb_cursor_get(c, &k, &v, MDB_GET_MULTIPLE);
-    if (rc == 0 && v.mv_data == NULL) {
+    MDB_val k, v;
+    size_t n = 0;
+    /* A key with a single value has no duplicate pages, and MDB_GET_MULTIPLE on it does not
+     * say so: after a cursor step from a key with several values it returns that key's page
+     * (its duplicate cursor is left set). mdb_cursor_count reads the node itself. */
+    int rc = mdb_cursor_count(c, &n);
+    if (rc) return store_lmdb_err(rc);
+    if (n == 1) {
         if ((rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT))) return store_lmdb_err(rc);
         return v.mv_size == 8 ? idset_push(out, key_get_u64(v.mv_data)) : AG_ECORRUPT;
     }
+    rc = mdb_cursor_get(c, &k, &v, MDB_GET_MULTIPLE);
     while (rc == 0) {
         const unsigned char *p = v.mv_data;
         for (size_t off = 0; off + 8 <= v.mv_size; off += 8)
@@ -444,6 +449,7 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
         if (!rc && !sd->n) { /* its bounds only overlapped the range */
             free(sd->labels);
             free(sd->samples);
+            memset(sd, 0, sizeof *sd); /* the next series reuses the slot */
             out->n--;
         }
     }

@@ -723,6 +723,8 @@ static int cmp_outsig(const void *a, const void *b)
 static int vector_op_step(ev_t *ev, const ag_pq_node_t *n, const evec_t *lhs, const evec_t *rhs,
                           int64_t ts, emat_t *out)
 {
+    /* Nothing can match, and 2.42 says so before it looks for duplicates on the other side. */
+    if (lhs->n == 0 || rhs->n == 0) return AG_OK;
     ag_pq_card_t card = n->u.binary.card;
     const evec_t *many = card == AG_PQ_CARD_ONE_TO_MANY ? rhs : lhs;
     const evec_t *one = card == AG_PQ_CARD_ONE_TO_MANY ? lhs : rhs;
@@ -1096,8 +1098,18 @@ static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
     for (size_t k = 0; k < ev->nsteps && !rc; k++) {
         int64_t ts = step_ts(ev, k);
         if ((rc = gather(&in.m, cur, ts, &v))) break;
-        if (!v.n) continue;
         double p = param.sc ? param.sc[k] : 0;
+        /* 2.42 checks k at every step, also where the input is empty: it must fit an int64
+         * (NaN does not). */
+        if ((n->u.agg.op == AG_PQ_AGG_TOPK || n->u.agg.op == AG_PQ_AGG_BOTTOMK) &&
+            !(p <= 9223372036854774784.0 && p >= -9223372036854775808.0)) {
+            char kb[32];
+            snprintf(kb, sizeof kb, "%g", p);
+            rc = ag_errmsg_set(ev->e, AG_EEXEC, -1, "Scalar value %s overflows int64",
+                               isnan(p) ? "NaN" : isinf(p) ? (p > 0 ? "+Inf" : "-Inf") : kb);
+            break;
+        }
+        if (!v.n) continue;
         rc = aggregate_step(ev, n, &v, p, cv, ts, &out->m);
         if (!rc) rc = ev_tick(ev);
     }

@@ -22,8 +22,9 @@ static int err_unsupported(ev_t *ev, const ag_pq_node_t *n)
 /* Evaluates every argument except `skip` (-1 for none). */
 static int eval_args(ev_t *ev, const ag_pq_node_t *n, int skip, eval_val_t *a)
 {
+    /* All cleared first: on an error the caller frees every argument (free_args). */
+    for (size_t i = 0; i < n->u.call.nargs && i < MAX_ARGS; i++) memset(&a[i], 0, sizeof a[i]);
     for (size_t i = 0; i < n->u.call.nargs && i < MAX_ARGS; i++) {
-        memset(&a[i], 0, sizeof a[i]);
         if ((int)i == skip) continue;
         int rc = ev_eval(ev, n->u.call.args[i], &a[i]);
         if (rc) return rc;
@@ -142,7 +143,10 @@ static int64_t rollup_width(const ev_t *ev, const ag_pq_node_t *sel, ag_range_fn
             continue;
         /* Folding raw samples into buckets costs more than sliding over them, so AUTO takes
          * buckets only for windows of 30 buckets or more, or where raw data is gone. */
-        if (ev->o->rollups == AG_ROLLUPS_AUTO && range / w < 30 &&
+        /* Sums of buckets are not 2.42's compensated sums over the samples (the last bits
+         * differ), so sum and avg use buckets only where raw data is gone. */
+        bool summed = f == AG_RF_SUM_OVER_TIME || f == AG_RF_AVG_OVER_TIME;
+        if (ev->o->rollups == AG_ROLLUPS_AUTO && (range / w < 30 || summed) &&
             t0 - range >= ag_store_raw_horizon(ev->store))
             continue;
         return w;
@@ -221,8 +225,10 @@ static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, 
     return rc;
 }
 
-/* Labels absent() and absent_over_time() give their output: the selector's equality matchers,
- * except names matched more than once or otherwise. */
+/* Labels absent() and absent_over_time() give their output, as 2.42 builds them: the matchers
+ * in the order written, the first equality matcher of a name setting its label, any other
+ * matcher of that name deleting it. So {a!="x",a="y"} gives a="y", {a="y",a!="x"} nothing, and
+ * {a="x",a="y",a="z"} nothing. */
 static int absent_labels(ev_t *ev, const ag_pq_node_t *arg, const char **out, size_t *olen)
 {
     arg = unparen(arg);
@@ -234,11 +240,10 @@ static int absent_labels(ev_t *ev, const ag_pq_node_t *arg, const char **out, si
     int rc = AG_OK;
     for (size_t i = 0; i < nm && !rc; i++) {
         if (strcmp(m[i].name, AG_METRIC_NAME) == 0) continue;
-        /* An equality matcher gives its label, unless another matcher names the same label. */
-        bool ok = m[i].type == AG_MATCH_EQ;
-        for (size_t j = 0; j < nm && ok; j++)
-            if (j != i && strcmp(m[j].name, m[i].name) == 0) ok = false;
-        if (ok) rc = lbl_set(ev, *out, *olen, m[i].name, m[i].value, m[i].value_len, out, olen);
+        bool set = m[i].type == AG_MATCH_EQ;
+        for (size_t j = 0; j < i && set; j++) /* only the first equality of a name sets it */
+            if (m[j].type == AG_MATCH_EQ && strcmp(m[j].name, m[i].name) == 0) set = false;
+        rc = lbl_set(ev, *out, *olen, m[i].name, m[i].value, set ? m[i].value_len : 0, out, olen);
     }
     return rc;
 }

@@ -571,9 +571,10 @@ static double holt_winters(const ag_point_t *p, size_t n, double sf, double tf)
     return s1;
 }
 
+/* 2.42 avg_over_time: an incremental mean with compensated updates. */
 static double avg_over_time(const ag_point_t *p, size_t n)
 {
-    double mean = 0, count = 0;
+    double mean = 0, count = 0, c = 0;
     for (size_t i = 0; i < n; i++) {
         double v = p[i].v;
         count++;
@@ -585,9 +586,9 @@ static double avg_over_time(const ag_point_t *p, size_t n)
             if (!isinf(v) && !isnan(v))
                 continue;
         }
-        mean += v / count - mean / count;
+        kahan_inc(v / count - mean / count, &mean, &c);
     }
-    return mean;
+    return isinf(mean) ? mean : mean + c;
 }
 
 static double stdvar_over_time(const ag_point_t *p, size_t n)
@@ -733,11 +734,11 @@ bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
         return true;
     }
 
-    case AG_RF_SUM_OVER_TIME: {
-        double sum = 0;
+    case AG_RF_SUM_OVER_TIME: { /* 2.42: compensated, the compensation left out at +-Inf */
+        double sum = 0, c = 0;
         for (size_t i = 0; i < n; i++)
-            sum += p[i].v;
-        *out = sum;
+            kahan_inc(p[i].v, &sum, &c);
+        *out = isinf(sum) ? sum : sum + c;
         return true;
     }
 
@@ -946,8 +947,12 @@ double ag_value_fn_eval(ag_value_fn_t f, double v, const double *args, size_t na
     case AG_VF_ATAN:
         return go_atan(v);
     case AG_VF_SINH:
+        /* Go computes exp(|x|) / 2 above 21, which overflows to Inf just before libm's does
+         * (|x| > ~709.78): the same Inf where Prometheus gives one. */
+        if (fabs(v) > 21) return copysign(exp(fabs(v)) * 0.5, v);
         return sinh(v);
     case AG_VF_COSH:
+        if (fabs(v) > 21) return exp(fabs(v)) * 0.5; /* as sinh */
         return cosh(v);
     case AG_VF_TANH:
         return tanh(v);

@@ -522,6 +522,152 @@ static void matchers_all_types(void **state)
     ag_store_close(s);
 }
 
+/* Which series a one-matcher select gives, as "name:value of label" strings joined by ",". */
+static void select_ids(ag_store_t *s, ag_match_type_t t, const char *name, const char *value,
+                       const char *show, char *out, size_t outlen)
+{
+    ag_selection_t sel;
+    count_select(s, t, name, value, &sel);
+    out[0] = 0;
+    for (size_t i = 0; i < sel.n; i++) {
+        size_t nl = 0, vl = 0;
+        const char *nm = ag_labels_get(sel.series[i].labels, sel.series[i].labels_len, "__name__", &nl);
+        const char *v = ag_labels_get(sel.series[i].labels, sel.series[i].labels_len, show, &vl);
+        size_t u = strlen(out);
+        snprintf(out + u, outlen - u, "%s%.*s:%.*s", i ? "," : "", (int)nl, nm ? nm : "",
+                 (int)vl, v ? v : "");
+    }
+    ag_selection_free(&sel);
+}
+
+/* A label value held by one series, right after a value held by several: the postings read
+ * for it must be its own (LMDB's GET_MULTIPLE on a single-value key after a step from a
+ * multi-value key returns the previous key's duplicates). Hot postings, then cold ones after
+ * a compacting close, with new hot postings beside them. */
+static void postings_single_after_multi(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t smp = {1, 1};
+    assert_int_equal(write1(s, &smp, 1, "__name__", "x", "i", "a", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "y", "i", "a", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "x", "i", "b", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "x", "i", "c", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "z", "i", "c", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "x", "i", "d", NULL), 0);
+    char got[256];
+    for (int round = 0; round < 2; round++) {
+        select_ids(s, AG_MATCH_RE, "i", "b", "i", got, sizeof got);
+        assert_string_equal(got, "x:b");
+        select_ids(s, AG_MATCH_RE, "i", "b|d", "i", got, sizeof got);
+        assert_string_equal(got, "x:b,x:d");
+        select_ids(s, AG_MATCH_NRE, "i", "b|d", "i", got, sizeof got);
+        assert_string_equal(got, "x:a,x:c,y:a,z:c");
+        select_ids(s, AG_MATCH_NEQ, "i", "a", "i", got, sizeof got);
+        assert_string_equal(got, "x:b,x:c,x:d,z:c");
+        select_ids(s, AG_MATCH_RE, "__name__", "x", "i", got, sizeof got);
+        assert_string_equal(got, "x:a,x:b,x:c,x:d");
+        if (round == 0) {
+            ag_store_close(s); /* postings fold into cold lists */
+            s = open_store(0, 0);
+        }
+    }
+    assert_int_equal(write1(s, &smp, 1, "__name__", "w", "i", "a", NULL), 0);
+    assert_int_equal(write1(s, &smp, 1, "__name__", "v", "i", "b2", NULL), 0);
+    select_ids(s, AG_MATCH_RE, "i", "a|b2", "i", got, sizeof got);
+    assert_string_equal(got, "v:b2,w:a,x:a,y:a");
+    ag_store_close(s);
+}
+
+/* A select over a window that a series' chunk spans without a sample inside it: that series
+ * is dropped and the next one fills its slot (it once kept the dropped series' freed samples
+ * and freed them again). */
+static void select_drops_series_without_samples_in_range(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    ag_sample_t gap[] = {{1000, 1}, {2000, 2}, {9000, 3}, {10000, 4}};
+    ag_sample_t full[] = {{1000, 5}, {4000, 6}, {5000, 7}, {10000, 8}};
+    assert_int_equal(write1(s, gap, 4, "__name__", "m", "i", "a", NULL), 0);
+    assert_int_equal(write1(s, full, 4, "__name__", "m", "i", "b", NULL), 0);
+    assert_int_equal(write1(s, gap, 4, "__name__", "m", "i", "c", NULL), 0);
+    assert_int_equal(write1(s, full, 4, "__name__", "m", "i", "d", NULL), 0);
+    ag_matcher_t m;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_matcher_init(&m, AG_MATCH_EQ, "__name__", "m", 1, &e), 0);
+    for (int round = 0; round < 2; round++) {
+        ag_selection_t sel;
+        assert_int_equal(ag_store_select(s, &m, 1, 3000, 6000, true, 0, &sel, &e), 0);
+        assert_int_equal(sel.n, 2);
+        for (size_t i = 0; i < 2; i++) {
+            size_t vl = 0;
+            const char *v = ag_labels_get(sel.series[i].labels, sel.series[i].labels_len, "i", &vl);
+            assert_true(vl == 1 && v[0] == (i ? 'd' : 'b'));
+            assert_int_equal(sel.series[i].n, 2);
+            assert_int_equal(sel.series[i].samples[0].t, 4000);
+            assert_true(sel.series[i].samples[1].v == 7);
+        }
+        ag_selection_free(&sel);
+        ag_store_close(s); /* then the same from sealed, packed chunks */
+        s = open_store(0, 0);
+    }
+    ag_matcher_free(&m);
+    ag_store_close(s);
+}
+
+/* Writes that bring their keys (as the remote-write decoder does) land on the series the keys
+ * name, also after a rejected request created a series and the head removed it again. */
+static void keyed_writes_land_on_their_series(void **state)
+{
+    (void)state;
+    ag_store_t *s = open_store(0, 0);
+    enum { N = 40 };
+    ag_label_t l[N][2];
+    char val[N][8];
+    ag_buf_t enc[N];
+    ag_series_in_t in[N];
+    ag_series_key_t keys[N];
+    ag_sample_t smp[N][3];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(val[i], sizeof val[i], "%d", i);
+            l[i][0] = (ag_label_t){"__name__", "k"};
+            l[i][1] = (ag_label_t){"i", val[i]};
+            enc[i] = (ag_buf_t)AG_BUF_INIT;
+            ag_labels_encode(l[i], 2, &enc[i]);
+            keys[i] = (ag_series_key_t){enc[i].data, enc[i].len, ag_labels_hash(enc[i].data, enc[i].len)};
+            smp[i][0] = (ag_sample_t){round * 10 + 1, i * 100 + round};
+            in[i] = (ag_series_in_t){l[i], 2, smp[i], 1};
+        }
+        ag_write_req_t req = {in, N, NULL, 0, keys, NULL, 0};
+        ag_write_res_t res;
+        assert_int_equal(ag_store_write(s, &req, &res), 0);
+        /* A request that creates a series and then fails (a sample too old for series 0):
+         * the new series is removed from the head again. */
+        ag_label_t nl[2] = {{"__name__", "k"}, {"i", "new"}};
+        ag_buf_t ne = AG_BUF_INIT;
+        ag_labels_encode(nl, 2, &ne);
+        ag_sample_t ok = {round * 10 + 1, 1}, old = {-1000000000, 1};
+        ag_series_in_t bad[2] = {{nl, 2, &ok, 1}, {l[0], 2, &old, 1}};
+        ag_series_key_t bk[2] = {{ne.data, ne.len, ag_labels_hash(ne.data, ne.len)}, keys[0]};
+        ag_write_req_t breq = {bad, 2, NULL, 0, bk, NULL, 0};
+        assert_int_not_equal(ag_store_write(s, &breq, &res), 0);
+        ag_buf_free(&ne);
+        for (int i = 0; i < N; i++) ag_buf_free(&enc[i]);
+    }
+    ag_selection_t sel;
+    assert_int_equal(count_select(s, AG_MATCH_EQ, "__name__", "k", &sel), N);
+    for (size_t i = 0; i < sel.n; i++) {
+        size_t vl = 0;
+        const char *v = ag_labels_get(sel.series[i].labels, sel.series[i].labels_len, "i", &vl);
+        int id = atoi(v);
+        assert_int_equal(sel.series[i].n, 3);
+        for (int r = 0; r < 3; r++) assert_true(sel.series[i].samples[r].v == id * 100 + r);
+    }
+    ag_selection_free(&sel);
+    ag_store_close(s);
+}
+
 static void long_label_values(void **state)
 {
     (void)state;
@@ -1460,6 +1606,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(crash_after_copied_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(conflict_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(matchers_all_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(postings_single_after_multi, setup, teardown),
+        cmocka_unit_test_setup_teardown(select_drops_series_without_samples_in_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(keyed_writes_land_on_their_series, setup, teardown),
         cmocka_unit_test_setup_teardown(long_label_values, setup, teardown),
         cmocka_unit_test_setup_teardown(map_full_fails_and_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_read_write, setup, teardown),
