@@ -133,6 +133,60 @@ static void error_kinds(void **state)
     assert_int_equal(run("sum(", 0, 0, &v, &e), AG_EINVAL);
 }
 
+/* What the random comparison with Prometheus 2.42 found (tests/integration/test_promql_random.py),
+ * each as 2.42 answers it. */
+static void found_by_random_comparison(void **state)
+{
+    (void)state;
+    ag_value_t v;
+    ag_errmsg_t e = {{0}, -1};
+    /* A failing argument before the last one: a clean error (it once freed garbage). */
+    assert_int_equal(run("clamp_max(req_total * on() req_total, 1)", 300000, 0, &v, &e), AG_EEXEC);
+    assert_int_equal(run("label_replace(req_total * on() req_total, \"a\", \"b\", \"c\", \"d\")",
+                         300000, 0, &v, &e), AG_EEXEC);
+    assert_int_equal(run("round(req_total * on() req_total, 2)", 300000, 0, &v, &e), AG_EEXEC);
+    /* One side empty: nothing matches, and no duplicate check on the other side. */
+    assert_int_equal(run("nosuch + on(job) req_total", 300000, 0, &v, &e), 0);
+    assert_int_equal(v.n, 0);
+    ag_value_free(&v);
+    assert_int_equal(run("req_total * on(job) group_left nosuch", 300000, 0, &v, &e), 0);
+    assert_int_equal(v.n, 0);
+    ag_value_free(&v);
+    /* topk's k must fit an int64, at every step, even over an empty input. */
+    assert_int_equal(run("topk(NaN, req_total)", 300000, 0, &v, &e), AG_EEXEC);
+    assert_non_null(strstr(e.msg, "Scalar value NaN overflows int64"));
+    assert_int_equal(run("bottomk(1e20, nosuch)", 300000, 0, &v, &e), AG_EEXEC);
+    assert_int_equal(run("topk(1e18, req_total)", 300000, 0, &v, &e), 0);
+    assert_int_equal(v.n, 3);
+    ag_value_free(&v);
+    /* absent(): the first equality matcher of a name sets it, any other matcher deletes it. */
+    const char *abs_q[] = {"absent(nosuch{job!=\"x\",job=\"web\"})", "absent(nosuch{job=\"web\",job!=\"x\"})",
+                           "absent(nosuch{job=\"a\",job=\"b\",job=\"c\",foo=\"bar\"})"};
+    const char *abs_l[] = {"job\0web", "", "foo\0bar"};
+    size_t abs_n[] = {8, 0, 8};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(abs_q[i], 300000, 0, &v, &e), 0);
+        assert_int_equal(v.n, 1);
+        assert_int_equal(v.series[0].labels_len, abs_n[i]);
+        assert_memory_equal(v.series[0].labels, abs_l[i], abs_n[i]);
+        ag_value_free(&v);
+    }
+    /* sum_over_time and avg_over_time sum with compensation: 21 x 0.1 in float64 plain sums
+     * to 2.1000000000000005; compensated it is 2.1. */
+    ag_label_t l[] = {{"__name__", "tenth"}};
+    ag_sample_t smp[21];
+    for (int i = 0; i < 21; i++) smp[i] = (ag_sample_t){i * 15000, 0.1};
+    ag_series_in_t in = {l, 1, smp, 21};
+    ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
+    ag_write_res_t res;
+    assert_int_equal(ag_store_write(g_store, &req, &res), 0);
+    assert_true(only_value("sum_over_time(tenth[10m])", 300000) == 2.1);
+    assert_true(only_value("avg_over_time(tenth[10m])", 300000) == 0.1);
+    /* sinh and cosh overflow where Go's do (exp(x) / 2 above 21). */
+    assert_true(isinf(only_value("cosh(vector(710))", 0)));
+    assert_true(isinf(only_value("sinh(vector(-710))", 0)) && only_value("sinh(vector(-710))", 0) < 0);
+}
+
 static void range_shapes(void **state)
 {
     (void)state;
@@ -168,6 +222,7 @@ int main(void)
         cmocka_unit_test(results),
         cmocka_unit_test(name_not_first),
         cmocka_unit_test(error_kinds),
+        cmocka_unit_test(found_by_random_comparison),
         cmocka_unit_test(range_shapes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
