@@ -1277,6 +1277,13 @@ static int run(ag_store_t *s, const ag_pq_node_t *n, int64_t start, int64_t end,
 {
     memset(out, 0, sizeof *out);
     if (step <= 0 || end < start) return ag_errmsg_set(e, AG_EINVAL, -1, "invalid range");
+    /* A range query of a range vector or string is refused from its type, before anything is
+     * evaluated (as 2.42 does: bad_data, whatever evaluating it would have said). */
+    if (range && (n->vtype == AG_PQ_T_MATRIX || n->vtype == AG_PQ_T_STRING))
+        return ag_errmsg_set(e, AG_EINVAL, n->pos,
+                             "invalid expression type \"%s\" for range query, must be Scalar or "
+                             "instant Vector",
+                             n->vtype == AG_PQ_T_MATRIX ? "range vector" : "string");
     ev_t ev;
     memset(&ev, 0, sizeof ev);
     ev.store = s;
