@@ -623,7 +623,7 @@ static void keyed_writes_land_on_their_series(void **state)
     ag_store_t *s = open_store(0, 0);
     enum { N = 40 };
     ag_label_t l[N][2];
-    char val[N][8];
+    char val[N][12];
     ag_buf_t enc[N];
     ag_series_in_t in[N];
     ag_series_key_t keys[N];
