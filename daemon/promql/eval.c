@@ -529,7 +529,10 @@ int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
     rc = ev_eval(&sub, n->u.subquery.expr, &inner);
     ev->points = sub.points;
     ev->ticks = sub.ticks;
-    if (rc) return rc;
+    if (rc) {
+        ev_val_free(ev, &inner); /* what the failed expression had produced */
+        return rc;
+    }
     if (inner.k == AG_PQ_T_VECTOR) {
         *raw = inner.m;
         memset(&inner.m, 0, sizeof inner.m);
