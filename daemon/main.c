@@ -134,8 +134,12 @@ int main(int argc, char **argv)
     int rc = 1;
     /* Queries allocate and free tens of MiB each; with glibc's default 128 KiB trim threshold
      * every query hands its pages back to the kernel and faults them in again (a third of a
-     * heavy query's time, measured). Keep up to 64 MiB of free heap per arena instead. */
+     * heavy query's time, measured). Keep up to 64 MiB of free heap per arena instead. Setting
+     * it also freezes glibc's mmap threshold at 128 KiB, so blocks above that (a scan's batches,
+     * a series' samples) would still be mapped and unmapped at every query: serve blocks up to
+     * 32 MiB (the largest glibc allows) from the heap too. */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     pthread_mutex_init(&app.cfg_lock, NULL);
     int pr = parse_args(&app, argc, argv);
     if (pr) {

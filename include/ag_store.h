@@ -163,6 +163,24 @@ typedef int (*ag_series_fn)(void *ctx, const char *labels, size_t labels_len,
 int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
                   uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e);
 
+/* The per-series half of a mapped scan: gets what an ag_series_fn gets and writes its result
+ * (msize bytes at most) to out. It may run on a thread other than the caller's, at the same time
+ * as the other series' maps and the caller's fn; `slot` (0 or 1) tells the two threads apart,
+ * for scratch space kept per slot. A non-zero return stops the scan and becomes its result,
+ * with e set from the code. */
+typedef int (*ag_series_map_fn)(void *mctx, int slot, const char *labels, size_t labels_len,
+                                const ag_sample_t *samples, size_t n, void *out);
+/* The in-order half: the series (as for ag_series_fn) and what map wrote for it. */
+typedef int (*ag_series_mapped_fn)(void *ctx, const char *labels, size_t labels_len,
+                                   const ag_sample_t *samples, size_t n, const void *mapped);
+/* ag_store_scan with the work split: map runs for every series with samples, on either of two
+ * threads when the scan is large, and fn on the caller's thread in label order with each
+ * series' map output, so per-series work runs on two cores while fn sees the order of a plain
+ * scan. */
+int ag_store_scan_map(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                      uint64_t max_samples, ag_series_map_fn map, void *mctx, size_t msize,
+                      ag_series_mapped_fn fn, void *ctx, ag_errmsg_t *e);
+
 /* Called once per series of a rollup scan with its buckets in time order (ag_rollup.h); valid
  * only during the call. A non-zero return stops the scan and becomes its result. */
 typedef int (*ag_rollup_fn)(void *ctx, const char *labels, size_t labels_len,
@@ -209,6 +227,10 @@ typedef void (*ag_store_write_hook_fn)(void *ctx, int64_t min_t);
 /* Installs (fn non-NULL) or removes the hook; one hook per store. Safe while writes run: a group
  * already being committed uses the hook that was installed when it started. */
 void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx);
+/* For tests: with `on`, the decoder thread of a large mapped scan maps every batch itself
+ * (normally the two threads share the batches as they come, so which one maps a series depends
+ * on timing), so that a test can be sure the second thread's path ran. */
+void ag_store_set_map_on_decoder(ag_store_t *s, bool on);
 /* Changes the out-of-order window of a running store. */
 void ag_store_set_ooo_window(ag_store_t *s, int64_t window_ms);
 /* Runs maintenance (rollups, retention) until a whole pass finds nothing left to do, and

@@ -526,9 +526,21 @@ void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms)
         out[o++] = '-';
         u = 0 - u;
     }
-    uint64_t frac = u % 1000;
-    o += (size_t)snprintf(out + o, sizeof out - o, "%llu", (unsigned long long)(u / 1000));
-    if (frac) o += (size_t)snprintf(out + o, sizeof out - o, ".%03u", (unsigned)frac);
+    unsigned frac = (unsigned)(u % 1000);
+    char digits[20];
+    size_t nd = 0;
+    u /= 1000;
+    do { /* written for every sample of every answer: no printf */
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (nd) out[o++] = digits[--nd];
+    if (frac) {
+        out[o++] = '.';
+        out[o++] = (char)('0' + frac / 100);
+        out[o++] = (char)('0' + frac / 10 % 10);
+        out[o++] = (char)('0' + frac % 10);
+    }
     ag_buf_append(b, out, o);
 }
 

@@ -118,6 +118,7 @@ struct ag_store {
     size_t mc_cap, mc_n;
     _Atomic uint64_t lim_series, lim_per_metric;
     _Atomic int64_t ooo_window_ms;
+    _Atomic bool map_on_decoder; /* tests: see ag_store_set_map_on_decoder */
     ag_buf_t grp_scratch, grp_wal, grp_tmp; /* committer scratch of process_group */
     /* The observer's work for the group being committed, run after its writers were answered
      * (observe_deferred in store.c): each series and a copy of its samples. Committer only. */

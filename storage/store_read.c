@@ -462,26 +462,49 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
 }
 
 /* A large scan runs on two threads: a decoder thread reads and decodes batches of series into a
- * small ring while the caller's thread runs fn on the batches already decoded, so decoding (a
- * third of a heavy query) overlaps evaluation. The read transaction may move to the decoder
- * thread because the environment is opened with MDB_NOTLS; the caller's thread never uses it. */
+ * small ring while the caller's thread runs fn on the batches already decoded, so decoding
+ * overlaps evaluation. A mapped scan (ag_store_scan_map) also shares the per-series work that
+ * does not depend on other series: each decoded batch is mapped by whichever thread gets to it
+ * first. The caller's thread maps the oldest batch when it needs it; the decoder, whenever the
+ * ring is full or everything is decoded, maps the newest decoded batch nobody has taken. So the
+ * two threads balance themselves without a fixed split, and fn still runs on the caller's thread
+ * in series order. The read transaction may move to the decoder thread because the environment
+ * is opened with MDB_NOTLS; the caller's thread never uses it (head data was copied by
+ * plan_open). */
 #define SCAN_BATCH 256         /* series per batch at most (fewer when there are few series, so
                                   there are at least 16 batches to overlap) */
 #define SCAN_BATCH_SAMPLES 262144.0
-#define SCAN_RING 4            /* batches decoded ahead at most */
+#define SCAN_BATCH_MAP_BYTES (1 << 20) /* mapped output per batch at most (one series at least) */
+#define SCAN_RING 6            /* batches decoded ahead at most */
 /* Worth a second thread: at least this many samples expected (series x span at a 15 s
  * interval; a thread costs tens of microseconds, decoding this many takes milliseconds). */
 #define SCAN_PARALLEL_MIN_SAMPLES 150000
+
+enum { B_EMPTY, B_DECODED, B_MAPPING, B_MAPPED };
 
 typedef struct scan_batch {
     ag_series_data_t sd; /* every sample of the batch, series after series */
     size_t cap;
     size_t off[SCAN_BATCH + 1];
+    unsigned char *out;  /* mapped scans: batch x msize bytes of map output */
+    int state;           /* B_*, under the scanner's lock */
+    int map_rc;
 } scan_batch_t;
+
+/* What a scan calls: fn (plain), or map then mfn (mapped). */
+typedef struct scan_fns {
+    ag_series_fn fn;
+    ag_series_map_fn map;
+    void *mctx;
+    size_t msize;
+    ag_series_mapped_fn mfn;
+    void *ctx;
+} scan_fns_t;
 
 typedef struct scanner {
     ag_store_t *s;
     plan_t *p;
+    const scan_fns_t *f;
     int64_t mint, maxt;
     uint64_t max, total;
     pthread_mutex_t mu;
@@ -489,13 +512,20 @@ typedef struct scanner {
     size_t batch, nbatches, produced, consumed;
     int rc;    /* the decoder's error, reported once the batches before it are consumed */
     bool stop; /* the consumer gave up */
+    bool map_all; /* the decoder maps every batch (ag_store_set_map_on_decoder) */
     scan_batch_t ring[SCAN_RING];
 } scanner_t;
+
+static size_t batch_len(const scanner_t *sc, size_t b)
+{
+    size_t first = b * sc->batch;
+    return sc->p->n - first < sc->batch ? sc->p->n - first : sc->batch;
+}
 
 static int decode_batch(scanner_t *sc, size_t b)
 {
     scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-    size_t first = b * sc->batch, n = sc->p->n - first < sc->batch ? sc->p->n - first : sc->batch;
+    size_t first = b * sc->batch, n = batch_len(sc, b);
     sb->sd.n = 0;
     for (size_t j = 0; j < n; j++) {
         sb->off[j] = sb->sd.n;
@@ -507,66 +537,146 @@ static int decode_batch(scanner_t *sc, size_t b)
     return AG_OK;
 }
 
+static int map_batch(scanner_t *sc, size_t b, int slot)
+{
+    const scan_fns_t *f = sc->f;
+    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+    size_t first = b * sc->batch, n = batch_len(sc, b);
+    for (size_t j = 0; j < n; j++) {
+        size_t cnt = sb->off[j + 1] - sb->off[j];
+        const sel_item_t *it = &sc->p->items[first + j];
+        int rc = cnt ? f->map(f->mctx, slot, it->labels, it->labels_len,
+                              sb->sd.samples + sb->off[j], cnt, sb->out + j * f->msize)
+                     : AG_OK;
+        if (rc) return rc;
+    }
+    return AG_OK;
+}
+
+/* Under sc->mu: the newest decoded batch that nobody maps yet, leaving the caller the one it
+ * takes next. */
+static bool steal(const scanner_t *sc, size_t *b)
+{
+    if (!sc->f->map) return false;
+    for (size_t i = sc->produced; i > sc->consumed + 1; i--)
+        if (sc->ring[(i - 1) % SCAN_RING].state == B_DECODED) {
+            *b = i - 1;
+            return true;
+        }
+    return false;
+}
+
+/* Maps stolen batch b on the decoder thread; called and returns with sc->mu held. */
+static void map_stolen(scanner_t *sc, size_t b)
+{
+    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+    sb->state = B_MAPPING;
+    pthread_mutex_unlock(&sc->mu);
+    int rc = map_batch(sc, b, 1);
+    pthread_mutex_lock(&sc->mu);
+    sb->map_rc = rc;
+    sb->state = B_MAPPED;
+    pthread_cond_broadcast(&sc->cv);
+}
+
 static void *scan_decoder(void *arg)
 {
     scanner_t *sc = arg;
     pthread_setname_np(pthread_self(), "augur-scan");
-    for (size_t b = 0; b < sc->nbatches; b++) {
-        pthread_mutex_lock(&sc->mu);
-        while (!sc->stop && b >= sc->consumed + SCAN_RING) pthread_cond_wait(&sc->cv, &sc->mu);
-        bool stop = sc->stop;
+    size_t v;
+    pthread_mutex_lock(&sc->mu);
+    for (size_t b = 0; b < sc->nbatches && !sc->stop; b++) {
+        while (!sc->stop && b >= sc->consumed + SCAN_RING) {
+            if (steal(sc, &v)) map_stolen(sc, v);
+            else pthread_cond_wait(&sc->cv, &sc->mu);
+        }
+        if (sc->stop) break;
         pthread_mutex_unlock(&sc->mu);
-        if (stop) break;
         int rc = decode_batch(sc, b);
         pthread_mutex_lock(&sc->mu);
-        if (rc) sc->rc = rc;
-        else sc->produced = b + 1;
+        if (rc) {
+            sc->rc = rc;
+            pthread_cond_broadcast(&sc->cv);
+            break;
+        }
+        sc->ring[b % SCAN_RING].state = B_DECODED;
+        sc->produced = b + 1;
         pthread_cond_broadcast(&sc->cv);
-        pthread_mutex_unlock(&sc->mu);
-        if (rc) break;
+        if (sc->map_all && sc->f->map) map_stolen(sc, b);
     }
+    /* Everything is decoded: help with the mapping that is left. */
+    while (!sc->stop && !sc->rc && steal(sc, &v)) map_stolen(sc, v);
+    pthread_mutex_unlock(&sc->mu);
     return NULL;
 }
 
+/* Calls the scan's functions for the series of batch b (decoded, and mapped when mapping). */
+static int consume_batch(scanner_t *sc, size_t b, bool *fn_failed)
+{
+    const scan_fns_t *f = sc->f;
+    const scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+    size_t first = b * sc->batch, n = batch_len(sc, b);
+    if (f->map && sb->map_rc) return sb->map_rc;
+    for (size_t j = 0; j < n; j++) {
+        const sel_item_t *it = &sc->p->items[first + j];
+        size_t cnt = sb->off[j + 1] - sb->off[j];
+        if (!cnt) continue;
+        const ag_sample_t *smp = sb->sd.samples + sb->off[j];
+        int rc = f->map ? f->mfn(f->ctx, it->labels, it->labels_len, smp, cnt, sb->out + j * f->msize)
+                        : f->fn(f->ctx, it->labels, it->labels_len, smp, cnt);
+        if (rc) {
+            *fn_failed = true;
+            return rc;
+        }
+    }
+    return AG_OK;
+}
+
 static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, uint64_t max,
-                         ag_series_fn fn, void *ctx, bool *fn_failed)
+                         const scan_fns_t *f, bool *fn_failed)
 {
     scanner_t *sc = calloc(1, sizeof *sc);
     if (!sc) return AG_ENOMEM;
-    *sc = (scanner_t){.s = s, .p = p, .mint = mint, .maxt = maxt, .max = max};
-    /* At least 16 batches to overlap, at most SCAN_BATCH series and about SCAN_BATCH_SAMPLES
-     * samples (at a 15 s interval) in each, so the ring's memory stays small. */
+    *sc = (scanner_t){.s = s, .p = p, .f = f, .mint = mint, .maxt = maxt, .max = max,
+                      .map_all = atomic_load(&s->map_on_decoder)};
+    /* At least 16 batches to overlap, at most SCAN_BATCH series, about SCAN_BATCH_SAMPLES
+     * samples (at a 15 s interval) and SCAN_BATCH_MAP_BYTES of map output in each, so the
+     * ring's memory stays small. */
     double per_series = ((double)maxt - (double)mint + 1) / 15000.0;
     size_t by_samples = per_series > 1 ? (size_t)(SCAN_BATCH_SAMPLES / per_series) : SCAN_BATCH;
     size_t batch = p->n / 16;
     if (batch > SCAN_BATCH) batch = SCAN_BATCH;
     if (batch > by_samples) batch = by_samples;
+    if (f->map && batch > SCAN_BATCH_MAP_BYTES / f->msize) batch = SCAN_BATCH_MAP_BYTES / f->msize;
     sc->batch = batch ? batch : 1;
     sc->nbatches = (p->n + sc->batch - 1) / sc->batch;
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     pthread_t th;
     int rc = AG_OK;
-    if (pthread_create(&th, NULL, scan_decoder, sc)) {
+    for (size_t i = 0; i < SCAN_RING && f->map && !rc; i++)
+        if (!(sc->ring[i].out = malloc(sc->batch * f->msize))) rc = AG_ENOMEM;
+    if (rc || pthread_create(&th, NULL, scan_decoder, sc)) {
         rc = AG_ENOMEM;
         goto out;
     }
     for (size_t b = 0; b < sc->nbatches && !rc; b++) {
+        scan_batch_t *sb = &sc->ring[b % SCAN_RING];
         pthread_mutex_lock(&sc->mu);
         while (sc->produced <= b && !sc->rc) pthread_cond_wait(&sc->cv, &sc->mu);
-        bool ready = sc->produced > b;
+        bool ready = sc->produced > b, mine = false;
         if (!ready) rc = sc->rc;
+        if (ready && f->map && !sc->map_all && sb->state == B_DECODED) {
+            sb->state = B_MAPPING;
+            mine = true;
+        }
+        while (ready && f->map && !mine && sb->state != B_MAPPED) pthread_cond_wait(&sc->cv, &sc->mu);
         pthread_mutex_unlock(&sc->mu);
         if (!ready) break;
-        const scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-        size_t first = b * sc->batch;
-        for (size_t j = 0; first + j < p->n && j < sc->batch && !rc; j++) {
-            const sel_item_t *it = &p->items[first + j];
-            size_t n = sb->off[j + 1] - sb->off[j];
-            if (n && (rc = fn(ctx, it->labels, it->labels_len, sb->sd.samples + sb->off[j], n)))
-                *fn_failed = true;
-        }
+        if (mine) sb->map_rc = map_batch(sc, b, 0);
+        rc = consume_batch(sc, b, fn_failed);
         pthread_mutex_lock(&sc->mu);
+        sb->state = B_EMPTY;
         sc->consumed = b + 1;
         if (rc) sc->stop = true;
         pthread_cond_broadcast(&sc->cv);
@@ -578,7 +688,10 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
     pthread_mutex_unlock(&sc->mu);
     pthread_join(th, NULL);
 out:
-    for (size_t i = 0; i < SCAN_RING; i++) free(sc->ring[i].sd.samples);
+    for (size_t i = 0; i < SCAN_RING; i++) {
+        free(sc->ring[i].sd.samples);
+        free(sc->ring[i].out);
+    }
     pthread_mutex_destroy(&sc->mu);
     pthread_cond_destroy(&sc->cv);
     free(sc);
@@ -593,8 +706,8 @@ static long online_cpus(void)
     return v;
 }
 
-int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
-                  uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e)
+static int scan_run(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                    uint64_t max_samples, const scan_fns_t *f, ag_errmsg_t *e)
 {
     plan_t p;
     int rc = plan_open(s, m, nm, mint, maxt, PLAN_SAMPLES, &p, e);
@@ -603,24 +716,52 @@ int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint,
     double span = (double)maxt - (double)mint + 1;
     if ((double)p.n * (span < 1e12 ? span : 1e12) / 15000.0 >= SCAN_PARALLEL_MIN_SAMPLES &&
         p.n >= 16 && online_cpus() > 1) {
-        rc = scan_parallel(s, &p, mint, maxt, max_samples, fn, ctx, &fn_failed);
+        rc = scan_parallel(s, &p, mint, maxt, max_samples, f, &fn_failed);
     } else {
         ag_series_data_t sd = {0};
         size_t cap = 0;
         uint64_t total = 0;
+        unsigned char *row = f->map && p.n ? malloc(f->msize) : NULL;
+        if (f->map && p.n && !row) rc = AG_ENOMEM;
         for (size_t i = 0; i < p.n && !rc; i++) {
             sel_item_t *it = &p.items[i];
             sd.n = 0;
             if ((rc = store_load_samples(s, p.txn, it, mint, maxt, &sd, &cap, &total, max_samples)))
                 break;
-            if (sd.n && (rc = fn(ctx, it->labels, it->labels_len, sd.samples, sd.n)))
-                fn_failed = true;
+            if (!sd.n) continue;
+            if (f->map) {
+                if ((rc = f->map(f->mctx, 0, it->labels, it->labels_len, sd.samples, sd.n, row)))
+                    break;
+                rc = f->mfn(f->ctx, it->labels, it->labels_len, sd.samples, sd.n, row);
+            } else {
+                rc = f->fn(f->ctx, it->labels, it->labels_len, sd.samples, sd.n);
+            }
+            if (rc) fn_failed = true;
         }
+        free(row);
         free(sd.samples);
     }
     plan_free(&p);
     if (rc && !fn_failed) return sel_error(e, rc);
     return rc;
+}
+
+int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                  uint64_t max_samples, ag_series_fn fn, void *ctx, ag_errmsg_t *e)
+{
+    scan_fns_t f = {.fn = fn, .ctx = ctx};
+    return scan_run(s, m, nm, mint, maxt, max_samples, &f, e);
+}
+
+void ag_store_set_map_on_decoder(ag_store_t *s, bool on) { atomic_store(&s->map_on_decoder, on); }
+
+int ag_store_scan_map(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint, int64_t maxt,
+                      uint64_t max_samples, ag_series_map_fn map, void *mctx, size_t msize,
+                      ag_series_mapped_fn fn, void *ctx, ag_errmsg_t *e)
+{
+    if (!map || !fn || !msize) return ag_errmsg_set(e, AG_EINVAL, -1, "a mapped scan needs its functions");
+    scan_fns_t f = {.map = map, .mctx = mctx, .msize = msize, .mfn = fn, .ctx = ctx};
+    return scan_run(s, m, nm, mint, maxt, max_samples, &f, e);
 }
 
 /* ---- rollups ------------------------------------------------------------------------------ */

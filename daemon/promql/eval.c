@@ -23,13 +23,6 @@
 
 #define DEFAULT_SUBQUERY_STEP_MS 60000 /* Prometheus' default evaluation interval */
 
-static bool is_stale(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, 8);
-    return b == AG_STALE_NAN_BITS;
-}
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -51,7 +44,8 @@ const ag_pq_node_t *unparen(const ag_pq_node_t *n)
     return n;
 }
 
-int64_t step_ts(const ev_t *ev, size_t k) { return ev->start + (int64_t)k * ev->step; }
+
+bool ev_past_deadline(const ev_t *ev) { return ev->deadline && mono_ms() > ev->deadline; }
 
 int ev_tick(ev_t *ev)
 {
@@ -259,7 +253,7 @@ static int emat_rehash(emat_t *m)
 }
 
 /* The series with these labels, created when missing. */
-static eseries_t *emat_series(ev_t *ev, emat_t *m, const char *lbl, size_t len)
+eseries_t *emat_series(ev_t *ev, emat_t *m, const char *lbl, size_t len)
 {
     if ((m->n + 1) * 2 > m->nidx && emat_rehash(m)) return NULL;
     uint64_t h = lbl_hash(lbl, len);
@@ -399,7 +393,7 @@ static int vsel_series(void *arg, const char *labels, size_t labels_len, const a
         int64_t ts = step_ts(ev, k), ref = c->fixed ? c->lo : sub_sat(ts, c->off);
         while (j + 1 < n && smp[j + 1].t <= ref) j++;
         const ag_sample_t *cur = &smp[j];
-        if (cur->t > ref || cur->t < sub_sat(ref, c->lb) || is_stale(cur->v)) continue;
+        if (cur->t > ref || cur->t < sub_sat(ref, c->lb) || ev_is_stale(cur->v)) continue;
         if (!s && !(s = emat_series(ev, c->out, labels, labels_len)))
             return ag_errmsg_set(ev->e, AG_ENOMEM, -1, "out of memory");
         rc = series_push(ev, s, ts, c->want_ts ? (double)cur->t / 1000.0 : cur->v);
@@ -433,43 +427,14 @@ static void matrix_window(const ev_t *ev, const ag_pq_node_t *n, range_src_t *rs
     *mint = sub_sat(sub_sat(rs->fixed ? rs->fixed_ts : ev->start, rs->offset_ms), rs->range_ms);
 }
 
-typedef struct scan_ctx {
-    ev_t *ev;
-    ev_series_fn fn;
-    void *arg;
-    ag_point_t *buf; /* the current series without stale markers */
-    size_t cap;
-} scan_ctx_t;
-
-static int scan_one(void *ctx, const char *labels, size_t labels_len, const ag_sample_t *samples,
-                    size_t n)
-{
-    scan_ctx_t *c = ctx;
-    if (n > c->cap) {
-        ag_point_t *nb = realloc(c->buf, n * sizeof *nb);
-        if (!nb) return ag_errmsg_set(c->ev->e, AG_ENOMEM, -1, "out of memory");
-        c->buf = nb;
-        c->cap = n;
-    }
-    size_t w = 0;
-    for (size_t k = 0; k < n; k++)
-        if (!is_stale(samples[k].v)) c->buf[w++] = samples[k];
-    int rc = ev_count(c->ev, w);
-    if (!rc) rc = c->fn(c->ev, c->arg, labels, labels_len, c->buf, w);
-    c->ev->points -= w;
-    return rc;
-}
-
-int ev_range_scan(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, ev_series_fn fn, void *arg)
+int ev_range_scan(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, ag_series_map_fn map,
+                  void *mctx, size_t msize, ag_series_mapped_fn fn, void *arg)
 {
     memset(rs, 0, sizeof *rs);
     int64_t mint, maxt;
     matrix_window(ev, n, rs, &mint, &maxt);
-    scan_ctx_t c = {ev, fn, arg, NULL, 0};
-    int rc = ag_store_scan(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, mint, maxt,
-                           ev->o->max_samples, scan_one, &c, ev->e);
-    free(c.buf);
-    return rc;
+    return ag_store_scan_map(ev->store, n->u.sel.matchers, n->u.sel.nmatchers, mint, maxt,
+                             ev->o->max_samples, map, mctx, msize, fn, arg, ev->e);
 }
 
 int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
@@ -497,7 +462,7 @@ int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
             /* Take the selection's sample array over, dropping stale markers in place. */
             size_t w = 0;
             for (size_t k = 0; k < sd->n; k++)
-                if (!is_stale(sd->samples[k].v)) sd->samples[w++] = sd->samples[k];
+                if (!ev_is_stale(sd->samples[k].v)) sd->samples[w++] = sd->samples[k];
             s->p = sd->samples;
             s->n = s->cap = w;
             sd->samples = NULL;
@@ -972,16 +937,23 @@ static bool foldable(ag_pq_aggop_t op)
            op == AG_PQ_AGG_STDDEV || op == AG_PQ_AGG_STDVAR;
 }
 
+/* One group's accumulator at one step. */
+typedef struct acc {
+    size_t count; /* samples folded in */
+    double value, mean, aux;
+} acc_t;
+
 typedef struct fold {
     const char *lbl; /* output labels (arena) */
     size_t len;
     uint64_t key;
-    size_t step;     /* the step this accumulator was last started at, + 1 (0 = never) */
-    size_t count;
-    double value, mean, aux;
+    size_t step;     /* the step this accumulator was last started at, + 1 (0 = never); in a
+                        sink, the first step the group has a value at (SIZE_MAX = none yet) */
+    size_t rank;     /* sink: the input series that gave the group its value at `step` */
+    acc_t a;
 } fold_t;
 
-static void fold_add(ag_pq_aggop_t op, fold_t *f, double v)
+static void fold_add(ag_pq_aggop_t op, acc_t *f, double v)
 {
     size_t k = f->count++; /* samples folded before this one */
     if (k == 0) {
@@ -1015,7 +987,7 @@ static void fold_add(ag_pq_aggop_t op, fold_t *f, double v)
     }
 }
 
-static double fold_result(ag_pq_aggop_t op, const fold_t *f)
+static double fold_result(ag_pq_aggop_t op, const acc_t *f)
 {
     switch (op) {
     case AG_PQ_AGG_AVG: return f->mean;
@@ -1027,6 +999,26 @@ static double fold_result(ag_pq_aggop_t op, const fold_t *f)
     }
 }
 
+/* The group of labels l (hash table tab of ntab slots holding group index + 1, ntab > groups):
+ * found by its signature, or appended to f[*ng] with its output labels. */
+static int fold_group(ev_t *ev, const ag_pq_node_t *n, const char *l, size_t len, size_t *tab,
+                      size_t ntab, fold_t *f, size_t *ng, size_t *g)
+{
+    uint64_t key = lbl_signature(l, len, &n->u.agg.grouping, !n->u.agg.without);
+    size_t j = key % ntab;
+    while (tab[j] && f[tab[j] - 1].key != key) j = (j + 1) % ntab;
+    if (!tab[j]) {
+        memset(&f[*ng], 0, sizeof f[*ng]);
+        f[*ng].key = key;
+        int rc = lbl_filter(ev, l, len, &n->u.agg.grouping, !n->u.agg.without, &f[*ng].lbl,
+                            &f[*ng].len);
+        if (rc) return rc;
+        tab[j] = ++*ng;
+    }
+    *g = tab[j] - 1;
+    return AG_OK;
+}
+
 static int aggregate_fold(ev_t *ev, const ag_pq_node_t *n, const emat_t *in, emat_t *out)
 {
     ag_pq_aggop_t op = n->u.agg.op;
@@ -1035,19 +1027,8 @@ static int aggregate_fold(ev_t *ev, const ag_pq_node_t *n, const emat_t *in, ema
     size_t *tab = calloc(ntab, sizeof *tab), *touched = malloc((ns + 1) * sizeof *touched);
     fold_t *f = calloc(ns + 1, sizeof *f);
     int rc = gid && cur && tab && touched && f ? AG_OK : AG_ENOMEM;
-    for (size_t i = 0; i < ns && !rc; i++) {
-        const eseries_t *s = &in->s[i];
-        uint64_t key = lbl_signature(s->lbl, s->len, &n->u.agg.grouping, !n->u.agg.without);
-        size_t j = key % ntab;
-        while (tab[j] && f[tab[j] - 1].key != key) j = (j + 1) % ntab;
-        if (!tab[j]) {
-            f[ng].key = key;
-            rc = lbl_filter(ev, s->lbl, s->len, &n->u.agg.grouping, !n->u.agg.without, &f[ng].lbl,
-                            &f[ng].len);
-            tab[j] = ++ng;
-        }
-        gid[i] = tab[j] - 1;
-    }
+    for (size_t i = 0; i < ns && !rc; i++)
+        rc = fold_group(ev, n, in->s[i].lbl, in->s[i].len, tab, ntab, f, &ng, &gid[i]);
     for (size_t k = 0; k < ev->nsteps && !rc; k++) {
         int64_t ts = step_ts(ev, k);
         ntouched = 0;
@@ -1057,13 +1038,13 @@ static int aggregate_fold(ev_t *ev, const ag_pq_node_t *n, const emat_t *in, ema
             fold_t *g = &f[gid[i]];
             if (g->step != k + 1) {
                 g->step = k + 1;
-                g->count = 0;
+                g->a.count = 0;
                 touched[ntouched++] = gid[i];
             }
-            fold_add(op, g, s->p[cur[i]++].v);
+            fold_add(op, &g->a, s->p[cur[i]++].v);
         }
         for (size_t t = 0; t < ntouched && !rc; t++)
-            rc = emit(ev, out, f[touched[t]].lbl, f[touched[t]].len, ts, fold_result(op, &f[touched[t]]));
+            rc = emit(ev, out, f[touched[t]].lbl, f[touched[t]].len, ts, fold_result(op, &f[touched[t]].a));
         if (!rc) rc = ev_tick(ev);
     }
     free(gid);
@@ -1074,8 +1055,118 @@ static int aggregate_fold(ev_t *ev, const ag_pq_node_t *n, const emat_t *in, ema
     return rc;
 }
 
+/* ---- aggregations folded as their input is produced (ev_sink_t, eval_int.h) ------------- */
+
+/* Groups are found as input series arrive; each has an accumulator per step. At the end the
+ * groups are emitted in the order aggregate_fold would create them: by the first step they
+ * have a value at, then by the input series that gave it. Values reach each accumulator in
+ * input order, as there, so every result is the same to the bit. */
+struct ev_sink {
+    const ag_pq_node_t *n; /* the aggregation */
+    size_t nsteps, rank;   /* rank: input series seen so far */
+    fold_t *f;             /* groups */
+    size_t ng, capg;
+    size_t *tab, ntab;     /* group table for fold_group */
+    acc_t *acc;            /* group g's accumulator at step k: acc[g * nsteps + k] */
+};
+
+static int sink_rehash(ev_sink_t *k)
+{
+    size_t ntab = k->ntab ? k->ntab * 2 : 64;
+    size_t *tab = calloc(ntab, sizeof *tab);
+    if (!tab) return AG_ENOMEM;
+    for (size_t g = 0; g < k->ng; g++) {
+        size_t j = k->f[g].key % ntab;
+        while (tab[j]) j = (j + 1) % ntab;
+        tab[j] = g + 1;
+    }
+    free(k->tab);
+    k->tab = tab;
+    k->ntab = ntab;
+    return AG_OK;
+}
+
+int sink_series(ev_t *ev, ev_sink_t *k, const char *lbl, size_t len, size_t *g)
+{
+    k->rank++;
+    if ((k->ng + 1) * 2 > k->ntab && sink_rehash(k)) return AG_ENOMEM;
+    if (k->ng == k->capg) {
+        size_t cap = k->capg ? k->capg * 2 : 16;
+        if (cap > SIZE_MAX / sizeof(acc_t) / k->nsteps) return AG_ENOMEM;
+        fold_t *nf = realloc(k->f, cap * sizeof *nf);
+        if (!nf) return AG_ENOMEM;
+        k->f = nf;
+        acc_t *na = realloc(k->acc, cap * k->nsteps * sizeof *na);
+        if (!na) return AG_ENOMEM;
+        k->acc = na;
+        k->capg = cap;
+    }
+    size_t before = k->ng;
+    int rc = fold_group(ev, k->n, lbl, len, k->tab, k->ntab, k->f, &k->ng, g);
+    if (rc || k->ng == before) return rc;
+    memset(k->acc + *g * k->nsteps, 0, k->nsteps * sizeof *k->acc);
+    k->f[*g].step = SIZE_MAX;
+    /* A group's accumulators take the room of two points per step. */
+    return ev_count(ev, 2 * (uint64_t)k->nsteps);
+}
+
+void sink_add(ev_sink_t *k, size_t g, size_t step, double v)
+{
+    acc_t *a = &k->acc[g * k->nsteps + step];
+    fold_t *f = &k->f[g];
+    if (!a->count && (f->step == SIZE_MAX || step < f->step)) {
+        f->step = step;
+        f->rank = k->rank;
+    }
+    fold_add(k->n->u.agg.op, a, v);
+}
+
+static int cmp_first(const void *a, const void *b, void *arg)
+{
+    const fold_t *f = arg;
+    const fold_t *x = &f[*(const size_t *)a], *y = &f[*(const size_t *)b];
+    if (x->step != y->step) return x->step < y->step ? -1 : 1;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+static int sink_finish(ev_t *ev, ev_sink_t *k, emat_t *out)
+{
+    size_t *order = malloc((k->ng + 1) * sizeof *order), m = 0;
+    if (!order) return AG_ENOMEM;
+    for (size_t g = 0; g < k->ng; g++)
+        if (k->f[g].step != SIZE_MAX) order[m++] = g;
+    qsort_r(order, m, sizeof *order, cmp_first, k->f);
+    int rc = AG_OK;
+    for (size_t i = 0; i < m && !rc; i++) {
+        const fold_t *f = &k->f[order[i]];
+        const acc_t *a = k->acc + order[i] * k->nsteps;
+        for (size_t s = f->step; s < k->nsteps && !rc; s++)
+            if (a[s].count) rc = emit(ev, out, f->lbl, f->len, step_ts(ev, s), fold_result(k->n->u.agg.op, &a[s]));
+        if (!rc) rc = ev_tick(ev);
+    }
+    free(order);
+    return rc;
+}
+
+static void sink_free(ev_sink_t *k)
+{
+    free(k->f);
+    free(k->tab);
+    free(k->acc);
+}
+
 static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
 {
+    const ag_pq_node_t *expr = unparen(n->u.agg.expr);
+    if (foldable(n->u.agg.op) && ev_call_foldable(expr)) {
+        /* sum by (...) (rate(x[5m])) and the like: no matrix of rates in between. */
+        ev_sink_t k = {.n = n, .nsteps = ev->nsteps};
+        out->k = AG_PQ_T_VECTOR;
+        int rc = ev_call_fold(ev, expr, &k);
+        if (!rc) rc = sink_finish(ev, &k, &out->m);
+        sink_free(&k);
+        return rc;
+    }
     eval_val_t in, param;
     memset(&in, 0, sizeof in);
     memset(&param, 0, sizeof param);

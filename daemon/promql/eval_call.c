@@ -37,77 +37,162 @@ static void free_args(ev_t *ev, const ag_pq_node_t *n, eval_val_t *a)
     for (size_t i = 0; i < n->u.call.nargs && i < MAX_ARGS; i++) ev_val_free(ev, &a[i]);
 }
 
-/* rate(), *_over_time() and friends: slide the window of each series over the steps. */
+/* rate(), *_over_time() and friends: slide the window of each series over the steps. Each
+ * series is first computed into a row (its value at every step) by range_row, which touches
+ * nothing shared, so a large scan computes rows on two threads (ag_store_scan_map); range_put
+ * then adds the row to the output, or folds it into an aggregation (ev_call_fold), in series
+ * order. */
 typedef struct range_call {
+    ev_t *ev;
     const ag_pq_node_t *n;
     ag_range_fn_t f;
-    int mi;          /* the range argument's index */
-    eval_val_t *a;   /* the other arguments */
+    int mi;           /* the range argument's index */
+    eval_val_t *a;    /* the other arguments */
     range_src_t rs;
-    eval_val_t *out;
-    uint32_t *drops; /* rate/increase: drops[i] = samples below their predecessor in 1..i */
-    size_t cap_drops;
+    eval_val_t *out;  /* the output, or NULL when folding into sink */
+    ev_sink_t *sink;
+    emat_t seen;      /* folding: the output labelsets so far, for the duplicate check */
+    void *row;        /* a row for the paths that compute on this thread only */
+    /* Scratch per map slot (ag_series_map_fn): the series without stale markers. */
+    ag_point_t *buf[2];
+    size_t cap_buf[2];
+    unsigned maps[2];
 } range_call_t;
 
+/* A row: a header, then the value at each step, then whether there is one (1 byte per step). */
+typedef struct row {
+    size_t kept;    /* samples the series had in the scan, stale markers left out */
+    size_t present; /* steps with a value */
+} row_t;
+
+static size_t row_bytes(size_t nsteps)
+{
+    return sizeof(row_t) + nsteps * sizeof(double) + (nsteps + 7) / 8 * 8;
+}
+static double *row_vals(const void *r) { return (double *)((row_t *)r + 1); }
+static uint8_t *row_has(const void *r, size_t nsteps) { return (uint8_t *)(row_vals(r) + nsteps); }
+
 /* The output labels of one series of a range function's argument. A function over a range
- * vector checks its whole output matrix (2.42's Matrix.ContainsSameLabelset), not step by
- * step. */
+ * vector checks its whole output matrix (2.42's Matrix.ContainsSameLabelset, over the series
+ * with points), not step by step. */
 static int out_labels(ev_t *ev, range_call_t *c, const char **l, size_t *len)
 {
     if (c->f != AG_RF_LAST_OVER_TIME) lbl_drop_name(ev, *l, *len, l, len);
-    const eseries_t *prev = emat_find(&c->out->m, *l, *len);
-    if (prev && prev->n)
+    const eseries_t *prev = emat_find(c->sink ? &c->seen : &c->out->m, *l, *len);
+    if (prev && (c->sink || prev->n))
         return ag_errmsg_set(ev->e, AG_EEXEC, -1, "vector cannot contain metrics with the same labelset");
+    if (c->sink && !emat_series(ev, &c->seen, *l, *len)) return AG_ENOMEM;
     return AG_OK;
 }
 
-/* One series of a range function's argument, slid over every step. */
-static int range_series(ev_t *ev, void *arg, const char *l, size_t len, const ag_point_t *p,
-                        size_t np)
+/* Adds a series' row to the output (or the aggregation folding it), in series order. */
+static int range_put(ev_t *ev, range_call_t *c, const char *l, size_t len, const void *row)
 {
-    range_call_t *c = arg;
+    const row_t *r = row;
+    if (!r->present) return ev_tick(ev);
+    int rc = out_labels(ev, c, &l, &len);
+    size_t g = 0;
+    if (!rc && c->sink) rc = sink_series(ev, c->sink, l, len, &g);
+    const double *v = row_vals(row);
+    const uint8_t *has = row_has(row, ev->nsteps);
+    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+        if (!has[k]) continue;
+        if (c->sink) sink_add(c->sink, g, k, v[k]);
+        else rc = emit(ev, &c->out->m, l, len, step_ts(ev, k), v[k]);
+    }
+    if (!rc) rc = ev_tick(ev);
+    return rc;
+}
+
+/* One series' points (no stale markers) slid over every step into row `out`. Reads ev and c
+ * and writes only c's scratch of `slot`, so two slots may run at once. */
+static void range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_t *p, size_t np,
+                      void *out)
+{
     const ag_pq_node_t *n = c->n;
     int64_t range = c->rs.range_ms, off = c->rs.offset_ms, fts = c->rs.fixed_ts;
-    int rc = out_labels(ev, c, &l, &len);
-    if (rc) return rc;
-    /* Counter resets per prefix, so that windows without one (nearly all) skip the scan. */
-    bool counter = (c->f == AG_RF_RATE || c->f == AG_RF_INCREASE) && np > 1;
-    if (counter && np > c->cap_drops) {
-        uint32_t *nd = realloc(c->drops, np * sizeof *nd);
-        if (nd) {
-            c->drops = nd;
-            c->cap_drops = np;
-        }
-    }
-    counter = counter && np <= c->cap_drops;
-    if (counter) {
-        c->drops[0] = 0;
-        for (size_t i = 1; i < np; i++) c->drops[i] = c->drops[i - 1] + (p[i].v < p[i - 1].v);
-    }
+    row_t *r = out;
+    double *val = row_vals(out);
+    uint8_t *has = row_has(out, ev->nsteps);
+    r->present = 0;
+    memset(has, 0, ev->nsteps);
+    /* rate and increase: a window without a counter reset (nearly all) skips the scan for
+     * one. `drop` is the first index >= lo + 1 whose value is below its predecessor's (np when
+     * none); it only moves forward, so finding it costs one pass over the series in all. */
+    bool counter = c->f == AG_RF_RATE || c->f == AG_RF_INCREASE;
+    size_t drop = 1;
+    while (counter && drop < np && !(p[drop].v < p[drop - 1].v)) drop++;
+    /* predict_linear's intercept is the step time even under @ (as in 2.42). */
+    bool at_step = c->f == AG_RF_PREDICT_LINEAR || c->f == AG_RF_PREDICT_HW ||
+                   c->f == AG_RF_PREDICT_HW_LOWER || c->f == AG_RF_PREDICT_HW_UPPER;
+    bool more_args = n->u.call.nargs > 1;
+    double args[MAX_ARGS] = {0};
     size_t lo = 0, hi = 0;
-    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+    for (size_t k = 0; k < ev->nsteps; k++) {
         int64_t ts = step_ts(ev, k), at = c->rs.fixed ? fts : ts, ref = at - off;
         while (hi < np && p[hi].t <= ref) hi++;
         while (lo < hi && p[lo].t < ref - range) lo++;
         if (hi == lo) continue;
-        double args[MAX_ARGS] = {0};
-        size_t na = 0;
-        for (size_t j = 0; j < n->u.call.nargs && j < MAX_ARGS; j++)
-            if ((int)j != c->mi) args[na++] = c->a[j].sc ? c->a[j].sc[k] : 0;
-        double v;
-        /* predict_linear's intercept is the step time even under @ (as in 2.42). */
-        int64_t t = c->f == AG_RF_PREDICT_LINEAR || c->f == AG_RF_PREDICT_HW ||
-                            c->f == AG_RF_PREDICT_HW_LOWER || c->f == AG_RF_PREDICT_HW_UPPER
-                        ? ts
-                        : ref;
-        bool ok = counter && c->drops[hi - 1] == c->drops[lo]
-                      ? ag_range_fn_eval_noreset(c->f, p + lo, hi - lo, t, range, args, &v)
-                      : ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &v);
-        if (ok)
-            rc = emit(ev, &c->out->m, l, len, ts, v);
-        if (!rc) rc = ev_tick(ev);
+        if (more_args) {
+            size_t na = 0;
+            for (size_t j = 0; j < n->u.call.nargs && j < MAX_ARGS; j++)
+                if ((int)j != c->mi) args[na++] = c->a[j].sc ? c->a[j].sc[k] : 0;
+        }
+        int64_t t = at_step ? ts : ref;
+        if (counter && drop < lo + 1) {
+            drop = lo + 1;
+            while (drop < np && !(p[drop].v < p[drop - 1].v)) drop++;
+        }
+        bool ok = counter && drop >= hi
+                      ? ag_range_fn_eval_noreset(c->f, p + lo, hi - lo, t, range, args, &val[k])
+                      : ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &val[k]);
+        if (ok) {
+            has[k] = 1;
+            r->present++;
+        }
     }
-    return rc;
+}
+
+/* The map of the store scan (ag_series_map_fn): drops stale markers, then computes the row. */
+static int range_map(void *mctx, int slot, const char *labels, size_t labels_len,
+                     const ag_sample_t *smp, size_t n, void *out)
+{
+    (void)labels, (void)labels_len;
+    range_call_t *c = mctx;
+    if ((++c->maps[slot] & 63) == 0 && ev_past_deadline(c->ev)) return AG_ETIMEOUT;
+    if (n > c->cap_buf[slot]) { /* room for a copy without stale markers, if need be */
+        ag_point_t *nb = realloc(c->buf[slot], n * sizeof *nb);
+        if (!nb) return AG_ENOMEM;
+        c->buf[slot] = nb;
+        c->cap_buf[slot] = n;
+    }
+    /* Without stale markers (the usual case) the samples are the points, uncopied. */
+    size_t w = 0;
+    while (w < n && !ev_is_stale(smp[w].v)) w++;
+    const ag_point_t *p = smp;
+    if (w < n) {
+        ag_point_t *q = c->buf[slot];
+        memcpy(q, smp, w * sizeof *q);
+        for (size_t k = w + 1; k < n; k++)
+            if (!ev_is_stale(smp[k].v)) q[w++] = smp[k];
+        p = q;
+    }
+    ((row_t *)out)->kept = w;
+    range_row(c->ev, c, slot, p, w, out);
+    return AG_OK;
+}
+
+/* The in-order half of the store scan (ag_series_mapped_fn). */
+static int range_take(void *ctx, const char *l, size_t len, const ag_sample_t *smp, size_t n,
+                      const void *row)
+{
+    (void)smp, (void)n;
+    range_call_t *c = ctx;
+    ev_t *ev = c->ev;
+    /* The series' samples count against the limit while its windows are computed. */
+    int rc = ev_count(ev, ((const row_t *)row)->kept);
+    ev->points -= ((const row_t *)row)->kept;
+    return rc ? rc : range_put(ev, c, l, len, row);
 }
 
 /* ---- windows made of rollup buckets ------------------------------------------------------ */
@@ -165,10 +250,13 @@ static int rollup_series(void *arg, const char *l, size_t len, const ag_rollup_t
     ev_t *ev = rc_->ev;
     range_call_t *c = rc_->c;
     int64_t range = c->rs.range_ms, off = c->rs.offset_ms;
-    int rc = out_labels(ev, c, &l, &len);
-    if (rc) return rc;
+    row_t *r = c->row;
+    double *val = row_vals(r);
+    uint8_t *has = row_has(r, ev->nsteps);
+    r->present = 0;
+    memset(has, 0, ev->nsteps);
     size_t lo = 0, hi = 0;
-    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
+    for (size_t k = 0; k < ev->nsteps; k++) {
         int64_t ts = step_ts(ev, k), ref = ts - off;
         while (hi < nb && b[hi].start < ref) hi++;
         while (lo < hi && b[lo].start < ref - range) lo++;
@@ -178,12 +266,12 @@ static int rollup_series(void *arg, const char *l, size_t len, const ag_rollup_t
             e.v = b[hi].first;
             edge = &e;
         }
-        double v;
-        if (ag_range_fn_rollups(c->f, b + lo, hi - lo, edge, ref, range, &v))
-            rc = emit(ev, &c->out->m, l, len, ts, v);
-        if (!rc) rc = ev_tick(ev);
+        if (ag_range_fn_rollups(c->f, b + lo, hi - lo, edge, ref, range, &val[k])) {
+            has[k] = 1;
+            r->present++;
+        }
     }
-    return rc;
+    return range_put(ev, c, l, len, r);
 }
 
 static int rollup_scan(ev_t *ev, const ag_pq_node_t *sel, range_call_t *c, int64_t w)
@@ -200,29 +288,56 @@ static int rollup_scan(ev_t *ev, const ag_pq_node_t *sel, range_call_t *c, int64
 
 /* rate(), *_over_time() and friends: slide the window of each series over the steps. A matrix
  * selector is streamed from the store one series at a time (as rollup buckets when they give
- * the same answer, see rollup_width); a subquery is evaluated first. */
-static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, eval_val_t *out)
+ * the same answer, see rollup_width); a subquery is evaluated first. The output goes to out,
+ * or with a sink (out NULL) into the aggregation folding it. */
+static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, eval_val_t *out,
+                      ev_sink_t *sink)
 {
     eval_val_t a[MAX_ARGS];
-    range_call_t c = {.n = n, .f = f, .mi = mi, .a = a, .out = out};
+    range_call_t c = {.ev = ev, .n = n, .f = f, .mi = mi, .a = a, .out = out, .sink = sink};
     int rc = eval_args(ev, n, mi, a);
-    out->k = AG_PQ_T_VECTOR;
+    if (out) out->k = AG_PQ_T_VECTOR;
     const ag_pq_node_t *arg = unparen(n->u.call.args[mi]);
     int64_t w = !rc && arg->type == AG_PQ_MATRIX_SEL ? rollup_width(ev, arg, f) : 0;
-    if (w) {
+    size_t rb = row_bytes(ev->nsteps);
+    if (!rc && (w || arg->type != AG_PQ_MATRIX_SEL) && !(c.row = malloc(rb))) rc = AG_ENOMEM;
+    if (!rc && w) {
         rc = rollup_scan(ev, arg, &c, w);
     } else if (!rc && arg->type == AG_PQ_MATRIX_SEL) {
-        rc = ev_range_scan(ev, arg, &c.rs, range_series, &c);
+        rc = ev_range_scan(ev, arg, &c.rs, range_map, &c, rb, range_take, &c);
     } else if (!rc) {
         rc = ev_range_source(ev, arg, &c.rs);
-        for (size_t i = 0; i < c.rs.raw.n && !rc; i++)
-            rc = range_series(ev, &c, c.rs.raw.s[i].lbl, c.rs.raw.s[i].len, c.rs.raw.s[i].p,
-                              c.rs.raw.s[i].n);
+        for (size_t i = 0; i < c.rs.raw.n && !rc; i++) {
+            range_row(ev, &c, 0, c.rs.raw.s[i].p, c.rs.raw.s[i].n, c.row);
+            rc = range_put(ev, &c, c.rs.raw.s[i].lbl, c.rs.raw.s[i].len, c.row);
+        }
         emat_free(ev, &c.rs.raw);
     }
-    free(c.drops);
+    for (int i = 0; i < 2; i++) free(c.buf[i]);
+    free(c.row);
+    emat_free(ev, &c.seen);
     free_args(ev, n, a);
     return rc;
+}
+
+/* The range argument of range function call n: first, except quantile_over_time(q, m). */
+static int range_arg(const ag_pq_node_t *n)
+{
+    int mi = 0;
+    for (size_t i = 0; i < n->u.call.nargs; i++)
+        if (unparen(n->u.call.args[i])->vtype == AG_PQ_T_MATRIX) mi = (int)i;
+    return mi;
+}
+
+bool ev_call_foldable(const ag_pq_node_t *n)
+{
+    return n->type == AG_PQ_CALL && n->u.call.nargs <= MAX_ARGS &&
+           ag_range_fn_lookup(n->u.call.name);
+}
+
+int ev_call_fold(ev_t *ev, const ag_pq_node_t *n, ev_sink_t *sink)
+{
+    return call_range(ev, n, ag_range_fn_lookup(n->u.call.name), range_arg(n), NULL, sink);
 }
 
 /* Labels absent() and absent_over_time() give their output, as 2.42 builds them: the matchers
@@ -427,12 +542,7 @@ int ev_call(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
     int rc = AG_OK;
     if (na > MAX_ARGS) return err_unsupported(ev, n);
     ag_range_fn_t rf = ag_range_fn_lookup(f);
-    if (rf) {
-        int mi = 0; /* the range argument: first, except quantile_over_time(q, m) */
-        for (size_t i = 0; i < na; i++)
-            if (unparen(n->u.call.args[i])->vtype == AG_PQ_T_MATRIX) mi = (int)i;
-        return call_range(ev, n, rf, mi, out);
-    }
+    if (rf) return call_range(ev, n, rf, range_arg(n), out, NULL);
     if (strcmp(f, "absent_over_time") == 0) return call_absent_over_time(ev, n, out);
     ag_value_fn_t vf = ag_value_fn_lookup(f);
     if (vf) return call_value(ev, n, vf, out);

@@ -12,6 +12,8 @@
 #ifndef AG_EVAL_INT_H
 #define AG_EVAL_INT_H
 
+#include <string.h>
+
 #include "ag_arena.h"
 #include "ag_eval.h"
 #include "ag_promql.h"
@@ -77,12 +79,23 @@ void emat_free(ev_t *ev, emat_t *m);
 int emit(ev_t *ev, emat_t *m, const char *lbl, size_t len, int64_t ts, double v);
 /* The series with these labels, or NULL. */
 eseries_t *emat_find(emat_t *m, const char *lbl, size_t len);
+/* The series with these labels, created (without points) when missing; NULL when out of
+ * memory. */
+eseries_t *emat_series(ev_t *ev, emat_t *m, const char *lbl, size_t len);
 int evec_push(evec_t *vec, const char *lbl, size_t len, uint64_t hash, double v, int64_t t);
 /* Samples of `m` at step time ts; `cur` holds one cursor per series (start zeroed). */
 int gather(const emat_t *m, size_t *cur, int64_t ts, evec_t *out);
 int ev_tick(ev_t *ev);      /* AG_ETIMEOUT once the deadline passed */
+/* Whether the deadline has passed; reads ev only, so any thread may ask. */
+bool ev_past_deadline(const ev_t *ev);
+static inline bool ev_is_stale(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    return b == AG_STALE_NAN_BITS;
+}
 int ev_count(ev_t *ev, uint64_t add);
-int64_t step_ts(const ev_t *ev, size_t k);
+static inline int64_t step_ts(const ev_t *ev, size_t k) { return ev->start + (int64_t)k * ev->step; }
 const ag_pq_node_t *unparen(const ag_pq_node_t *n);
 
 /* Label helpers (results in the arena). */
@@ -107,8 +120,21 @@ void lbl_describe(const char *l, size_t len, char *out, size_t outlen);
  * when want_ts (for timestamp()). */
 int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out);
 
+/* An aggregation folded as its input is produced, one input series after another, instead of
+ * from the whole input matrix (eval.c). Used where the input is a range function over a
+ * matrix selector or subquery; the output is the same, bit for bit and in order. */
+typedef struct ev_sink ev_sink_t;
+/* The next input series, with its labels: *g gets its group. */
+int sink_series(ev_t *ev, ev_sink_t *k, const char *lbl, size_t len, size_t *g);
+/* Folds the series' value at step k into its group. */
+void sink_add(ev_sink_t *k, size_t g, size_t step, double v);
+
 /* Function calls (eval_call.c). */
 int ev_call(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out);
+/* Whether n is a call ev_call_fold can fold into an aggregation. */
+bool ev_call_foldable(const ag_pq_node_t *n);
+/* Evaluates such a call, handing its output series to sink instead of building them. */
+int ev_call_fold(ev_t *ev, const ag_pq_node_t *n, ev_sink_t *sink);
 /* A range argument (matrix selector or subquery) resolved for the whole query: its raw points
  * covering every step's window, and how to place the window at each step. */
 typedef struct range_src {
@@ -119,10 +145,10 @@ typedef struct range_src {
 } range_src_t;
 int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs);
 /* The streaming form for a matrix selector `n` (not a subquery): fills rs's window parameters
- * (rs->raw stays empty) and calls fn once per series, in label order, with its samples minus
- * stale markers; labels and points are valid only during the call. */
-typedef int (*ev_series_fn)(ev_t *ev, void *arg, const char *lbl, size_t len, const ag_point_t *p,
-                            size_t n);
-int ev_range_scan(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, ev_series_fn fn, void *arg);
+ * (rs->raw stays empty) and runs a mapped store scan over the series the windows need
+ * (ag_store_scan_map: map may run on a second thread, fn runs here in label order). The samples
+ * include stale markers. */
+int ev_range_scan(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs, ag_series_map_fn map,
+                  void *mctx, size_t msize, ag_series_mapped_fn fn, void *arg);
 
 #endif

@@ -216,6 +216,136 @@ static void range_shapes(void **state)
     ag_promql_free(n);
 }
 
+/* Large scans compute each series on two threads and fold aggregations as series arrive
+ * (ag_store_scan_map, the sink in eval.c): the answers must equal those of one series at a
+ * time (a scan too small for the second thread), to the bit, and sums must add in label
+ * order. Counters with resets, gauges and stale markers exercise every path of the window. */
+#define BIG_SERIES 40
+#define BIG_SAMPLES 5000
+static void big_put(void)
+{
+    ag_sample_t *smp = malloc(BIG_SAMPLES * sizeof *smp);
+    assert_non_null(smp);
+    uint64_t stale_bits = AG_STALE_NAN_BITS;
+    double stale;
+    memcpy(&stale, &stale_bits, sizeof stale);
+    unsigned seed = 7;
+    for (int i = 0; i < BIG_SERIES; i++) {
+        char id[8], g[4];
+        snprintf(id, sizeof id, "%02d", i);
+        snprintf(g, sizeof g, "%d", i % 3);
+        ag_label_t l[] = {{"__name__", "big_total"}, {"g", g}, {"i", id}};
+        double v = 0;
+        for (int k = 0; k < BIG_SAMPLES; k++) {
+            seed = seed * 1103515245u + 12345u;
+            if (i % 4 == 3) v = (seed >> 8) % 1000 / 10.0; /* a gauge: drops everywhere */
+            else if (k % 700 == 699) v = (seed >> 8) % 7;  /* a counter reset */
+            else v += (seed >> 8) % 50 / 4.0;
+            smp[k] = (ag_sample_t){(int64_t)k * 15000 + i, v};
+            if (i % 5 == 1 && k % 900 == 450) smp[k].v = stale;
+        }
+        ag_series_in_t in = {l, 3, smp, BIG_SAMPLES};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
+        ag_write_res_t res;
+        assert_int_equal(ag_store_write(g_store, &req, &res), 0);
+    }
+    free(smp);
+}
+
+static void range_query(const char *q, int64_t start, int64_t end, int64_t step, ag_value_t *v)
+{
+    ag_pq_node_t *n = NULL;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(ag_promql_parse(q, strlen(q), &n, &e), 0);
+    ag_eval_opts_t o = {300000, 0, 0, AG_ROLLUPS_NEVER};
+    int rc = ag_eval_range(g_store, n, start, end, step, &o, v, &e);
+    if (rc) fail_msg("%s: %s", q, e.msg);
+    ag_promql_free(n);
+    assert_int_equal(v->type, AG_VAL_MATRIX);
+}
+
+static bool same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static void large_scans_match_series_by_series(void **state)
+{
+    (void)state;
+    big_put();
+    int64_t start = 600000, end = (int64_t)(BIG_SAMPLES - 1) * 15000, step = 60000;
+    static const char *fns[] = {"rate", "increase", "max_over_time", "count_over_time"};
+    /* Twice: the threads sharing the series as timing has it, then the second thread taking
+     * all of them, so its path surely runs. */
+    for (size_t f = 0; f < 2 * sizeof fns / sizeof fns[0]; f++) {
+        ag_store_set_map_on_decoder(g_store, f >= sizeof fns / sizeof fns[0]);
+        char q[160];
+        ag_value_t all, one, agg;
+        const char *fn = fns[f % (sizeof fns / sizeof fns[0])];
+        snprintf(q, sizeof q, "%s(big_total[5m])", fn);
+        range_query(q, start, end, step, &all);
+        assert_int_equal(all.n, BIG_SERIES);
+        /* sums by g, added in label order (g, then i) from the one-series answers */
+        size_t nsteps = (size_t)((end - start) / step) + 1;
+        double *sum = calloc(3 * nsteps, sizeof *sum);
+        bool *has = calloc(3 * nsteps, sizeof *has);
+        assert_true(sum && has);
+        for (int i = 0; i < BIG_SERIES; i++) {
+            snprintf(q, sizeof q, "%s(big_total{i=\"%02d\"}[5m])", fn, i);
+            range_query(q, start, end, step, &one);
+            assert_int_equal(one.n, 1);
+            size_t j = 0; /* the same series in the all-series answer (sorted by labels) */
+            while (j < all.n && !(all.series[j].labels_len == one.series[0].labels_len &&
+                                  memcmp(all.series[j].labels, one.series[0].labels,
+                                         one.series[0].labels_len) == 0))
+                j++;
+            assert_true(j < all.n);
+            assert_int_equal(all.series[j].n, one.series[0].n);
+            for (size_t k = 0; k < one.series[0].n; k++) {
+                assert_int_equal(all.series[j].points[k].t, one.series[0].points[k].t);
+                assert_true(same_bits(all.series[j].points[k].v, one.series[0].points[k].v));
+                size_t s = (size_t)((one.series[0].points[k].t - start) / step) + (size_t)(i % 3) * nsteps;
+                sum[s] = has[s] ? sum[s] + one.series[0].points[k].v : one.series[0].points[k].v;
+                has[s] = true;
+            }
+            ag_value_free(&one);
+        }
+        snprintf(q, sizeof q, "sum by (g) (%s(big_total[5m]))", fn);
+        range_query(q, start, end, step, &agg);
+        assert_int_equal(agg.n, 3);
+        for (int g = 0; g < 3; g++) {
+            size_t k = 0;
+            for (size_t s = 0; s < nsteps; s++) {
+                if (!has[g * nsteps + s]) continue;
+                assert_true(k < agg.series[g].n);
+                assert_int_equal(agg.series[g].points[k].t, start + (int64_t)s * step);
+                assert_true(same_bits(agg.series[g].points[k].v, sum[g * nsteps + s]));
+                k++;
+            }
+            assert_int_equal(k, agg.series[g].n);
+        }
+        ag_value_free(&agg);
+        /* every fold kind gives what it gives over the built matrix (x * 1 builds it) */
+        static const char *ops[] = {"sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"};
+        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+            ag_value_t a, b;
+            snprintf(q, sizeof q, "%s without (i) (%s(big_total[5m]))", ops[o], fn);
+            range_query(q, start, end, step, &a);
+            snprintf(q, sizeof q, "%s without (i) (%s(big_total[5m]) * 1)", ops[o], fn);
+            range_query(q, start, end, step, &b);
+            assert_int_equal(a.n, b.n);
+            for (size_t j = 0; j < a.n; j++) {
+                assert_int_equal(a.series[j].n, b.series[j].n);
+                for (size_t k = 0; k < a.series[j].n; k++)
+                    assert_true(same_bits(a.series[j].points[k].v, b.series[j].points[k].v));
+            }
+            ag_value_free(&a);
+            ag_value_free(&b);
+        }
+        free(sum);
+        free(has);
+        ag_value_free(&all);
+    }
+    ag_store_set_map_on_decoder(g_store, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +354,7 @@ int main(void)
         cmocka_unit_test(error_kinds),
         cmocka_unit_test(found_by_random_comparison),
         cmocka_unit_test(range_shapes),
+        cmocka_unit_test(large_scans_match_series_by_series),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
