@@ -231,7 +231,7 @@ static void big_put(void)
     memcpy(&stale, &stale_bits, sizeof stale);
     unsigned seed = 7;
     for (int i = 0; i < BIG_SERIES; i++) {
-        char id[8], g[4];
+        char id[16], g[16];
         snprintf(id, sizeof id, "%02d", i);
         snprintf(g, sizeof g, "%d", i % 3);
         ag_label_t l[] = {{"__name__", "big_total"}, {"g", g}, {"i", id}};
