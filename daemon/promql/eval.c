@@ -1057,17 +1057,24 @@ static int aggregate_fold(ev_t *ev, const ag_pq_node_t *n, const emat_t *in, ema
 
 /* ---- aggregations folded as their input is produced (ev_sink_t, eval_int.h) ------------- */
 
-/* Groups are found as input series arrive; each has an accumulator per step. At the end the
- * groups are emitted in the order aggregate_fold would create them: by the first step they
- * have a value at, then by the input series that gave it. Values reach each accumulator in
- * input order, as there, so every result is the same to the bit. */
+/* Groups are found as input series arrive; each keeps accumulators for the span of steps it has
+ * values at (grown as needed, so that many short-lived groups, say per pod over a day, cost
+ * what their points would). At the end the groups are emitted in the order aggregate_fold
+ * would create them: by the first step they have a value at, then by the input series that gave
+ * it. Values reach each accumulator in input order, as there, so every result is the same to
+ * the bit. */
+typedef struct swin {
+    acc_t *a;    /* a[i] is the accumulator of step base + i */
+    size_t base, cap;
+} swin_t;
+
 struct ev_sink {
     const ag_pq_node_t *n; /* the aggregation */
     size_t nsteps, rank;   /* rank: input series seen so far */
     fold_t *f;             /* groups */
+    swin_t *w;             /* their accumulators */
     size_t ng, capg;
     size_t *tab, ntab;     /* group table for fold_group */
-    acc_t *acc;            /* group g's accumulator at step k: acc[g * nsteps + k] */
 };
 
 static int sink_rehash(ev_sink_t *k)
@@ -1092,33 +1099,60 @@ int sink_series(ev_t *ev, ev_sink_t *k, const char *lbl, size_t len, size_t *g)
     if ((k->ng + 1) * 2 > k->ntab && sink_rehash(k)) return AG_ENOMEM;
     if (k->ng == k->capg) {
         size_t cap = k->capg ? k->capg * 2 : 16;
-        if (cap > SIZE_MAX / sizeof(acc_t) / k->nsteps) return AG_ENOMEM;
         fold_t *nf = realloc(k->f, cap * sizeof *nf);
         if (!nf) return AG_ENOMEM;
         k->f = nf;
-        acc_t *na = realloc(k->acc, cap * k->nsteps * sizeof *na);
-        if (!na) return AG_ENOMEM;
-        k->acc = na;
+        swin_t *nw = realloc(k->w, cap * sizeof *nw);
+        if (!nw) return AG_ENOMEM;
+        k->w = nw;
         k->capg = cap;
     }
     size_t before = k->ng;
     int rc = fold_group(ev, k->n, lbl, len, k->tab, k->ntab, k->f, &k->ng, g);
     if (rc || k->ng == before) return rc;
-    memset(k->acc + *g * k->nsteps, 0, k->nsteps * sizeof *k->acc);
+    memset(&k->w[*g], 0, sizeof k->w[*g]);
     k->f[*g].step = SIZE_MAX;
-    /* A group's accumulators take the room of two points per step. */
-    return ev_count(ev, 2 * (uint64_t)k->nsteps);
+    return AG_OK;
 }
 
-void sink_add(ev_sink_t *k, size_t g, size_t step, double v)
+/* Widens w to cover `step`, doubling, with the room on the side it grew. */
+static int swin_grow(ev_t *ev, const ev_sink_t *k, swin_t *w, size_t step)
 {
-    acc_t *a = &k->acc[g * k->nsteps + step];
+    bool front = w->cap && step < w->base;
+    size_t lo = w->cap && w->base < step ? w->base : step;
+    size_t hi = w->cap && w->base + w->cap > step + 1 ? w->base + w->cap : step + 1;
+    size_t cap = w->cap * 2 > 16 ? w->cap * 2 : 16;
+    if (cap < hi - lo) cap = hi - lo;
+    if (cap > k->nsteps) cap = k->nsteps;
+    size_t base = front ? (hi >= cap ? hi - cap : 0) : lo;
+    if (base + cap > k->nsteps) base = k->nsteps - cap;
+    acc_t *a = calloc(cap, sizeof *a);
+    if (!a) return AG_ENOMEM;
+    if (w->cap) memcpy(a + (w->base - base), w->a, w->cap * sizeof *a);
+    /* An accumulator takes the room of two points. */
+    int rc = ev_count(ev, 2 * (uint64_t)(cap - w->cap));
+    free(w->a);
+    w->a = a;
+    w->base = base;
+    w->cap = cap;
+    return rc;
+}
+
+int sink_add(ev_t *ev, ev_sink_t *k, size_t g, size_t step, double v)
+{
+    swin_t *w = &k->w[g];
+    if (step < w->base || step >= w->base + w->cap) {
+        int rc = swin_grow(ev, k, w, step);
+        if (rc) return rc;
+    }
+    acc_t *a = &w->a[step - w->base];
     fold_t *f = &k->f[g];
     if (!a->count && (f->step == SIZE_MAX || step < f->step)) {
         f->step = step;
         f->rank = k->rank;
     }
     fold_add(k->n->u.agg.op, a, v);
+    return AG_OK;
 }
 
 static int cmp_first(const void *a, const void *b, void *arg)
@@ -1139,9 +1173,11 @@ static int sink_finish(ev_t *ev, ev_sink_t *k, emat_t *out)
     int rc = AG_OK;
     for (size_t i = 0; i < m && !rc; i++) {
         const fold_t *f = &k->f[order[i]];
-        const acc_t *a = k->acc + order[i] * k->nsteps;
-        for (size_t s = f->step; s < k->nsteps && !rc; s++)
-            if (a[s].count) rc = emit(ev, out, f->lbl, f->len, step_ts(ev, s), fold_result(k->n->u.agg.op, &a[s]));
+        const swin_t *w = &k->w[order[i]];
+        for (size_t j = 0; j < w->cap && !rc; j++)
+            if (w->a[j].count)
+                rc = emit(ev, out, f->lbl, f->len, step_ts(ev, w->base + j),
+                          fold_result(k->n->u.agg.op, &w->a[j]));
         if (!rc) rc = ev_tick(ev);
     }
     free(order);
@@ -1150,9 +1186,10 @@ static int sink_finish(ev_t *ev, ev_sink_t *k, emat_t *out)
 
 static void sink_free(ev_sink_t *k)
 {
+    for (size_t g = 0; g < k->ng; g++) free(k->w[g].a);
+    free(k->w);
     free(k->f);
     free(k->tab);
-    free(k->acc);
 }
 
 static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)

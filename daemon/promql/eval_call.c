@@ -97,7 +97,7 @@ static int range_put(ev_t *ev, range_call_t *c, const char *l, size_t len, const
     const uint8_t *has = row_has(row, ev->nsteps);
     for (size_t k = 0; k < ev->nsteps && !rc; k++) {
         if (!has[k]) continue;
-        if (c->sink) sink_add(c->sink, g, k, v[k]);
+        if (c->sink) rc = sink_add(ev, c->sink, g, k, v[k]);
         else rc = emit(ev, &c->out->m, l, len, step_ts(ev, k), v[k]);
     }
     if (!rc) rc = ev_tick(ev);

@@ -346,6 +346,60 @@ static void large_scans_match_series_by_series(void **state)
     ag_store_set_map_on_decoder(g_store, false);
 }
 
+/* Folded aggregations keep accumulators only for the steps a group has values at, widened as
+ * series arrive: later series (in label order) reaching earlier or later steps than the ones
+ * before must give the same points, order and bits as the matrix path (x * 1 builds it). */
+static void sink_sparse_groups(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 30; i++) {
+        char id[16], g[16];
+        snprintf(id, sizeof id, "%02d", i);
+        snprintf(g, sizeof g, "%d", i % 4);
+        ag_label_t l[] = {{"__name__", "short_total"}, {"g", g}, {"i", id}};
+        ag_sample_t smp[40];
+        /* series i lives for 40 samples starting (29 - i) * 37 samples in, so label order runs
+         * backwards in time, with gaps between some */
+        int64_t t0 = (int64_t)(29 - i) * 37 * 15000;
+        for (int k = 0; k < 40; k++) smp[k] = (ag_sample_t){t0 + k * 15000, (double)(k * (i + 3) % 97) / 7};
+        ag_series_in_t in = {l, 3, smp, 40};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
+        ag_write_res_t res;
+        assert_int_equal(ag_store_write(g_store, &req, &res), 0);
+    }
+    static const char *ops[] = {"sum", "avg", "min", "max", "count", "stddev"};
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+        for (int by = 0; by < 2; by++) {
+            char q[160];
+            ag_value_t a, b;
+            const char *grp = by ? "by (g)" : "";
+            snprintf(q, sizeof q, "%s %s (rate(short_total[2m]))", ops[o], grp);
+            range_query(q, 0, 1200 * 15000, 30000, &a);
+            snprintf(q, sizeof q, "%s %s (rate(short_total[2m]) * 1)", ops[o], grp);
+            range_query(q, 0, 1200 * 15000, 30000, &b);
+            assert_int_equal(a.n, b.n);
+            assert_true(a.n >= 1);
+            for (size_t j = 0; j < a.n; j++) {
+                assert_int_equal(a.series[j].labels_len, b.series[j].labels_len);
+                assert_int_equal(a.series[j].n, b.series[j].n);
+                for (size_t k = 0; k < a.series[j].n; k++) {
+                    assert_int_equal(a.series[j].points[k].t, b.series[j].points[k].t);
+                    assert_true(same_bits(a.series[j].points[k].v, b.series[j].points[k].v));
+                }
+            }
+            ag_value_free(&a);
+            ag_value_free(&b);
+        }
+    }
+    /* an instant query keeps the order in which groups first appear */
+    ag_value_t v;
+    ag_errmsg_t e = {{0}, -1};
+    assert_int_equal(run("sum by (i) (rate(short_total[2m]))", 29 * 37 * 15000 + 300000, 0, &v, &e), 0);
+    assert_int_equal(v.type, AG_VAL_VECTOR);
+    assert_true(v.n >= 1);
+    ag_value_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +409,7 @@ int main(void)
         cmocka_unit_test(found_by_random_comparison),
         cmocka_unit_test(range_shapes),
         cmocka_unit_test(large_scans_match_series_by_series),
+        cmocka_unit_test(sink_sparse_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
