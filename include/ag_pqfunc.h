@@ -54,6 +54,12 @@ bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
  * before it): rate and increase then skip scanning for resets, with the identical result. */
 bool ag_range_fn_eval_noreset(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
                               int64_t range_ms, const double *args, double *out);
+/* rate or increase (false for any other f, or n < 2) of a window whose raw increase the caller
+ * worked out the way Prometheus does: last - first, plus the value before each drop, added in
+ * time order. Only the extrapolation is left, so callers that know where the drops are skip the
+ * scan, with the identical result. */
+bool ag_range_fn_eval_increase(ag_range_fn_t f, const ag_point_t *p, size_t n, double increase,
+                               int64_t t, int64_t range_ms, double *out);
 
 /* The same for a window given as rollup buckets (ag_rollup.h): b[0..n) are the whole buckets
  * inside [t - range, t) in time order and `edge` the sample exactly at t, if any (NULL). Only

@@ -163,13 +163,18 @@ typedef struct br {
     unsigned n;
 } br_t;
 
+/* The 8 bytes at d as a little-endian word (one load on x86). */
+static inline uint64_t ld_le64(const uint8_t *d)
+{
+    return (uint64_t)d[0] | (uint64_t)d[1] << 8 | (uint64_t)d[2] << 16 | (uint64_t)d[3] << 24 |
+           (uint64_t)d[4] << 32 | (uint64_t)d[5] << 40 | (uint64_t)d[6] << 48 |
+           (uint64_t)d[7] << 56;
+}
+
 static inline void br_refill(br_t *b)
 {
     if (b->end - b->p >= 8) {
-        const uint8_t *d = b->p;
-        uint64_t w = (uint64_t)d[0] | (uint64_t)d[1] << 8 | (uint64_t)d[2] << 16 |
-                     (uint64_t)d[3] << 24 | (uint64_t)d[4] << 32 | (uint64_t)d[5] << 40 |
-                     (uint64_t)d[6] << 48 | (uint64_t)d[7] << 56;
+        uint64_t w = ld_le64(b->p);
         /* Bits already in buf above n came from these same bytes, so OR-ing is harmless. */
         b->buf |= w << b->n;
         b->p += (63 - b->n) >> 3;
@@ -288,7 +293,17 @@ static bool gpack_get(br_t *b, size_t N, unsigned char *dst, size_t stride)
         if (wd == 0) {
             for (size_t j = i; j < end; j++) store_u64(dst + j * stride, 0);
         } else if (wd <= 56) {
-            for (size_t j = i; j < end; j++) {
+            /* While 8 bytes remain past the bit position, each value is one load, shift and mask
+             * (no refill test per value); the reader then restarts at the position reached. */
+            size_t j = i, len = (size_t)(b->end - b->base);
+            uint64_t pos = (uint64_t)(b->p - b->base) * 8 - b->n, mask = ((uint64_t)1 << wd) - 1;
+            for (; j < end && (pos >> 3) + 8 <= len; j++, pos += wd)
+                store_u64(dst + j * stride, (ld_le64(b->base + (pos >> 3)) >> (pos & 7)) & mask);
+            b->p = b->base + (pos >> 3);
+            b->buf = 0;
+            b->n = 0;
+            if ((pos & 7) && !br_get(b, (unsigned)(pos & 7), &x)) return false;
+            for (; j < end; j++) {
                 if (!br_get(b, (unsigned)wd, &x)) return false;
                 store_u64(dst + j * stride, x);
             }

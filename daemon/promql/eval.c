@@ -1138,20 +1138,37 @@ static int swin_grow(ev_t *ev, const ev_sink_t *k, swin_t *w, size_t step)
     return rc;
 }
 
-int sink_add(ev_t *ev, ev_sink_t *k, size_t g, size_t step, double v)
+int sink_row(ev_t *ev, ev_sink_t *k, size_t g, const double *v, const uint8_t *has)
 {
+    size_t first = 0, last = k->nsteps;
+    while (first < k->nsteps && !has[first]) first++;
+    while (last > first && !has[last - 1]) last--;
+    if (first == last) return AG_OK;
     swin_t *w = &k->w[g];
-    if (step < w->base || step >= w->base + w->cap) {
-        int rc = swin_grow(ev, k, w, step);
-        if (rc) return rc;
-    }
-    acc_t *a = &w->a[step - w->base];
+    int rc = AG_OK;
+    if (first < w->base || first >= w->base + w->cap) rc = swin_grow(ev, k, w, first);
+    if (!rc && (last - 1 < w->base || last - 1 >= w->base + w->cap))
+        rc = swin_grow(ev, k, w, last - 1);
+    if (rc) return rc;
+    /* The group's first step with a value: this series gives the first value at `first` when
+     * no series gave one there or before. */
     fold_t *f = &k->f[g];
-    if (!a->count && (f->step == SIZE_MAX || step < f->step)) {
-        f->step = step;
+    if (f->step == SIZE_MAX || first < f->step) {
+        f->step = first;
         f->rank = k->rank;
     }
-    fold_add(k->n->u.agg.op, a, v);
+    acc_t *a = w->a - w->base;
+    ag_pq_aggop_t op = k->n->u.agg.op;
+    if (op == AG_PQ_AGG_SUM) { /* the common case, without fold_add's switch */
+        for (size_t s = first; s < last; s++) {
+            if (!has[s]) continue;
+            if (a[s].count++) a[s].value += v[s];
+            else a[s].value = a[s].mean = v[s];
+        }
+        return AG_OK;
+    }
+    for (size_t s = first; s < last; s++)
+        if (has[s]) fold_add(op, &a[s], v[s]);
     return AG_OK;
 }
 

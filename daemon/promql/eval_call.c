@@ -53,9 +53,12 @@ typedef struct range_call {
     ev_sink_t *sink;
     emat_t seen;      /* folding: the output labelsets so far, for the duplicate check */
     void *row;        /* a row for the paths that compute on this thread only */
-    /* Scratch per map slot (ag_series_map_fn): the series without stale markers. */
+    /* Scratch per map slot (ag_series_map_fn): the series without stale markers, and the next
+     * counter drop from each index (range_row). */
     ag_point_t *buf[2];
     size_t cap_buf[2];
+    uint32_t *nd[2];
+    size_t cap_nd[2];
     unsigned maps[2];
 } range_call_t;
 
@@ -91,23 +94,23 @@ static int range_put(ev_t *ev, range_call_t *c, const char *l, size_t len, const
     const row_t *r = row;
     if (!r->present) return ev_tick(ev);
     int rc = out_labels(ev, c, &l, &len);
-    size_t g = 0;
-    if (!rc && c->sink) rc = sink_series(ev, c->sink, l, len, &g);
     const double *v = row_vals(row);
     const uint8_t *has = row_has(row, ev->nsteps);
-    for (size_t k = 0; k < ev->nsteps && !rc; k++) {
-        if (!has[k]) continue;
-        if (c->sink) rc = sink_add(ev, c->sink, g, k, v[k]);
-        else rc = emit(ev, &c->out->m, l, len, step_ts(ev, k), v[k]);
+    if (!rc && c->sink) {
+        size_t g = 0;
+        rc = sink_series(ev, c->sink, l, len, &g);
+        if (!rc) rc = sink_row(ev, c->sink, g, v, has);
     }
+    for (size_t k = 0; k < ev->nsteps && !rc && !c->sink; k++)
+        if (has[k]) rc = emit(ev, &c->out->m, l, len, step_ts(ev, k), v[k]);
     if (!rc) rc = ev_tick(ev);
     return rc;
 }
 
 /* One series' points (no stale markers) slid over every step into row `out`. Reads ev and c
  * and writes only c's scratch of `slot`, so two slots may run at once. */
-static void range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_t *p, size_t np,
-                      void *out)
+static int range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_t *p, size_t np,
+                     void *out)
 {
     const ag_pq_node_t *n = c->n;
     int64_t range = c->rs.range_ms, off = c->rs.offset_ms, fts = c->rs.fixed_ts;
@@ -116,12 +119,26 @@ static void range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_
     uint8_t *has = row_has(out, ev->nsteps);
     r->present = 0;
     memset(has, 0, ev->nsteps);
-    /* rate and increase: a window without a counter reset (nearly all) skips the scan for
-     * one. `drop` is the first index >= lo + 1 whose value is below its predecessor's (np when
-     * none); it only moves forward, so finding it costs one pass over the series in all. */
+    /* rate and increase: `drop` is the first index whose value is below its predecessor's (np
+     * when none), and nd[i] (i > drop) the first such index >= i, so a window finds its
+     * resets without scanning its samples (for gauges fed to rate, drops are everywhere and
+     * the scan's branch mispredicts on every other sample). */
     bool counter = c->f == AG_RF_RATE || c->f == AG_RF_INCREASE;
     size_t drop = 1;
     while (counter && drop < np && !(p[drop].v < p[drop - 1].v)) drop++;
+    uint32_t *nd = NULL;
+    if (counter && drop < np) {
+        if (np + 1 > c->cap_nd[slot]) {
+            uint32_t *m = realloc(c->nd[slot], (np + 1) * sizeof *m);
+            if (!m) return AG_ENOMEM;
+            c->nd[slot] = m;
+            c->cap_nd[slot] = np + 1;
+        }
+        nd = c->nd[slot];
+        nd[np] = (uint32_t)np;
+        for (size_t i = np - 1; i > drop; i--) nd[i] = p[i].v < p[i - 1].v ? (uint32_t)i : nd[i + 1];
+        nd[drop] = (uint32_t)drop;
+    }
     /* predict_linear's intercept is the step time even under @ (as in 2.42). */
     bool at_step = c->f == AG_RF_PREDICT_LINEAR || c->f == AG_RF_PREDICT_HW ||
                    c->f == AG_RF_PREDICT_HW_LOWER || c->f == AG_RF_PREDICT_HW_UPPER;
@@ -139,18 +156,22 @@ static void range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_
                 if ((int)j != c->mi) args[na++] = c->a[j].sc ? c->a[j].sc[k] : 0;
         }
         int64_t t = at_step ? ts : ref;
-        if (counter && drop < lo + 1) {
-            drop = lo + 1;
-            while (drop < np && !(p[drop].v < p[drop - 1].v)) drop++;
+        bool ok;
+        if (counter) {
+            /* the drops inside the window, lo + 1 .. hi - 1, in time order */
+            size_t d = lo + 1 <= drop ? drop : nd[lo + 1];
+            double inc = p[hi - 1].v - p[lo].v;
+            for (; d < hi; d = nd[d + 1]) inc += p[d - 1].v;
+            ok = ag_range_fn_eval_increase(c->f, p + lo, hi - lo, inc, t, range, &val[k]);
+        } else {
+            ok = ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &val[k]);
         }
-        bool ok = counter && drop >= hi
-                      ? ag_range_fn_eval_noreset(c->f, p + lo, hi - lo, t, range, args, &val[k])
-                      : ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &val[k]);
         if (ok) {
             has[k] = 1;
             r->present++;
         }
     }
+    return AG_OK;
 }
 
 /* The map of the store scan (ag_series_map_fn): drops stale markers, then computes the row. */
@@ -178,8 +199,7 @@ static int range_map(void *mctx, int slot, const char *labels, size_t labels_len
         p = q;
     }
     ((row_t *)out)->kept = w;
-    range_row(c->ev, c, slot, p, w, out);
-    return AG_OK;
+    return range_row(c->ev, c, slot, p, w, out);
 }
 
 /* The in-order half of the store scan (ag_series_mapped_fn). */
@@ -308,12 +328,15 @@ static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, 
     } else if (!rc) {
         rc = ev_range_source(ev, arg, &c.rs);
         for (size_t i = 0; i < c.rs.raw.n && !rc; i++) {
-            range_row(ev, &c, 0, c.rs.raw.s[i].p, c.rs.raw.s[i].n, c.row);
-            rc = range_put(ev, &c, c.rs.raw.s[i].lbl, c.rs.raw.s[i].len, c.row);
+            rc = range_row(ev, &c, 0, c.rs.raw.s[i].p, c.rs.raw.s[i].n, c.row);
+            if (!rc) rc = range_put(ev, &c, c.rs.raw.s[i].lbl, c.rs.raw.s[i].len, c.row);
         }
         emat_free(ev, &c.rs.raw);
     }
-    for (int i = 0; i < 2; i++) free(c.buf[i]);
+    for (int i = 0; i < 2; i++) {
+        free(c.buf[i]);
+        free(c.nd[i]);
+    }
     free(c.row);
     emat_free(ev, &c.seen);
     free_args(ev, n, a);

@@ -126,8 +126,8 @@ int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out);
 typedef struct ev_sink ev_sink_t;
 /* The next input series, with its labels: *g gets its group. */
 int sink_series(ev_t *ev, ev_sink_t *k, const char *lbl, size_t len, size_t *g);
-/* Folds the series' value at step k into its group. */
-int sink_add(ev_t *ev, ev_sink_t *k, size_t g, size_t step, double v);
+/* Folds the series' values v[k] at the steps k with has[k] into its group. */
+int sink_row(ev_t *ev, ev_sink_t *k, size_t g, const double *v, const uint8_t *has);
 
 /* Function calls (eval_call.c). */
 int ev_call(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out);

@@ -625,12 +625,18 @@ bool ag_range_fn_eval_noreset(ag_range_fn_t f, const ag_point_t *p, size_t n, in
                               int64_t range_ms, const double *args, double *out)
 {
     /* extrapolated_rate's reset loop adds nothing when no sample drops: result = last - first. */
-    if ((f == AG_RF_RATE || f == AG_RF_INCREASE) && p && n >= 2 && out) {
-        *out = extrapolate(p[n - 1].v - p[0].v, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, true,
-                           f == AG_RF_RATE);
-        return true;
-    }
+    if ((f == AG_RF_RATE || f == AG_RF_INCREASE) && p && n >= 2 && out)
+        return ag_range_fn_eval_increase(f, p, n, p[n - 1].v - p[0].v, t, range_ms, out);
     return ag_range_fn_eval(f, p, n, t, range_ms, args, out);
+}
+
+bool ag_range_fn_eval_increase(ag_range_fn_t f, const ag_point_t *p, size_t n, double increase,
+                               int64_t t, int64_t range_ms, double *out)
+{
+    if ((f != AG_RF_RATE && f != AG_RF_INCREASE) || !p || n < 2 || !out) return false;
+    *out = extrapolate(increase, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, true,
+                       f == AG_RF_RATE);
+    return true;
 }
 
 bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
