@@ -776,8 +776,19 @@ static bool dec_decimal(br_t *b, size_t n, unsigned order, ag_sample_pt_t *out)
         if (k == 0) {
             for (size_t i = 0; i < nm; i++) out[i].v = (double)u64_to_i64(getw(out, i));
         } else if (k > 0) {
+            /* Two divisions per instruction (divpd is as fast as divsd, and the division was a
+             * third of decoding); IEEE division rounds the same either way. */
+            typedef double v2d __attribute__((vector_size(16)));
             double p = P10[k];
-            for (size_t i = 0; i < nm; i++) out[i].v = (double)u64_to_i64(getw(out, i)) / p;
+            v2d pp = {p, p};
+            size_t i = 0;
+            for (; i + 2 <= nm; i += 2) {
+                v2d x = {(double)u64_to_i64(getw(out, i)), (double)u64_to_i64(getw(out, i + 1))};
+                x /= pp;
+                out[i].v = x[0];
+                out[i + 1].v = x[1];
+            }
+            if (i < nm) out[i].v = (double)u64_to_i64(getw(out, i)) / p;
         } else {
             double p = P10[-k];
             for (size_t i = 0; i < nm; i++) out[i].v = (double)u64_to_i64(getw(out, i)) * p;
