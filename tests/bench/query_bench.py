@@ -2,8 +2,8 @@
 """query_bench.py - `make bench`, part 2: dashboard query latency of augurd against its peers.
 
 Ingests the same data into augurd, Prometheus (/usr/bin/prometheus, 2.42 on Debian 12) and
-VictoriaMetrics (/usr/bin/victoria-metrics), one server at a time, each on 127.0.0.1 with a free
-port and a fresh temp dir, then times a fixed set of dashboard queries on each over HTTP/1.1
+VictoriaMetrics (/usr/bin/victoria-metrics), one server after the other, each on 127.0.0.1 with
+a free port and a fresh temp dir, then times a fixed set of dashboard queries on each over HTTP/1.1
 keep-alive and prints one Markdown table: p50/p99 per query and server, and augurd's p50 over
 the faster peer's p50.
 
@@ -25,9 +25,13 @@ sees them. A last table runs the aggregate query back to back while the loadgen 
 100,000 new series into the same server, the issue's "p99 of the aggregate query while ingest
 runs".
 
-Each query runs --warmup times untimed, then --runs times timed, sequentially, with nothing
-else running; the time is the whole HTTP round trip including the body transfer (not the JSON
-parse). VictoriaMetrics runs with its rollup result cache disabled (-search.disableCache) so that
+The servers are fed one after the other and then all stay up: each query runs --warmup times
+untimed on each, then --runs times timed on each, the timed runs alternating between the servers
+(A, P, V, A, P, V, ...), one at a time, so that this shared machine's drift (the same binary
+moves by +-30 % within minutes) falls on every server alike; the time is the whole HTTP round
+trip including the body transfer (not the JSON parse). augurd's cache table is timed right after
+its ingest, before the peers start; the under-ingest table runs one server at a time at the end
+(the others idle). VictoriaMetrics runs with its rollup result cache disabled (-search.disableCache) so that
 repeated identical queries measure evaluation, as for the other two. augurd's answers are checked
 against Prometheus' (series count, labels, values to 1e-6 relative) and, for the series count
 only, against VictoriaMetrics' (its rate() has other semantics); a mismatch prints a WARNING line
@@ -337,6 +341,46 @@ def time_server(srv, qs, runs, warmup):
     return out
 
 
+def time_interleaved(live, qs, runs, warmup):
+    """Like time_server for several servers at once: each query's timed runs alternate between
+    the servers (A, P, V, A, P, V, ...), so that the machine's drift over the run (this is a
+    shared 2-core VM: the same binary moves by +-30 % within minutes) hits every server alike
+    instead of whichever happened to be measured in a slow minute.
+    {server: {query label: (p50 s, p99 s, answer json or None, error)}}"""
+    out = {name: {} for name, _ in live}
+    for label, kind, expr, params in qs:
+        ts = {name: [] for name, _ in live}
+        ans, err = {}, {}
+        for name, srv in live:
+            try:
+                for _ in range(warmup):
+                    st, body, _ = run_query(srv, kind, expr, params)
+                    if st != 200:
+                        raise RuntimeError(f"HTTP {st}: {body[:300]!r}")
+                    ans[name] = body
+            except Exception as e:  # one failing query must not hide the others
+                err[name] = str(e)[:300]
+        for _ in range(runs):
+            for name, srv in live:
+                if name in err:
+                    continue
+                try:
+                    st, body, dt = run_query(srv, kind, expr, params)
+                    if st != 200:
+                        raise RuntimeError(f"HTTP {st}: {body[:300]!r}")
+                    ans.setdefault(name, body)
+                    ts[name].append(dt)
+                except Exception as e:
+                    err[name] = str(e)[:300]
+        for name, _ in live:
+            if name in err:
+                out[name][label] = (None, None, None, err[name])
+            else:
+                out[name][label] = (pct(ts[name], 0.5), pct(ts[name], 0.99), json.loads(ans[name]),
+                                    None)
+    return out
+
+
 def series_of(ans):
     """{sorted label tuple: [(t, value float), ...]} of a vector or matrix answer."""
     res = {}
@@ -450,35 +494,55 @@ def main():
                ("VictoriaMetrics", VictoriaMetrics, a.victoria_metrics)]
     results, ingest_rates, errors, cached, under_ingest = {}, {}, [], {}, {}
     t_all = time.time()
-    for name, cls, binary in servers:
-        if not binary or not os.access(binary, os.X_OK):
-            errors.append(f"{name}: binary {binary!r} not found, skipped")
-            continue
-        srv = cls(name, binary)
-        try:
-            srv.start()
-            n, dt = ingest(srv, a, start_ms, hist_bodies)
-            ingest_rates[name] = n / dt if dt > 0 else 0.0
-            results[name] = time_server(srv, qs, a.runs, a.warmup)
-            if name == "augurd":
-                srv.set_cache(128 << 20)
-                cached[name] = time_server(srv, [q for q in qs if q[1] == "query_range"],
-                                           a.runs, a.warmup)
-                srv.set_cache(0)
-            under_ingest[name] = query_under_ingest(srv, a, end_ms)
-        except Exception as e:
-            errors.append(f"{name}: {e}")
-        finally:
+    live = []  # (name, server) with the data in, all running until the end
+    try:
+        # 1. Each server is started and fed the data set in turn (the others idle meanwhile);
+        #    augurd's cache table is timed right after its ingest.
+        for name, cls, binary in servers:
+            if not binary or not os.access(binary, os.X_OK):
+                errors.append(f"{name}: binary {binary!r} not found, skipped")
+                continue
+            srv = cls(name, binary)
+            try:
+                srv.start()
+                n, dt = ingest(srv, a, start_ms, hist_bodies)
+                ingest_rates[name] = n / dt if dt > 0 else 0.0
+                live.append((name, srv))
+                if name == "augurd":
+                    # Right after the data arrived, as before the peers existed: the newest
+                    # steps (under 2 minutes old) are evaluated, older ones come from the cache.
+                    srv.set_cache(128 << 20)
+                    cached[name] = time_server(srv, [q for q in qs if q[1] == "query_range"],
+                                               a.runs, a.warmup)
+                    srv.set_cache(0)
+            except Exception as e:
+                errors.append(f"{name}: {e}")
+                srv.stop()
+            print(f"query bench: {name} ingested ({time.time() - t_all:.0f} s so far)",
+                  file=sys.stderr)
+        # 2. The latency table, runs alternating between the servers.
+        results = time_interleaved(live, qs, a.runs, a.warmup)
+        print(f"query bench: latency table done ({time.time() - t_all:.0f} s so far)",
+              file=sys.stderr)
+        # 3. Each server under ingest (the others idle).
+        for name, srv in live:
+            try:
+                under_ingest[name] = query_under_ingest(srv, a, end_ms)
+            except Exception as e:
+                errors.append(f"{name}: {e}")
+            print(f"query bench: {name} done ({time.time() - t_all:.0f} s so far)", file=sys.stderr)
+    finally:
+        for _, srv in live:
             srv.stop()
-        print(f"query bench: {name} done ({time.time() - t_all:.0f} s so far)", file=sys.stderr)
 
     hist_series = a.hist_instances * len(LES)
     print(f"\n{time.strftime('%Y-%m-%d')}  query latency, {a.series:,} node series + {hist_series} "
           f"histogram bucket series x {a.samples} samples at 15 s "
           f"({a.samples * INTERVAL_MS / 3.6e6:g} h); instant queries at the last sample; "
-          f"{a.warmup} warm-ups then {a.runs} sequential runs per query over one keep-alive "
-          f"connection, one server running at a time, client on the same 2-core machine; "
-          f"milliseconds; p99 of {a.runs} runs is the slowest run")
+          f"{a.warmup} warm-ups then {a.runs} runs per query and server over one keep-alive "
+          f"connection each, the runs alternating between the servers (all three running), "
+          f"client on the same 2-core machine; milliseconds; p99 of {a.runs} runs is the "
+          f"slowest run")
     names = [n for n, _, _ in servers]
     print("| query | " + " | ".join(f"{n} p50 / p99" for n in names)
           + " | ratio augurd p50 / best peer p50 |")
