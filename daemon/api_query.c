@@ -133,14 +133,6 @@ static void render_labels(ag_buf_t *b, const char *enc, size_t len)
     ag_buf_putc(b, '}');
 }
 
-static void render_point(ag_buf_t *b, int64_t t, double v)
-{
-    ag_buf_putc(b, '[');
-    ag_buf_ts_seconds(b, t);
-    ag_buf_puts(b, ",\"");
-    ag_buf_float(b, v);
-    ag_buf_puts(b, "\"]");
-}
 
 static void render_value(ag_buf_t *b, const ag_value_t *v)
 {
@@ -176,12 +168,12 @@ static void render_value(ag_buf_t *b, const ag_value_t *v)
             ag_buf_puts(b, ",\"values\":[");
             for (size_t k = 0; k < s->n; k++) {
                 if (k) ag_buf_putc(b, ',');
-                render_point(b, s->points[k].t, s->points[k].v);
+                ag_buf_sample_json(b, s->points[k].t, s->points[k].v);
             }
             ag_buf_puts(b, "]}");
         } else {
             ag_buf_puts(b, ",\"value\":");
-            render_point(b, s->points[0].t, s->points[0].v);
+            ag_buf_sample_json(b, s->points[0].t, s->points[0].v);
             ag_buf_putc(b, '}');
         }
     }

@@ -46,6 +46,9 @@ void ag_buf_float(ag_buf_t *b, double v);
 /* Appends a millisecond timestamp as unix seconds the way Prometheus' MarshalTimestamp does:
  * "12", "12.500", "12.345", "-1.500" (three decimals, zero padded, only when not whole). */
 void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms);
+/* Appends one sample as the HTTP API writes it, [<ts_seconds>,"<float>"] (AG_FLOAT_PROMETHEUS),
+ * with one reservation for all of it. */
+void ag_buf_sample_json(ag_buf_t *b, int64_t ms, double v);
 static inline bool ag_buf_ok(const ag_buf_t *b) { return !b->oom; }
 /* Transfers ownership of the bytes to the caller (may be NULL when empty) and resets `b`, oom
  * included: check ag_buf_ok() first. */

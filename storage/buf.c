@@ -457,24 +457,32 @@ static int shortest_digits(double v, char *digits, int *exp10)
     return put_digits(d, k, digits, exp10);
 }
 
-void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)
+/* v in the given style into out, which has room for FLOAT_MAX_BYTES (AG_FLOAT_GO_F) or
+ * FLOAT_SHORT_BYTES (the exponent styles: at most a sign, 17 digits, a point and "e-308", or 21
+ * digits, or "0." and 6 zeros before 17 digits); returns the length. */
+#define FLOAT_MAX_BYTES 400
+#define FLOAT_SHORT_BYTES 32
+static size_t float_fmt(char *out, double v, ag_float_style_t style)
 {
     if (isnan(v)) {
-        ag_buf_append(b, "NaN", 3);
-        return;
+        memcpy(out, "NaN", 3);
+        return 3;
     }
     if (isinf(v)) {
-        ag_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-        return;
+        memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+        return 4;
     }
     if (v == 0) {
-        ag_buf_puts(b, signbit(v) ? "-0" : "0");
-        return;
+        if (signbit(v)) {
+            memcpy(out, "-0", 2);
+            return 2;
+        }
+        out[0] = '0';
+        return 1;
     }
     char d[24];
     int e;
     int nd = shortest_digits(v, d, &e);
-    char out[400];
     size_t o = 0;
     if (v < 0) out[o++] = '-';
     double a = fabs(v);
@@ -489,7 +497,12 @@ void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)
             memcpy(out + o, d + 1, (size_t)nd - 1);
             o += (size_t)nd - 1;
         }
-        o += (size_t)snprintf(out + o, sizeof out - o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        unsigned x = (unsigned)(e < 0 ? -e : e);
+        out[o++] = 'e';
+        out[o++] = e < 0 ? '-' : '+';
+        if (x >= 100) out[o++] = (char)('0' + x / 100);
+        out[o++] = (char)('0' + x / 10 % 10);
+        out[o++] = (char)('0' + x % 10);
     } else {
         int dp = e + 1; /* digits before the decimal point */
         if (dp <= 0) {
@@ -510,16 +523,22 @@ void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)
             o += (size_t)(nd - dp);
         }
     }
-    ag_buf_append(b, out, o);
+    return o;
+}
+
+void ag_buf_float_style(ag_buf_t *b, double v, ag_float_style_t style)
+{
+    char out[FLOAT_MAX_BYTES];
+    ag_buf_append(b, out, float_fmt(out, v, style));
 }
 
 void ag_buf_float(ag_buf_t *b, double v) { ag_buf_float_style(b, v, AG_FLOAT_PROMETHEUS); }
 
-void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms)
+/* Prometheus' MarshalTimestamp: seconds, then "." and the three-digit millisecond remainder
+ * (zero padded, trailing zeros kept) when it is not zero. out has room for 32; returns the
+ * length. */
+static size_t ts_fmt(char *out, int64_t ms)
 {
-    /* Prometheus' MarshalTimestamp: seconds, then "." and the three-digit millisecond remainder
-     * (zero padded, trailing zeros kept) when it is not zero. */
-    char out[32];
     size_t o = 0;
     uint64_t u = (uint64_t)ms;
     if (ms < 0) {
@@ -541,7 +560,29 @@ void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms)
         out[o++] = (char)('0' + frac / 10 % 10);
         out[o++] = (char)('0' + frac % 10);
     }
-    ag_buf_append(b, out, o);
+    return o;
+}
+
+void ag_buf_ts_seconds(ag_buf_t *b, int64_t ms)
+{
+    char out[32];
+    ag_buf_append(b, out, ts_fmt(out, ms));
+}
+
+void ag_buf_sample_json(ag_buf_t *b, int64_t ms, double v)
+{
+    /* One reservation for the whole [<ts>,"<value>"], written in place. */
+    if (!ag_buf_reserve(b, 32 + FLOAT_SHORT_BYTES + 8)) return;
+    char *p = b->data + b->len, *start = p;
+    *p++ = '[';
+    p += ts_fmt(p, ms);
+    *p++ = ',';
+    *p++ = '"';
+    p += float_fmt(p, v, AG_FLOAT_PROMETHEUS);
+    *p++ = '"';
+    *p++ = ']';
+    b->len += (size_t)(p - start);
+    b->data[b->len] = 0;
 }
 
 char *ag_buf_steal(ag_buf_t *b, size_t *len)

@@ -403,10 +403,44 @@ static void test_float_vs_old(void **state)
                   diff_checked, diff_full);
 }
 
+/* ag_buf_sample_json writes in place what the piecewise calls write, for every kind of value
+ * (the exponent forms, -0, NaN, +-Inf, subnormals, three-digit exponents) and timestamp. */
+static void test_sample_json(void **state)
+{
+    (void)state;
+    static const double fixed[] = {0.0, -0.0, 1.0, -1.5, 1e-7, 1e21, 123456789012345678901.0,
+                                   5e-324, 1.7976931348623157e308, -2.5e-310, 0.1, 1e-6,
+                                   9.999999999999999e20, NAN, INFINITY, -INFINITY};
+    static const int64_t times[] = {0, 1500, -1500, 1795816740000, -1, INT64_MAX, INT64_MIN, 999};
+    ag_buf_t fast = AG_BUF_INIT, slow = AG_BUF_INIT;
+    for (int i = 0; i < 200000; i++) {
+        double v;
+        uint64_t r = rng();
+        if (i < (int)(sizeof fixed / sizeof fixed[0])) v = fixed[i];
+        else if (i % 2) memcpy(&v, &r, sizeof v);
+        else v = (double)(int64_t)(r % 100000000) / 100.0;
+        int64_t t = i % 3 ? times[i % 8] : (int64_t)r;
+        ag_buf_reset(&fast);
+        ag_buf_reset(&slow);
+        ag_buf_sample_json(&fast, t, v);
+        ag_buf_putc(&slow, '[');
+        ag_buf_ts_seconds(&slow, t);
+        ag_buf_puts(&slow, ",\"");
+        ag_buf_float(&slow, v);
+        ag_buf_puts(&slow, "\"]");
+        assert_true(ag_buf_ok(&fast) && ag_buf_ok(&slow));
+        assert_int_equal(fast.len, slow.len);
+        assert_memory_equal(fast.data, slow.data, slow.len);
+        assert_int_equal(fast.data[fast.len], 0);
+    }
+    ag_buf_free(&fast);
+    ag_buf_free(&slow);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_float_format),  cmocka_unit_test(test_float_shortest_random),  cmocka_unit_test(test_float_vs_old),  cmocka_unit_test(test_ts_seconds),
+        cmocka_unit_test(test_float_format),  cmocka_unit_test(test_float_shortest_random),  cmocka_unit_test(test_float_vs_old),  cmocka_unit_test(test_ts_seconds),  cmocka_unit_test(test_sample_json),
         cmocka_unit_test(test_json_str),      cmocka_unit_test(test_append_and_growth),
         cmocka_unit_test(test_oom_is_sticky),
     };
