@@ -133,7 +133,6 @@ static void render_labels(ag_buf_t *b, const char *enc, size_t len)
     ag_buf_putc(b, '}');
 }
 
-
 static void render_value(ag_buf_t *b, const ag_value_t *v)
 {
     switch (v->type) {

@@ -50,10 +50,6 @@ ag_range_fn_t ag_range_fn_lookup(const char *name);
  * [0,1] gives -Inf/+Inf, holt_winters factors outside (0,1) are the caller's error to report). */
 bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
                       int64_t range_ms, const double *args, double *out);
-/* The same, for a window the caller knows holds no counter reset (no sample below the one
- * before it): rate and increase then skip scanning for resets, with the identical result. */
-bool ag_range_fn_eval_noreset(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
-                              int64_t range_ms, const double *args, double *out);
 /* rate or increase (false for any other f, or n < 2) of a window whose raw increase the caller
  * worked out the way Prometheus does: last - first, plus the value before each drop, added in
  * time order. Only the extrapolation is left, so callers that know where the drops are skip the

@@ -44,7 +44,6 @@ const ag_pq_node_t *unparen(const ag_pq_node_t *n)
     return n;
 }
 
-
 bool ev_past_deadline(const ev_t *ev) { return ev->deadline && mono_ms() > ev->deadline; }
 
 int ev_tick(ev_t *ev)

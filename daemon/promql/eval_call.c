@@ -181,17 +181,17 @@ static int range_map(void *mctx, int slot, const char *labels, size_t labels_len
     (void)labels, (void)labels_len;
     range_call_t *c = mctx;
     if ((++c->maps[slot] & 63) == 0 && ev_past_deadline(c->ev)) return AG_ETIMEOUT;
-    if (n > c->cap_buf[slot]) { /* room for a copy without stale markers, if need be */
-        ag_point_t *nb = realloc(c->buf[slot], n * sizeof *nb);
-        if (!nb) return AG_ENOMEM;
-        c->buf[slot] = nb;
-        c->cap_buf[slot] = n;
-    }
     /* Without stale markers (the usual case) the samples are the points, uncopied. */
     size_t w = 0;
     while (w < n && !ev_is_stale(smp[w].v)) w++;
     const ag_point_t *p = smp;
     if (w < n) {
+        if (n > c->cap_buf[slot]) {
+            ag_point_t *nb = realloc(c->buf[slot], n * sizeof *nb);
+            if (!nb) return AG_ENOMEM;
+            c->buf[slot] = nb;
+            c->cap_buf[slot] = n;
+        }
         ag_point_t *q = c->buf[slot];
         memcpy(q, smp, w * sizeof *q);
         for (size_t k = w + 1; k < n; k++)

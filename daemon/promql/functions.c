@@ -621,15 +621,6 @@ static double quantile_over_time(double q, const ag_point_t *p, size_t n, bool *
     return r;
 }
 
-bool ag_range_fn_eval_noreset(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
-                              int64_t range_ms, const double *args, double *out)
-{
-    /* extrapolated_rate's reset loop adds nothing when no sample drops: result = last - first. */
-    if ((f == AG_RF_RATE || f == AG_RF_INCREASE) && p && n >= 2 && out)
-        return ag_range_fn_eval_increase(f, p, n, p[n - 1].v - p[0].v, t, range_ms, out);
-    return ag_range_fn_eval(f, p, n, t, range_ms, args, out);
-}
-
 bool ag_range_fn_eval_increase(ag_range_fn_t f, const ag_point_t *p, size_t n, double increase,
                                int64_t t, int64_t range_ms, double *out)
 {
