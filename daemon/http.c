@@ -638,7 +638,9 @@ int ag_http_start(const char *listen, uint64_t max_body, ag_http_handler_fn fn, 
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                               MHD_OPTION_CONNECTION_LIMIT, conn_budget(CONN_LIMIT),
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)ncpu,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+                              /* SO_REUSEADDR only (a restart binds at once), never SO_REUSEPORT:
+                               * a second augurd on the same address must fail, not share it */
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)0, MHD_OPTION_END);
     int err = errno;
     freeaddrinfo(ai);
     if (!s->mhd) {

@@ -1032,6 +1032,21 @@ def test_sigterm_and_sigint_exit_cleanly_and_keep_data(ctx):
        "data after the second restart")
 
 
+def test_second_daemon_on_the_same_address_fails(ctx):
+    # A second augurd (another data dir) must not share the first one's port: with SO_REUSEPORT
+    # the kernel would split remote-write connections between the two stores.
+    d = ctx.daemon()
+    eq(d.write([({"__name__": "first", "job": "x"}, [(T0, 1.0)])]).status, 204, "write")
+    d2 = ctx.daemon(start=False)
+    d2.start(port=d.port, wait_ready=False)
+    rc = d2.proc.wait(timeout=30)
+    d2.reaped = True
+    check(rc != 0, "second daemon on port %d exited with %s" % (d.port, rc))
+    check("Address already in use" in d2.run_log(), "log lacks the reason:\n" + d2.run_log())
+    for _ in range(20):  # every connection still reaches the first daemon
+        eq(raw(d, "first"), {(("__name__", "first"), ("job", "x")): [(T0, "1")]}, "first daemon's data")
+
+
 # ---------------------------------------------------------------------------------------------
 # encodings, sizes, extremes and concurrency
 
