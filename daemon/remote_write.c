@@ -314,18 +314,45 @@ static bool pb_series_scan(pb_t b, ts_count_t *c, scratch_t *sc)
     c->smp_off = sc->nsmp;
     while (b.p < b.end) {
         uint32_t f;
-        unsigned wt;
+        unsigned wt = WT_LEN;
         pb_t sub;
-        if (!pb_tag(&b, &f, &wt)) return false;
+        const uint8_t *q = b.p;
+        if ((q[0] == 0x0a || q[0] == 0x12) && b.end - q >= 2 && q[1] < 0x80 &&
+            q[1] <= b.end - q - 2) {
+            /* The usual field: a label (1) or a sample (2) shorter than 128 bytes, read as
+             * pb_tag and pb_len would. */
+            f = q[0] >> 3;
+            sub.p = q + 2;
+            sub.end = sub.p + q[1];
+            b.p = sub.end;
+        } else {
+            if (!pb_tag(&b, &f, &wt)) return false;
+            if (f >= 1 && f <= 4) {
+                PB_EXPECT(wt, WT_LEN);
+                if (!pb_len(&b, &sub)) return false;
+            }
+        }
         if (f >= 1 && f <= 4) {
-            PB_EXPECT(wt, WT_LEN);
-            if (!pb_len(&b, &sub)) return false;
             if (f == 1) {
                 if (!grow((void **)&sc->lab, &sc->caplab, sc->nlab + 2, sizeof *sc->lab)) {
                     sc->oom = true;
                     return false;
                 }
-                if (!pb_label(sub, &sc->lab[sc->nlab], &sc->lab[sc->nlab + 1])) return false;
+                str_t *nm = &sc->lab[sc->nlab], *val = nm + 1;
+                const uint8_t *l = sub.p;
+                size_t ll = (size_t)(sub.end - sub.p);
+                if (ll >= 4 && l[0] == 0x0a && l[1] < 0x80 && (size_t)l[1] + 4 <= ll &&
+                    l[2 + l[1]] == 0x12 && l[3 + l[1]] < 0x80 &&
+                    (size_t)l[1] + l[3 + l[1]] + 4 == ll) {
+                    /* The usual label: name then value, each shorter than 128 bytes, nothing
+                     * else (what pb_label would find). */
+                    nm->p = l + 2;
+                    nm->n = l[1];
+                    val->p = l + 4 + l[1];
+                    val->n = l[3 + l[1]];
+                } else if (!pb_label(sub, nm, val)) {
+                    return false;
+                }
                 sc->nlab += 2;
                 c->labels++;
             } else if (f == 2) {
@@ -409,6 +436,27 @@ static char *dup_str(ag_arena_t *a, const str_t *b, bool *nul)
     return s;
 }
 
+/* Copies n bytes and a terminating NUL to dst (room for n + 1); false when the bytes hold a NUL.
+ * Label strings are short: eight bytes at a time, then bytewise, without a call per string. */
+static inline bool copy_str(char *dst, const uint8_t *src, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t zero = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        memcpy(dst + i, &w, 8);
+        zero |= (w - ones) & ~w & highs; /* nonzero iff some byte of w is 0 */
+    }
+    for (; i < n; i++) {
+        dst[i] = (char)src[i];
+        zero |= src[i] == 0;
+    }
+    dst[n] = 0;
+    return zero == 0;
+}
+
 /* Renders the labels of a series for an error message, as far as they are printable. */
 static void describe(pb_t b, char *out, size_t outlen)
 {
@@ -462,7 +510,13 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scra
     if (!labels || !samples || !refs) return AG_ENOMEM;
     if (c->samples) memcpy(samples, sc->smp + c->smp_off, c->samples * sizeof *samples);
     const str_t *names = c->labels ? sc->lab + c->lab_off : NULL;
-    size_t nl = c->labels, nsmp = c->samples, elen = 0;
+    size_t nl = c->labels, nsmp = c->samples;
+    /* The canonical encoding, built here on the request's own thread rather than in the
+     * store's single committer; the labels point into it. Each label takes its two strings and
+     * two NULs, fewer bytes than its wire form (two tags, two lengths, the strings), so the
+     * series' wire size bounds it. */
+    char *enc = ag_arena_alloc(a, (size_t)(b.end - b.p) + 1), *p = enc;
+    if (!enc) return AG_ENOMEM;
     for (size_t i = 0; i < nl; i++) {
         const str_t *n = &names[2 * i], *v = &names[2 * i + 1];
         if (lim->max_label_name_bytes && n->n > lim->max_label_name_bytes) {
@@ -479,30 +533,22 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scra
                                  "series %zu %s: a label value of %zu bytes exceeds the limit of %u",
                                  idx, d, v->n, lim->max_label_value_bytes);
         }
-        if ((n->n && memchr(n->p, 0, n->n)) || (v->n && memchr(v->p, 0, v->n))) {
+        labels[i].name = refs[i].name = p;
+        refs[i].name_len = n->n;
+        bool ok = copy_str(p, n->p, n->n);
+        p += n->n + 1;
+        labels[i].value = refs[i].value = p;
+        refs[i].value_len = v->n;
+        ok &= copy_str(p, v->p, v->n);
+        p += v->n + 1;
+        if (!ok) {
             describe(b, d, sizeof d);
             *reason = AG_RW_INVALID_LABELS;
             return ag_errmsg_set(e, AG_EINVAL, -1, "series %zu %s: label contains a NUL byte", idx,
                                  d);
         }
-        elen += n->n + v->n + 2;
     }
-    /* The canonical encoding, built here on the request's own thread rather than in the
-     * store's single committer; the labels point into it. */
-    char *enc = ag_arena_alloc(a, elen ? elen : 1), *p = enc;
-    if (!enc) return AG_ENOMEM;
-    for (size_t i = 0; i < nl; i++) {
-        labels[i].name = refs[i].name = p;
-        refs[i].name_len = names[2 * i].n;
-        if (names[2 * i].n) memcpy(p, names[2 * i].p, names[2 * i].n);
-        p += names[2 * i].n;
-        *p++ = 0;
-        labels[i].value = refs[i].value = p;
-        refs[i].value_len = names[2 * i + 1].n;
-        if (names[2 * i + 1].n) memcpy(p, names[2 * i + 1].p, names[2 * i + 1].n);
-        p += names[2 * i + 1].n;
-        *p++ = 0;
-    }
+    size_t elen = (size_t)(p - enc);
     ag_errmsg_t le; /* filled in only on failure (no 264-byte clear for every series) */
     le.msg[0] = 0;
     le.offset = -1;

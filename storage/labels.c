@@ -77,6 +77,20 @@ static bool name_valid(const char *s, size_t n, bool colon)
 bool ag_label_name_valid(const char *s, size_t n) { return name_valid(s, n, false); }
 bool ag_metric_name_valid(const char *s, size_t n) { return name_valid(s, n, true); }
 
+/* Is every byte below 0x80? Inline for the short strings label values mostly are. */
+static inline bool ascii_only(const char *s, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= (unsigned char)s[i];
+    return !(acc & 0x8080808080808080ULL);
+}
+
 /* Checks label `cur` of a set, `prev` (NULL for the first) being the one before it. */
 static int check_label(const ag_label_ref_t *prev, const ag_label_ref_t *cur, bool *have_name,
                        ag_errmsg_t *e)
@@ -92,9 +106,13 @@ static int check_label(const ag_label_ref_t *prev, const ag_label_ref_t *cur, bo
         return ag_errmsg_set(e, AG_EINVAL, -1, "label name \"%.100s...\" is longer than %d bytes",
                              name, AG_LABEL_NAME_MAX);
     if (prev) {
-        size_t m = prev->name_len < nl ? prev->name_len : nl;
-        int order = memcmp(prev->name, name, m);
-        if (order == 0) order = prev->name_len < nl ? -1 : prev->name_len > nl;
+        /* Names are not empty (checked above, and for prev before): most differ at once. */
+        int order = (unsigned char)prev->name[0] - (unsigned char)name[0];
+        if (order == 0) {
+            size_t m = prev->name_len < nl ? prev->name_len : nl;
+            order = memcmp(prev->name, name, m);
+            if (order == 0) order = prev->name_len < nl ? -1 : prev->name_len > nl;
+        }
         if (order == 0)
             return ag_errmsg_set(e, AG_EINVAL, -1, "duplicate label name \"%.100s\"", name);
         if (order > 0)
@@ -104,7 +122,7 @@ static int check_label(const ag_label_ref_t *prev, const ag_label_ref_t *cur, bo
     }
     if (vl == 0)
         return ag_errmsg_set(e, AG_EINVAL, -1, "label \"%.100s\" has an empty value", name);
-    if (!ag_utf8_valid(value, vl))
+    if (!ascii_only(value, vl) && !ag_utf8_valid(value, vl))
         return ag_errmsg_set(e, AG_EINVAL, -1, "value of label \"%.100s\" is not valid UTF-8",
                              name);
     if (nl == sizeof AG_METRIC_NAME - 1 && memcmp(name, AG_METRIC_NAME, nl) == 0) {
