@@ -483,9 +483,19 @@ static void describe(pb_t b, char *out, size_t outlen)
         if ((unsigned char)*p < 0x20) *p = '?';
 }
 
+/* Where pass 2 puts what it converts: every series' labels and samples in one array each and
+ * the canonical encodings one after the other, all allocated once per request (see
+ * ag_rw_decode), and room to validate one series' labels. */
+typedef struct conv_out {
+    ag_label_t *labels;   /* a series' labels start at its lab_off / 2 */
+    ag_sample_t *samples; /* a series' samples start at its smp_off */
+    char *enc;            /* the next series' encoding goes here */
+    ag_label_ref_t *refs; /* room for the most labels of a series */
+} conv_out_t;
+
 /* Pass 2 over a TimeSeries already checked by pb_series_scan: labels (pointing into one
  * canonical encoding, which also becomes the series key), samples, limits and validation. */
-static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scratch_t *sc,
+static int convert_series(conv_out_t *co, pb_t b, const ts_count_t *c, const scratch_t *sc,
                           size_t idx, const ag_rw_limits_t *lim, ag_series_in_t *out,
                           ag_series_key_t *key, ag_rw_reason_t *reason, ag_errmsg_t *e)
 {
@@ -504,19 +514,16 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scra
         return ag_errmsg_set(e, AG_EINVAL, -1, "series %zu %s: %zu labels exceed the limit of %u",
                              idx, d, c->labels, lim->max_labels_per_series);
     }
-    ag_label_t *labels = ag_arena_alloc(a, (c->labels ? c->labels : 1) * sizeof *labels);
-    ag_sample_t *samples = ag_arena_alloc(a, (c->samples ? c->samples : 1) * sizeof *samples);
-    ag_label_ref_t *refs = ag_arena_alloc(a, (c->labels ? c->labels : 1) * sizeof *refs);
-    if (!labels || !samples || !refs) return AG_ENOMEM;
-    if (c->samples) memcpy(samples, sc->smp + c->smp_off, c->samples * sizeof *samples);
+    ag_label_t *labels = co->labels + c->lab_off / 2;
+    ag_sample_t *samples = co->samples + c->smp_off;
+    ag_label_ref_t *refs = co->refs;
     const str_t *names = c->labels ? sc->lab + c->lab_off : NULL;
     size_t nl = c->labels, nsmp = c->samples;
     /* The canonical encoding, built here on the request's own thread rather than in the
      * store's single committer; the labels point into it. Each label takes its two strings and
      * two NULs, fewer bytes than its wire form (two tags, two lengths, the strings), so the
-     * series' wire size bounds it. */
-    char *enc = ag_arena_alloc(a, (size_t)(b.end - b.p) + 1), *p = enc;
-    if (!enc) return AG_ENOMEM;
+     * encodings of all series fit in the size of the request. */
+    char *enc = co->enc, *p = enc;
     for (size_t i = 0; i < nl; i++) {
         const str_t *n = &names[2 * i], *v = &names[2 * i + 1];
         if (lim->max_label_name_bytes && n->n > lim->max_label_name_bytes) {
@@ -549,6 +556,7 @@ static int convert_series(ag_arena_t *a, pb_t b, const ts_count_t *c, const scra
         }
     }
     size_t elen = (size_t)(p - enc);
+    co->enc = p;
     ag_errmsg_t le; /* filled in only on failure (no 264-byte clear for every series) */
     le.msg[0] = 0;
     le.offset = -1;
@@ -655,10 +663,17 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     ag_series_in_t *series = ag_arena_alloc(a, (nts ? nts : 1) * sizeof *series);
     ag_series_key_t *keys = ag_arena_alloc(a, (nts ? nts : 1) * sizeof *keys);
     ag_metadata_in_t *meta = ag_arena_alloc(a, (nmd ? nmd : 1) * sizeof *meta);
-    if (!series || !keys || !meta) {
+    size_t maxl = 1;
+    for (size_t i = 0; i < nts; i++)
+        if (counts[i].labels > maxl) maxl = counts[i].labels;
+    conv_out_t co = {ag_arena_alloc(a, (sc.nlab / 2 + 1) * sizeof *co.labels),
+                     ag_arena_alloc(a, (sc.nsmp + 1) * sizeof *co.samples),
+                     ag_arena_alloc(a, ulen + 1), ag_arena_alloc(a, maxl * sizeof *co.refs)};
+    if (!series || !keys || !meta || !co.labels || !co.samples || !co.enc || !co.refs) {
         rc = AG_ENOMEM;
         goto fail;
     }
+    if (sc.nsmp) memcpy(co.samples, sc.smp, sc.nsmp * sizeof *co.samples);
     /* Pass 2: convert. */
     size_t ns = 0, nm = 0, idx = 0;
     for (b = all; b.p < b.end;) {
@@ -672,7 +687,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
         }
         pb_len(&b, &sub);
         if (f == 1) {
-            if ((rc = convert_series(a, sub, &counts[idx], &sc, idx, lim, &series[ns], &keys[ns],
+            if ((rc = convert_series(&co, sub, &counts[idx], &sc, idx, lim, &series[ns], &keys[ns],
                                      reason, e)))
                 goto fail;
             idx++;
