@@ -245,13 +245,61 @@ static void utf8_rules(void **state)
     assert_false(ag_label_name_valid("", 0));
 }
 
+/* Prometheus' rules, one byte at a time: [a-zA-Z_][a-zA-Z0-9_]* (metric names also ':'). */
+static bool ref_name_valid(const unsigned char *s, size_t n, bool colon)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                  (colon && c == ':') || (i > 0 && c >= '0' && c <= '9');
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* Name validation against the rules written out byte by byte: every byte value at every
+ * position of names of 1..40 bytes (the rest valid), and random names. (A word-at-a-time
+ * validator was tried against it: it ran more instructions than the table, so it was not kept.) */
+static void name_rules_every_byte(void **state)
+{
+    (void)state;
+    unsigned char s[40];
+    for (size_t n = 1; n <= sizeof s; n++) {
+        for (size_t pos = 0; pos < n; pos++) {
+            for (unsigned c = 0; c < 256; c++) {
+                for (size_t i = 0; i < n; i++) s[i] = "aZ_9y:"[(i * 7 + n) % 5]; /* no ':' */
+                s[0] = 'a';
+                s[pos] = (unsigned char)c;
+                assert_int_equal(ag_label_name_valid((const char *)s, n),
+                                 ref_name_valid(s, n, false));
+                assert_int_equal(ag_metric_name_valid((const char *)s, n),
+                                 ref_name_valid(s, n, true));
+            }
+        }
+    }
+    uint64_t x = 88172645463325252ULL;
+    const char alpha[] = "az_AZ09:.-/\x80\xff {}=";
+    for (int k = 0; k < 200000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t n = 1 + x % 30;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* mostly valid characters, now and then one that is not */
+            s[i] = x % 16 ? "abcxyzABCXYZ019_"[x % 16] : (unsigned char)alpha[(x >> 8) % (sizeof alpha - 1)];
+        }
+        assert_int_equal(ag_label_name_valid((const char *)s, n), ref_name_valid(s, n, false));
+        assert_int_equal(ag_metric_name_valid((const char *)s, n), ref_name_valid(s, n, true));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_request),        cmocka_unit_test(invalid_labels),
         cmocka_unit_test(nul_in_value),         cmocka_unit_test(corrupt_bodies),
         cmocka_unit_test(size_limit_before_allocation), cmocka_unit_test(limits),
-        cmocka_unit_test(utf8_rules),
+        cmocka_unit_test(utf8_rules),           cmocka_unit_test(name_rules_every_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
