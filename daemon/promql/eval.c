@@ -405,7 +405,7 @@ static int vsel_series(void *arg, const char *labels, size_t labels_len, const a
  * timestamp()) of the newest sample in [ref - lookback, ref], streamed from the store. */
 int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out)
 {
-    vsel_ctx_t c = {ev, out, want_ts, n->u.sel.at != AG_PQ_AT_NONE, n->u.sel.offset_ms,
+    vsel_ctx_t c = {ev, out, want_ts, ev_at(ev, n->u.sel.at) != AG_PQ_AT_NONE, n->u.sel.offset_ms,
                     ev->o->lookback_ms, 0};
     int64_t at = c.fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
     c.lo = sub_sat(c.fixed ? at : ev->start, c.off);
@@ -420,7 +420,7 @@ static void matrix_window(const ev_t *ev, const ag_pq_node_t *n, range_src_t *rs
 {
     rs->range_ms = n->u.sel.range_ms;
     rs->offset_ms = n->u.sel.offset_ms;
-    rs->fixed = n->u.sel.at != AG_PQ_AT_NONE;
+    rs->fixed = ev_at(ev, n->u.sel.at) != AG_PQ_AT_NONE;
     rs->fixed_ts = rs->fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
     *maxt = sub_sat(rs->fixed ? rs->fixed_ts : ev->end, rs->offset_ms);
     *mint = sub_sat(sub_sat(rs->fixed ? rs->fixed_ts : ev->start, rs->offset_ms), rs->range_ms);
@@ -475,7 +475,7 @@ int ev_range_source(ev_t *ev, const ag_pq_node_t *n, range_src_t *rs)
         return ag_errmsg_set(ev->e, AG_EINVAL, n->pos, "expected a range vector");
     *range_ms = n->u.subquery.range_ms;
     *offset_ms = n->u.subquery.offset_ms;
-    *fixed = n->u.subquery.at != AG_PQ_AT_NONE;
+    *fixed = ev_at(ev, n->u.subquery.at) != AG_PQ_AT_NONE;
     *fixed_ts = *fixed ? at_time(ev, n->u.subquery.at, n->u.subquery.at_ms) : 0;
     ev_t sub = *ev;
     sub.step = n->u.subquery.step_ms > 0 ? n->u.subquery.step_ms : DEFAULT_SUBQUERY_STEP_MS;
@@ -1224,7 +1224,11 @@ static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
     memset(&in, 0, sizeof in);
     memset(&param, 0, sizeof param);
     int rc = ev_eval(ev, n->u.agg.expr, &in);
-    if (!rc && n->u.agg.param) rc = ev_eval(ev, n->u.agg.param, &param);
+    if (!rc && n->u.agg.param) {
+        ev->in_param++;
+        rc = ev_eval(ev, n->u.agg.param, &param);
+        ev->in_param--;
+    }
     if (rc) goto out;
     const char *cv = NULL;
     if (n->u.agg.op == AG_PQ_AGG_COUNT_VALUES) {

@@ -224,7 +224,7 @@ static int range_take(void *ctx, const char *l, size_t len, const ag_sample_t *s
  * resolution makes raw samples pointless) and the range and start to line up with them. */
 static int64_t rollup_width(const ev_t *ev, const ag_pq_node_t *sel, ag_range_fn_t f)
 {
-    if (ev->o->rollups == AG_ROLLUPS_NEVER || sel->u.sel.at != AG_PQ_AT_NONE)
+    if (ev->o->rollups == AG_ROLLUPS_NEVER || ev_at(ev, sel->u.sel.at) != AG_PQ_AT_NONE)
         return 0;
     switch (f) {
     case AG_RF_RATE: case AG_RF_INCREASE: case AG_RF_DELTA: case AG_RF_MIN_OVER_TIME:

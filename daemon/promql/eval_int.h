@@ -30,7 +30,17 @@ typedef struct ev {
     unsigned ticks;
     ag_arena_t *arena;
     ag_errmsg_t *e;
+    unsigned in_param;        /* > 0 while an aggregation's parameter is evaluated */
 } ev_t;
+
+/* The `@` of a selector or subquery as Prometheus 2.42 applies it: its preprocessor, which
+ * turns `@ start()` and `@ end()` into times, never visits an aggregation's parameter
+ * (topk(k, ...), quantile(q, ...)), so there they are not applied at all: the parameter is
+ * evaluated at each step as if they were absent. */
+static inline ag_pq_at_t ev_at(const ev_t *ev, ag_pq_at_t at)
+{
+    return ev->in_param && (at == AG_PQ_AT_START || at == AG_PQ_AT_END) ? AG_PQ_AT_NONE : at;
+}
 
 typedef struct eseries {
     const char *lbl; /* arena */
