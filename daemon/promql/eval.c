@@ -1208,6 +1208,59 @@ static void sink_free(ev_sink_t *k)
     free(k->tab);
 }
 
+/* Is n step invariant as Prometheus 2.42's preprocessor judges it: its value the same at every
+ * step, so it is evaluated once, at the start of the evaluation? Literals are; selectors and
+ * subqueries with `@`; calls of invariant arguments, except the functions that read the
+ * evaluation time or their argument's timestamps; operators and parentheses over invariant
+ * operands; an aggregation whose expression is (its parameter is not looked at). */
+static bool step_invariant(const ag_pq_node_t *n)
+{
+    static const char *const time_dependent[] = {
+        "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute",
+        "month", "year", "predict_linear", "time", "timestamp"};
+    switch (n->type) {
+    case AG_PQ_NUMBER:
+    case AG_PQ_STRING: return true;
+    case AG_PQ_VECTOR_SEL:
+    case AG_PQ_MATRIX_SEL: return n->u.sel.at != AG_PQ_AT_NONE;
+    case AG_PQ_SUBQUERY: return n->u.subquery.at != AG_PQ_AT_NONE;
+    case AG_PQ_PAREN: return step_invariant(n->u.paren);
+    case AG_PQ_UNARY: return step_invariant(n->u.unary.expr);
+    case AG_PQ_BINARY: return step_invariant(n->u.binary.lhs) && step_invariant(n->u.binary.rhs);
+    case AG_PQ_AGGREGATE: return step_invariant(n->u.agg.expr);
+    case AG_PQ_CALL:
+        for (size_t i = 0; i < sizeof time_dependent / sizeof *time_dependent; i++)
+            if (strcmp(n->u.call.name, time_dependent[i]) == 0) return false;
+        for (size_t i = 0; i < n->u.call.nargs; i++)
+            if (!step_invariant(n->u.call.args[i])) return false;
+        return true;
+    default: return false;
+    }
+}
+
+/* An aggregation's parameter. Where 2.42 evaluates the aggregation once (its expression is
+ * step invariant, see step_invariant), the parameter too is taken at the first step only, for
+ * every step: topk(scalar(count(x)), y @ end()) keeps the k of the start. Inside another
+ * parameter the preprocessor never looked, so there it follows the step. */
+static int agg_param(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
+{
+    const ag_pq_node_t *param = n->u.agg.param;
+    if (ev->in_param > 1 || ev->nsteps < 2 || param->vtype != AG_PQ_T_SCALAR ||
+        !step_invariant(n->u.agg.expr))
+        return ev_eval(ev, param, out);
+    ev_t one = *ev;
+    one.end = one.start;
+    one.nsteps = 1;
+    eval_val_t first;
+    int rc = ev_eval(&one, param, &first);
+    ev->points = one.points;
+    ev->ticks = one.ticks;
+    if (!rc && !(rc = scalar_new(ev, out)))
+        for (size_t k = 0; k < ev->nsteps; k++) out->sc[k] = first.sc ? first.sc[0] : 0;
+    ev_val_free(ev, &first);
+    return rc;
+}
+
 static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
 {
     const ag_pq_node_t *expr = unparen(n->u.agg.expr);
@@ -1226,7 +1279,7 @@ static int eval_aggregate(ev_t *ev, const ag_pq_node_t *n, eval_val_t *out)
     int rc = ev_eval(ev, n->u.agg.expr, &in);
     if (!rc && n->u.agg.param) {
         ev->in_param++;
-        rc = ev_eval(ev, n->u.agg.param, &param);
+        rc = agg_param(ev, n, &param);
         ev->in_param--;
     }
     if (rc) goto out;

@@ -427,6 +427,14 @@ static void agg_param_ignores_start_end(void **state)
     assert_int_equal(v.n, 1);
     assert_true(v.series[0].points[0].v == 20 && v.series[0].points[2].v == 20);
     ag_value_free(&v);
+    /* An aggregation of a step-invariant expression is evaluated once, at the start, in 2.42,
+     * parameter included: q = 0 (the db series at 0 s) at every step, over (200, 500, 20). */
+    range_query("quantile(scalar(req_total{job=\"db\"}) / 20, req_total @ end())", 0, 300000,
+                150000, &v);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.series[0].n, 3);
+    for (size_t k = 0; k < 3; k++) assert_true(v.series[0].points[k].v == 20);
+    ag_value_free(&v);
 }
 
 int main(void)
