@@ -405,8 +405,13 @@ static int vsel_series(void *arg, const char *labels, size_t labels_len, const a
  * timestamp()) of the newest sample in [ref - lookback, ref], streamed from the store. */
 int ev_vsel(ev_t *ev, const ag_pq_node_t *n, bool want_ts, emat_t *out)
 {
-    vsel_ctx_t c = {ev, out, want_ts, ev_at(ev, n->u.sel.at) != AG_PQ_AT_NONE, n->u.sel.offset_ms,
-                    ev->o->lookback_ms, 0};
+    vsel_ctx_t c = {ev,
+                    out,
+                    want_ts,
+                    ev_at(ev, n->u.sel.at) != AG_PQ_AT_NONE,
+                    n->u.sel.offset_ms,
+                    ev->o->lookback_ms,
+                    0};
     int64_t at = c.fixed ? at_time(ev, n->u.sel.at, n->u.sel.at_ms) : 0;
     c.lo = sub_sat(c.fixed ? at : ev->start, c.off);
     int64_t hi = sub_sat(c.fixed ? at : ev->end, c.off);
