@@ -613,7 +613,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     /* Pass 1: the whole WriteRequest (1 timeseries, 3 metadata) is checked before anything is
      * converted, so a malformed body is refused as such whatever else it holds. */
     pb_t all = {(const uint8_t *)raw, (const uint8_t *)raw + ulen}, b = all;
-    size_t nts = 0, nmd = 0, ccap = 0;
+    size_t nts = 0, nmd = 0, ccap = 0, maxl = 1; /* maxl: the most labels of a series */
     bool ok = true;
     while (ok && b.p < b.end) {
         uint32_t f;
@@ -638,6 +638,7 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
             }
             if (ok && f == 1) {
                 counts[nts++] = c;
+                if (c.labels > maxl) maxl = c.labels;
                 samples += c.samples;
                 exemplars += c.exemplars;
                 histograms += c.histograms;
@@ -663,9 +664,6 @@ int ag_rw_decode(const void *body, size_t len, const ag_rw_limits_t *lim, ag_rw_
     ag_series_in_t *series = ag_arena_alloc(a, (nts ? nts : 1) * sizeof *series);
     ag_series_key_t *keys = ag_arena_alloc(a, (nts ? nts : 1) * sizeof *keys);
     ag_metadata_in_t *meta = ag_arena_alloc(a, (nmd ? nmd : 1) * sizeof *meta);
-    size_t maxl = 1;
-    for (size_t i = 0; i < nts; i++)
-        if (counts[i].labels > maxl) maxl = counts[i].labels;
     conv_out_t co = {ag_arena_alloc(a, (sc.nlab / 2 + 1) * sizeof *co.labels),
                      ag_arena_alloc(a, (sc.nsmp + 1) * sizeof *co.samples),
                      ag_arena_alloc(a, ulen + 1), ag_arena_alloc(a, maxl * sizeof *co.refs)};
