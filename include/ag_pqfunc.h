@@ -50,12 +50,14 @@ ag_range_fn_t ag_range_fn_lookup(const char *name);
  * [0,1] gives -Inf/+Inf, holt_winters factors outside (0,1) are the caller's error to report). */
 bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,
                       int64_t range_ms, const double *args, double *out);
-/* rate or increase (false for any other f, or n < 2) of a window whose raw increase the caller
- * worked out the way Prometheus does: last - first, plus the value before each drop, added in
- * time order. Only the extrapolation is left, so callers that know where the drops are skip the
- * scan, with the identical result. */
-bool ag_range_fn_eval_increase(ag_range_fn_t f, const ag_point_t *p, size_t n, double increase,
-                               int64_t t, int64_t range_ms, double *out);
+/* rate or increase (f must be one of them) over n windows of one series, each of at least 2
+ * samples: window i holds p[lo[i]] .. p[hi[i] - 1], ends at t[i], and inc[i] is its raw
+ * increase as Prometheus works it out (last - first, plus the value before each drop, added in
+ * time order); out[i] gets the result. Only the extrapolation is left here, so callers that
+ * know where the drops are skip the scan, with the identical result. */
+void ag_range_fn_increase_many(ag_range_fn_t f, const ag_point_t *p, const uint32_t *lo,
+                               const uint32_t *hi, const double *inc, const int64_t *t,
+                               size_t n, int64_t range_ms, double *out);
 
 /* The same for a window given as rollup buckets (ag_rollup.h): b[0..n) are the whole buckets
  * inside [t - range, t) in time order and `edge` the sample exactly at t, if any (NULL). Only

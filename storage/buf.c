@@ -348,6 +348,30 @@ static inline uint64_t rop(const p10_t *g, uint64_t cp)
     return (uint64_t)(m >> 63) | ((((uint64_t)m & (((uint64_t)1 << 63) - 1)) + (((uint64_t)1 << 63) - 1)) >> 63);
 }
 
+/* "00" .. "99": two digits per division. */
+static const char two_digits[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Writes the decimal digits of n to the end of the buffer that ends at `end`, two at a time;
+ * returns where they start. */
+static inline char *digits_before(char *end, uint64_t n)
+{
+    while (n >= 100) {
+        end -= 2;
+        memcpy(end, two_digits + 2 * (n % 100), 2);
+        n /= 100;
+    }
+    if (n >= 10) {
+        end -= 2;
+        memcpy(end, two_digits + 2 * n, 2);
+    } else {
+        *--end = (char)('0' + n);
+    }
+    return end;
+}
+
 /* Writes the decimal digits of n > 0 (without trailing zeros) and sets *exp10 to the power of
  * ten of the first one, given n * 10^e. */
 static int put_digits(uint64_t n, int e, char *digits, int *exp10)
@@ -361,17 +385,9 @@ static int put_digits(uint64_t n, int e, char *digits, int *exp10)
         e++;
     }
     char r[24];
-    int k = 24;
-    while (n >= 100) {
-        unsigned two = (unsigned)(n % 100);
-        n /= 100;
-        r[--k] = (char)('0' + two % 10);
-        r[--k] = (char)('0' + two / 10);
-    }
-    if (n >= 10) r[--k] = (char)('0' + n % 10), n /= 10;
-    r[--k] = (char)('0' + n);
-    int nd = 24 - k;
-    memcpy(digits, r + k, (size_t)nd);
+    char *start = digits_before(r + 24, n);
+    int nd = (int)(r + 24 - start);
+    memcpy(digits, start, (size_t)nd);
     digits[nd] = 0;
     *exp10 = e + nd - 1;
     return nd;
@@ -546,14 +562,11 @@ static size_t ts_fmt(char *out, int64_t ms)
         u = 0 - u;
     }
     unsigned frac = (unsigned)(u % 1000);
-    char digits[20];
-    size_t nd = 0;
-    u /= 1000;
-    do { /* written for every sample of every answer: no printf */
-        digits[nd++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (nd) out[o++] = digits[--nd];
+    char digits[24]; /* written for every sample of every answer: no printf */
+    char *start = digits_before(digits + sizeof digits, u / 1000);
+    size_t nd = (size_t)(digits + sizeof digits - start);
+    memcpy(out + o, start, nd);
+    o += nd;
     if (frac) {
         out[o++] = '.';
         out[o++] = (char)('0' + frac / 100);

@@ -259,6 +259,32 @@ int ag_hchunk_decode(const uint8_t *d, size_t len, int64_t mint, int64_t maxt,
         if (++i >= count) break;
         uint64_t dt = delta, u;
         unsigned ones;
+        /* The common samples, read from one look at the buffer: a regular timestamp ('0') and
+         * a decimal delta-of-delta of 0 ('0') or of 7 bits ('10'), or an unchanged XOR value
+         * ('0'). Anything else takes the general path below. */
+        if (i >= 2) {
+            if (b.n < 10) br_refill(&b);
+            uint64_t top = b.buf;
+            if (b.n >= 10 && !(top >> 63)) {
+                unsigned used = 0;
+                if (!(top >> 62 & 1)) {
+                    used = 2;
+                    if (mode) last_m += last_d;
+                } else if (mode && !(top >> 61 & 1)) {
+                    used = 10;
+                    last_d += sign_extend(top >> 54 & 0x7f, 7);
+                    last_m += last_d;
+                }
+                if (used) {
+                    if (dt > (uint64_t)INT64_MAX - (uint64_t)t) return AG_ECORRUPT;
+                    b.buf <<= used;
+                    b.n -= used;
+                    if (mode) vbits = dbits(mant_value(u64_to_i64(last_m), k));
+                    t = u64_to_i64((uint64_t)t + dt);
+                    continue;
+                }
+            }
+        }
         if (!br_step(&b, i, t, &dt)) return AG_ECORRUPT;
         if (mode == 0) {
             if (!br_xor(&b, &vbits, &leading, &trailing)) return AG_ECORRUPT;

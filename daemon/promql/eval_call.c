@@ -53,12 +53,13 @@ typedef struct range_call {
     ev_sink_t *sink;
     emat_t seen;      /* folding: the output labelsets so far, for the duplicate check */
     void *row;        /* a row for the paths that compute on this thread only */
-    /* Scratch per map slot (ag_series_map_fn): the series without stale markers, and the next
-     * counter drop from each index (range_row). */
+    /* Scratch per map slot (ag_series_map_fn): the series without stale markers, and the
+     * counter drops (range_counter). */
     ag_point_t *buf[2];
     size_t cap_buf[2];
-    uint32_t *nd[2];
-    size_t cap_nd[2];
+    uint32_t *cum[2];
+    double *dv[2];
+    size_t cap_drops[2];
     unsigned maps[2];
 } range_call_t;
 
@@ -107,6 +108,121 @@ static int range_put(ev_t *ev, range_call_t *c, const char *l, size_t len, const
     return rc;
 }
 
+/* Windows per block of range_counter. */
+#define CBLOCK 128
+
+/* The first index from `from` (0 <= from <= lim) whose time is past `ref` (`after`) or at
+ * least `ref`, at most lim. The previous step's advance `*adv` is tried first: over regular
+ * samples every step moves the window by the same number of samples. */
+static inline size_t advance(const ag_point_t *p, size_t from, size_t lim, int64_t ref,
+                             bool after, size_t *adv)
+{
+    /* t < ref is t <= ref - 1, so both cases compare with <= */
+    if (!after) {
+        if (ref == INT64_MIN) return from;
+        ref--;
+    }
+    size_t g = from + *adv;
+    if (g <= lim && (g == from || p[g - 1].t <= ref) && (g == lim || p[g].t > ref)) return g;
+    g = from;
+    while (g < lim && p[g].t <= ref) g++;
+    *adv = g - from;
+    return g;
+}
+
+/* rate() and increase() of one series into a row, a block of steps at a time: first the
+ * bounds of each step's window, then each window's raw increase, then the extrapolation
+ * (ag_range_fn_increase_many). The raw increase is Prometheus' last - first plus the value
+ * before each drop inside the window, added in time order. The drops are listed once for the
+ * series (dv, the value before each; cum[i] the number of drops before index i, so the drops
+ * of a window are an interval of dv), and four windows are summed side by side, which keeps
+ * each sum's order (and rounding) and runs the four chains of additions at once; a window with
+ * fewer drops than the others in its four adds dv's last entry, -0.0, which leaves every value
+ * as it is. */
+static int range_counter(const ev_t *ev, range_call_t *c, int slot, const ag_point_t *p,
+                         size_t np, double *val, uint8_t *has, size_t *present)
+{
+    if (np + 1 > c->cap_drops[slot]) {
+        uint32_t *cm = realloc(c->cum[slot], (np + 1) * sizeof *cm);
+        if (cm) c->cum[slot] = cm;
+        double *dm = realloc(c->dv[slot], (np + 1) * sizeof *dm);
+        if (dm) c->dv[slot] = dm;
+        if (!cm || !dm) return AG_ENOMEM;
+        c->cap_drops[slot] = np + 1;
+    }
+    uint32_t *cum = c->cum[slot];
+    double *dv = c->dv[slot];
+    /* Counters rarely drop: up to the first drop nothing needs listing. */
+    size_t first = 1;
+    while (first + 4 <= np && !((p[first].v < p[first - 1].v) | (p[first + 1].v < p[first].v) |
+                                (p[first + 2].v < p[first + 1].v) |
+                                (p[first + 3].v < p[first + 2].v)))
+        first += 4;
+    while (first < np && !(p[first].v < p[first - 1].v)) first++;
+    uint32_t nd = 0;
+    if (first < np) memset(cum, 0, (first + 1) * sizeof *cum); /* no drops: cum is not read */
+    for (size_t i = first; i < np; i++) {
+        cum[i] = nd;
+        dv[nd] = p[i - 1].v;
+        nd += p[i].v < p[i - 1].v;
+    }
+    if (np > first) cum[np] = nd;
+    dv[nd] = -0.0;
+
+    int64_t range = c->rs.range_ms, off = c->rs.offset_ms;
+    size_t lo = 0, hi = 0, alo = 0, ahi = 0;
+    for (size_t k0 = 0; k0 < ev->nsteps; k0 += CBLOCK) {
+        uint32_t K[CBLOCK], L[CBLOCK], H[CBLOCK];
+        int64_t T[CBLOCK];
+        double inc[CBLOCK], out[CBLOCK];
+        size_t m = 0, kend = ev->nsteps - k0 < CBLOCK ? ev->nsteps : k0 + CBLOCK;
+        for (size_t k = k0; k < kend; k++) {
+            int64_t ref = (c->rs.fixed ? c->rs.fixed_ts : step_ts(ev, k)) - off;
+            hi = advance(p, hi, np, ref, true, &ahi);
+            lo = advance(p, lo, hi, ref - range, false, &alo);
+            if (hi - lo < 2) continue;
+            K[m] = (uint32_t)k;
+            L[m] = (uint32_t)lo;
+            H[m] = (uint32_t)hi;
+            T[m] = ref;
+            m++;
+        }
+        size_t i = 0;
+        if (!nd) {
+            for (; i < m; i++) inc[i] = p[H[i] - 1].v - p[L[i]].v;
+        }
+        for (; i + 4 <= m; i += 4) {
+            double s[4];
+            uint32_t a[4], e[4], most = 0;
+            for (int w = 0; w < 4; w++) {
+                s[w] = p[H[i + w] - 1].v - p[L[i + w]].v;
+                a[w] = cum[L[i + w] + 1];
+                e[w] = cum[H[i + w]];
+                if (e[w] - a[w] > most) most = e[w] - a[w];
+            }
+            for (uint32_t d = 0; d < most; d++) {
+                s[0] += dv[a[0] + d < e[0] ? a[0] + d : nd];
+                s[1] += dv[a[1] + d < e[1] ? a[1] + d : nd];
+                s[2] += dv[a[2] + d < e[2] ? a[2] + d : nd];
+                s[3] += dv[a[3] + d < e[3] ? a[3] + d : nd];
+            }
+            memcpy(&inc[i], s, sizeof s);
+        }
+        for (; i < m; i++) {
+            double s = p[H[i] - 1].v - p[L[i]].v;
+            for (uint32_t d = cum[L[i] + 1]; d < cum[H[i]]; d++) s += dv[d];
+            inc[i] = s;
+        }
+        ag_range_fn_increase_many(c->f, p, L, H, inc, T, m, range, out);
+        for (i = 0; i < m; i++) {
+            val[K[i]] = out[i];
+            has[K[i]] = 1;
+        }
+        *present += m;
+    }
+    return AG_OK;
+}
+
 /* One series' points (no stale markers) slid over every step into row `out`. Reads ev and c
  * and writes only c's scratch of `slot`, so two slots may run at once. */
 static int range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_t *p, size_t np,
@@ -119,26 +235,8 @@ static int range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_t
     uint8_t *has = row_has(out, ev->nsteps);
     r->present = 0;
     memset(has, 0, ev->nsteps);
-    /* rate and increase: `drop` is the first index whose value is below its predecessor's (np
-     * when none), and nd[i] (i > drop) the first such index >= i, so a window finds its
-     * resets without scanning its samples (for gauges fed to rate, drops are everywhere and
-     * the scan's branch mispredicts on every other sample). */
-    bool counter = c->f == AG_RF_RATE || c->f == AG_RF_INCREASE;
-    size_t drop = 1;
-    while (counter && drop < np && !(p[drop].v < p[drop - 1].v)) drop++;
-    uint32_t *nd = NULL;
-    if (counter && drop < np) {
-        if (np + 1 > c->cap_nd[slot]) {
-            uint32_t *m = realloc(c->nd[slot], (np + 1) * sizeof *m);
-            if (!m) return AG_ENOMEM;
-            c->nd[slot] = m;
-            c->cap_nd[slot] = np + 1;
-        }
-        nd = c->nd[slot];
-        nd[np] = (uint32_t)np;
-        for (size_t i = np - 1; i > drop; i--) nd[i] = p[i].v < p[i - 1].v ? (uint32_t)i : nd[i + 1];
-        nd[drop] = (uint32_t)drop;
-    }
+    if (c->f == AG_RF_RATE || c->f == AG_RF_INCREASE)
+        return range_counter(ev, c, slot, p, np, val, has, &r->present);
     /* predict_linear's intercept is the step time even under @ (as in 2.42). */
     bool at_step = c->f == AG_RF_PREDICT_LINEAR || c->f == AG_RF_PREDICT_HW ||
                    c->f == AG_RF_PREDICT_HW_LOWER || c->f == AG_RF_PREDICT_HW_UPPER;
@@ -156,17 +254,7 @@ static int range_row(const ev_t *ev, range_call_t *c, int slot, const ag_point_t
                 if ((int)j != c->mi) args[na++] = c->a[j].sc ? c->a[j].sc[k] : 0;
         }
         int64_t t = at_step ? ts : ref;
-        bool ok;
-        if (counter) {
-            /* the drops inside the window, lo + 1 .. hi - 1, in time order */
-            size_t d = lo + 1 <= drop ? drop : nd[lo + 1];
-            double inc = p[hi - 1].v - p[lo].v;
-            for (; d < hi; d = nd[d + 1]) inc += p[d - 1].v;
-            ok = ag_range_fn_eval_increase(c->f, p + lo, hi - lo, inc, t, range, &val[k]);
-        } else {
-            ok = ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &val[k]);
-        }
-        if (ok) {
+        if (ag_range_fn_eval(c->f, p + lo, hi - lo, t, range, args, &val[k])) {
             has[k] = 1;
             r->present++;
         }
@@ -183,6 +271,10 @@ static int range_map(void *mctx, int slot, const char *labels, size_t labels_len
     if ((++c->maps[slot] & 63) == 0 && ev_past_deadline(c->ev)) return AG_ETIMEOUT;
     /* Without stale markers (the usual case) the samples are the points, uncopied. */
     size_t w = 0;
+    /* four at a time, one branch for the four */
+    while (w + 4 <= n && !(ev_is_stale(smp[w].v) | ev_is_stale(smp[w + 1].v) |
+                           ev_is_stale(smp[w + 2].v) | ev_is_stale(smp[w + 3].v)))
+        w += 4;
     while (w < n && !ev_is_stale(smp[w].v)) w++;
     const ag_point_t *p = smp;
     if (w < n) {
@@ -335,7 +427,8 @@ static int call_range(ev_t *ev, const ag_pq_node_t *n, ag_range_fn_t f, int mi, 
     }
     for (int i = 0; i < 2; i++) {
         free(c.buf[i]);
-        free(c.nd[i]);
+        free(c.cum[i]);
+        free(c.dv[i]);
     }
     free(c.row);
     emat_free(ev, &c.seen);

@@ -388,38 +388,48 @@ typedef struct xcache {
 } xcache_t;
 static _Thread_local xcache_t xcache;
 
-static double extrapolate(double result, int64_t first_t, double first_v, int64_t last_t,
-                          size_t n, int64_t t, int64_t range_ms, bool is_counter, bool is_rate)
+/* Fills the cache for a window whose integers differ from the cached ones. */
+static __attribute__((noinline)) void xcache_fill(xcache_t *c, int64_t to_start, int64_t to_end,
+                                                  int64_t interval, size_t n, int64_t range_ms,
+                                                  bool is_rate)
 {
-    int64_t range_start = t - range_ms;
-    int64_t range_end = t;
-    xcache_t *c = &xcache;
-    if (!c->valid || c->to_start != first_t - range_start || c->to_end != range_end - last_t ||
-        c->interval != last_t - first_t || c->n != n || c->range_ms != range_ms ||
-        c->is_rate != is_rate) {
-        double duration_to_start = (double)(first_t - range_start) / 1000;
-        double duration_to_end = (double)(range_end - last_t) / 1000;
-        double sampled_interval = (double)(last_t - first_t) / 1000;
-        double avg_between = sampled_interval / (double)(n - 1);
-        *c = (xcache_t){true, is_rate, first_t - range_start, range_end - last_t,
-                        last_t - first_t, range_ms, n, duration_to_start, sampled_interval,
-                        extrapolation_factor(duration_to_start, duration_to_end,
-                                             sampled_interval, avg_between, range_ms, is_rate),
-                        2 * duration_to_start / sampled_interval};
-    }
+    double duration_to_start = (double)to_start / 1000;
+    double duration_to_end = (double)to_end / 1000;
+    double sampled_interval = (double)interval / 1000;
+    double avg_between = sampled_interval / (double)(n - 1);
+    *c = (xcache_t){true, is_rate, to_start, to_end, interval, range_ms, n, duration_to_start,
+                    sampled_interval,
+                    extrapolation_factor(duration_to_start, duration_to_end, sampled_interval,
+                                         avg_between, range_ms, is_rate),
+                    2 * duration_to_start / sampled_interval};
+}
+
+/* A counter extrapolated back to zero inside the window (see extrapolate). */
+static __attribute__((noinline)) double extrapolate_zero(const xcache_t *c, double result,
+                                                         double first_v, int64_t to_end, size_t n,
+                                                         int64_t range_ms, bool is_rate)
+{
+    double duration_to_zero = c->sampled_interval * (first_v / result);
+    if (!(duration_to_zero < c->duration_to_start)) return result * c->factor;
+    double duration_to_end = (double)to_end / 1000;
+    double avg_between = c->sampled_interval / (double)(n - 1);
+    return result * extrapolation_factor(duration_to_zero, duration_to_end, c->sampled_interval,
+                                         avg_between, range_ms, is_rate);
+}
+
+static inline double extrapolate(xcache_t *c, double result, int64_t first_t, double first_v,
+                                 int64_t last_t, size_t n, int64_t t, int64_t range_ms,
+                                 bool is_counter, bool is_rate)
+{
+    int64_t to_start = first_t - (t - range_ms), to_end = t - last_t, interval = last_t - first_t;
+    if (!c->valid || c->to_start != to_start || c->to_end != to_end || c->interval != interval ||
+        c->n != n || c->range_ms != range_ms || c->is_rate != is_rate)
+        xcache_fill(c, to_start, to_end, interval, n, range_ms, is_rate);
     /* A counter whose first value is at least twice what reaching zero at the window's start
      * would need (first_v / result >= 2 * duration_to_start / sampled_interval, a margin no
      * rounding can cross) does not reach zero inside the window: no division needed to know. */
-    if (is_counter && result > 0 && first_v >= 0 && !(first_v >= result * c->zero_ratio)) {
-        double duration_to_zero = c->sampled_interval * (first_v / result);
-        if (duration_to_zero < c->duration_to_start) {
-            double duration_to_end = (double)(range_end - last_t) / 1000;
-            double avg_between = c->sampled_interval / (double)(n - 1);
-            return result * extrapolation_factor(duration_to_zero, duration_to_end,
-                                                 c->sampled_interval, avg_between, range_ms,
-                                                 is_rate);
-        }
-    }
+    if (is_counter && result > 0 && first_v >= 0 && !(first_v >= result * c->zero_ratio))
+        return extrapolate_zero(c, result, first_v, to_end, n, range_ms, is_rate);
     return result * c->factor;
 }
 
@@ -438,7 +448,7 @@ static double extrapolated_rate(const ag_point_t *p, size_t n, int64_t t, int64_
             prev = cur;
         }
     }
-    return extrapolate(result, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, is_counter, is_rate);
+    return extrapolate(&xcache, result, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, is_counter, is_rate);
 }
 
 bool ag_range_fn_rollups(ag_range_fn_t f, const ag_rollup_t *b, size_t n, const ag_point_t *edge,
@@ -466,7 +476,7 @@ bool ag_range_fn_rollups(ag_range_fn_t f, const ag_rollup_t *b, size_t n, const 
         double result = a.last - a.first;
         if (counter && a.corr != 0)
             result += a.corr;
-        *out = extrapolate(result, a.first_t, a.first, a.last_t, (size_t)a.count, t, range_ms,
+        *out = extrapolate(&xcache, result, a.first_t, a.first, a.last_t, (size_t)a.count, t, range_ms,
                            counter, f == AG_RF_RATE);
         return true;
     }
@@ -621,13 +631,18 @@ static double quantile_over_time(double q, const ag_point_t *p, size_t n, bool *
     return r;
 }
 
-bool ag_range_fn_eval_increase(ag_range_fn_t f, const ag_point_t *p, size_t n, double increase,
-                               int64_t t, int64_t range_ms, double *out)
+void ag_range_fn_increase_many(ag_range_fn_t f, const ag_point_t *p, const uint32_t *lo,
+                               const uint32_t *hi, const double *inc, const int64_t *t,
+                               size_t n, int64_t range_ms, double *out)
 {
-    if ((f != AG_RF_RATE && f != AG_RF_INCREASE) || !p || n < 2 || !out) return false;
-    *out = extrapolate(increase, p[0].t, p[0].v, p[n - 1].t, n, t, range_ms, true,
-                       f == AG_RF_RATE);
-    return true;
+    bool is_rate = f == AG_RF_RATE;
+    xcache_t c = xcache; /* a local copy the compiler may keep in registers */
+    for (size_t i = 0; i < n; i++) {
+        const ag_point_t *a = &p[lo[i]], *b = &p[hi[i] - 1];
+        out[i] = extrapolate(&c, inc[i], a->t, a->v, b->t, hi[i] - lo[i], t[i], range_ms, true,
+                             is_rate);
+    }
+    xcache = c;
 }
 
 bool ag_range_fn_eval(ag_range_fn_t f, const ag_point_t *p, size_t n, int64_t t,

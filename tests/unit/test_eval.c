@@ -14,6 +14,7 @@
 
 #include "ag_eval.h"
 #include "ag_labels.h"
+#include "ag_pqfunc.h"
 #include "ag_promql.h"
 #include "ag_store.h"
 
@@ -346,6 +347,101 @@ static void large_scans_match_series_by_series(void **state)
     ag_store_set_map_on_decoder(g_store, false);
 }
 
+/* rate() and increase() windows (eval_call.c's range_counter: window bounds guessed from the
+ * step before, the drops listed once, four windows summed side by side) against the plain
+ * per-window computation of functions.c over the same samples, to the bit: counters with
+ * resets, gauges with drops at every other sample, irregular timestamps with gaps, steps
+ * shorter and longer than the sample interval, offset and @. */
+#define JIT_SERIES 6
+#define JIT_SAMPLES 1500
+#define JIT_T0 76000000 /* after big_total (the head takes no older samples) */
+static void jit_samples(int i, ag_sample_t *smp)
+{
+    unsigned seed = 11u + (unsigned)i;
+    int64_t t = JIT_T0;
+    double v = 0;
+    for (int k = 0; k < JIT_SAMPLES; k++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 8;
+        t += r % 9 == 0 ? 15000 * (int64_t)(1 + r % 40) : 13000 + (int64_t)(r % 4000);
+        if (i % 3 == 0) v = (r >> 4) % 1000 / 10.0;    /* a gauge */
+        else if (r % 97 == 0) v = (r >> 4) % 5;        /* a counter reset */
+        else v += (r >> 4) % 300 / 7.0;
+        smp[k] = (ag_sample_t){t, v};
+    }
+}
+
+static void rate_windows_match_plain_computation(void **state)
+{
+    (void)state;
+    ag_sample_t *smp = malloc(JIT_SAMPLES * sizeof *smp);
+    assert_non_null(smp);
+    for (int i = 0; i < JIT_SERIES; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", i);
+        ag_label_t l[] = {{"__name__", "jit_total"}, {"i", id}};
+        jit_samples(i, smp);
+        ag_series_in_t in = {l, 2, smp, JIT_SAMPLES};
+        ag_write_req_t req = {&in, 1, NULL, 0, NULL, NULL, 0};
+        ag_write_res_t res;
+        assert_int_equal(ag_store_write(g_store, &req, &res), 0);
+    }
+    static const struct { const char *fn; ag_range_fn_t f; } fns[] = {
+        {"rate", AG_RF_RATE}, {"increase", AG_RF_INCREASE}};
+    static const struct { int64_t step, range, offset; const char *mod; } shapes[] = {
+        {60000, 300000, 0, ""},         {7000, 300000, 0, ""},
+        {300000, 120000, 0, ""},        {45000, 900000, 600000, " offset 10m"},
+        {60000, 300000, 0, " @ 85000"}};
+    int64_t start = JIT_T0 + 200000, end = JIT_T0 + 18000000;
+    size_t checked = 0, with_drops = 0;
+    for (size_t f = 0; f < 2; f++) {
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+            char q[160];
+            snprintf(q, sizeof q, "%s(jit_total[%llds]%s)", fns[f].fn,
+                     (long long)(shapes[sh].range / 1000), shapes[sh].mod);
+            ag_value_t v;
+            range_query(q, start, end, shapes[sh].step, &v);
+            /* The answer lists the series with a value in label order, i.e. by i. */
+            size_t j = 0;
+            for (int i = 0; i < JIT_SERIES; i++) {
+                jit_samples(i, smp);
+                const ag_series_val_t *got = j < v.n ? &v.series[j] : NULL;
+                size_t k = 0, nsteps = (size_t)((end - start) / shapes[sh].step) + 1;
+                for (size_t st = 0; st < nsteps; st++) {
+                    int64_t ts = start + (int64_t)st * shapes[sh].step;
+                    int64_t ref = (shapes[sh].mod[1] == '@' ? 85000000 : ts) - shapes[sh].offset;
+                    size_t lo = 0, hi = 0;
+                    while (lo < JIT_SAMPLES && smp[lo].t < ref - shapes[sh].range) lo++;
+                    hi = lo;
+                    while (hi < JIT_SAMPLES && smp[hi].t <= ref) hi++;
+                    double want;
+                    if (!ag_range_fn_eval(fns[f].f, smp + lo, hi - lo, ref, shapes[sh].range,
+                                          NULL, &want))
+                        continue;
+                    for (size_t d = lo + 1; d < hi; d++) with_drops += smp[d].v < smp[d - 1].v;
+                    assert_non_null(got);
+                    assert_true(k < got->n);
+                    assert_int_equal(got->points[k].t, ts);
+                    if (!same_bits(got->points[k].v, want))
+                        fail_msg("%s series %d at %lld: %.17g, want %.17g", q, i,
+                                 (long long)ts, got->points[k].v, want);
+                    k++;
+                    checked++;
+                }
+                if (k) {
+                    assert_int_equal(k, got->n);
+                    j++;
+                }
+            }
+            assert_int_equal(j, v.n);
+            ag_value_free(&v);
+        }
+    }
+    free(smp);
+    assert_true(checked > 10000);
+    assert_true(with_drops > 10000);
+}
+
 /* Folded aggregations keep accumulators only for the steps a group has values at, widened as
  * series arrive: later series (in label order) reaching earlier or later steps than the ones
  * before must give the same points, order and bits as the matrix path (x * 1 builds it). */
@@ -446,6 +542,7 @@ int main(void)
         cmocka_unit_test(found_by_random_comparison),
         cmocka_unit_test(range_shapes),
         cmocka_unit_test(large_scans_match_series_by_series),
+        cmocka_unit_test(rate_windows_match_plain_computation),
         cmocka_unit_test(sink_sparse_groups),
         cmocka_unit_test(agg_param_ignores_start_end),
     };
