@@ -227,9 +227,9 @@ typedef void (*ag_store_write_hook_fn)(void *ctx, int64_t min_t);
 /* Installs (fn non-NULL) or removes the hook; one hook per store. Safe while writes run: a group
  * already being committed uses the hook that was installed when it started. */
 void ag_store_set_write_hook(ag_store_t *s, ag_store_write_hook_fn fn, void *ctx);
-/* For tests: with `on`, the decoder thread of a large mapped scan maps every batch itself
- * (normally the two threads share the batches as they come, so which one maps a series depends
- * on timing), so that a test can be sure the second thread's path ran. */
+/* For tests: with `on`, the helper thread of a large scan decodes and maps every series itself
+ * (normally the two threads share the series as they come, so which one works on a series
+ * depends on timing), so that a test can be sure the second thread's path ran. */
 void ag_store_set_map_on_decoder(ag_store_t *s, bool on);
 /* Changes the out-of-order window of a running store. */
 void ag_store_set_ooo_window(ag_store_t *s, int64_t window_ms);

@@ -335,30 +335,22 @@ static int plan_open(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mi
 
 /* Appends the samples in [mint, maxt] of a head chunk (data, len; ag_hchunk.h) or, with `val`, of a
  * chunks-table value (either format) to sd. */
-static int decode_range(const uint8_t *data, size_t len, bool val, int64_t kmint, int64_t mint,
-                        int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
-                        uint64_t max)
-{
-    size_t count = val ? chunk_val_count(data, len, kmint) : ag_hchunk_count(data, len), got;
-    if (sd->n + count > *cap) {
-        size_t nc = *cap ? *cap * 2 : 32;
-        while (nc < sd->n + count) nc *= 2;
-        ag_sample_t *ns = realloc(sd->samples, nc * sizeof *ns);
-        if (!ns) return AG_ENOMEM;
-        sd->samples = ns;
-        *cap = nc;
-    }
-    if (val ? chunk_val_decode(data, len, kmint, mint, maxt, sd->samples + sd->n, &got)
-            : ag_hchunk_decode(data, len, mint, maxt, sd->samples + sd->n, &got))
-        return AG_ECORRUPT;
-    sd->n += got;
-    *total += got;
-    return max && *total > max ? AG_ELIMIT : AG_OK;
-}
+/* One chunk of a series to decode: sealed (val: a chunks-table value whose key time is kmint)
+ * or a head-format chunk (sealing or head). Sealed bytes point into the LMDB map and stay valid
+ * while the read transaction lives. */
+typedef struct chunk_view {
+    const uint8_t *p;
+    size_t len;
+    int64_t kmint;
+    bool val;
+} chunk_view_t;
 
-int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
-                       int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
-                       uint64_t max)
+typedef int (*view_fn)(void *ctx, const chunk_view_t *v);
+
+/* Calls fn for each chunk of the item that may hold samples in [mint, maxt], in time order:
+ * its sealed chunks read through txn, then the sealing ones, then the head. */
+static int series_views(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
+                        int64_t maxt, view_fn fn, void *ctx)
 {
     int rc = AG_OK;
     if (mint < it->mem_start) {
@@ -393,19 +385,74 @@ int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_
             int64_t cmax;
             if ((rc = chunk_val_maxt(val.mv_data, val.mv_size, start, &cmax))) break;
             if (cmax < mint) continue;
-            rc = decode_range(val.mv_data, val.mv_size, true, start, mint, maxt, sd, cap, total,
-                              max);
-            if (rc) break;
+            chunk_view_t v = {val.mv_data, val.mv_size, start, true};
+            if ((rc = fn(ctx, &v))) break;
         }
         if (!rc && mrc != 0 && mrc != MDB_NOTFOUND) rc = store_lmdb_err(mrc);
         mdb_cursor_close(c);
         if (rc) return rc;
     }
-    for (const sealing_t *sg = it->sealing; sg && !rc; sg = sg->next)
-        rc = decode_range(sg->bytes, sg->len, false, 0, mint, maxt, sd, cap, total, max);
-    if (!rc && it->head_len && it->head_start <= maxt)
-        rc = decode_range(it->head, it->head_len, false, 0, mint, maxt, sd, cap, total, max);
+    for (const sealing_t *sg = it->sealing; sg && !rc; sg = sg->next) {
+        chunk_view_t v = {sg->bytes, sg->len, 0, false};
+        rc = fn(ctx, &v);
+    }
+    if (!rc && it->head_len && it->head_start <= maxt) {
+        chunk_view_t v = {it->head, it->head_len, 0, false};
+        rc = fn(ctx, &v);
+    }
     return rc;
+}
+
+/* The most samples a chunk holds, so that decoding it needs at most this much room. */
+static size_t view_count(const chunk_view_t *v)
+{
+    return v->val ? chunk_val_count(v->p, v->len, v->kmint) : ag_hchunk_count(v->p, v->len);
+}
+
+/* Decodes a chunk's samples in [mint, maxt] to dst (room for view_count); *got their count. */
+static int view_decode(const chunk_view_t *v, int64_t mint, int64_t maxt, ag_sample_t *dst,
+                       size_t *got)
+{
+    if (v->val ? chunk_val_decode(v->p, v->len, v->kmint, mint, maxt, dst, got)
+               : ag_hchunk_decode(v->p, v->len, mint, maxt, dst, got))
+        return AG_ECORRUPT;
+    return AG_OK;
+}
+
+typedef struct load_ctx {
+    int64_t mint, maxt;
+    ag_series_data_t *sd;
+    size_t *cap;
+    uint64_t *total, max;
+} load_ctx_t;
+
+/* view_fn of store_load_samples: decodes the chunk at the end of sd's array. */
+static int load_view(void *arg, const chunk_view_t *v)
+{
+    load_ctx_t *c = arg;
+    ag_series_data_t *sd = c->sd;
+    size_t count = view_count(v), got;
+    if (sd->n + count > *c->cap) {
+        size_t nc = *c->cap ? *c->cap * 2 : 32;
+        while (nc < sd->n + count) nc *= 2;
+        ag_sample_t *ns = realloc(sd->samples, nc * sizeof *ns);
+        if (!ns) return AG_ENOMEM;
+        sd->samples = ns;
+        *c->cap = nc;
+    }
+    int rc = view_decode(v, c->mint, c->maxt, sd->samples + sd->n, &got);
+    if (rc) return rc;
+    sd->n += got;
+    *c->total += got;
+    return c->max && *c->total > c->max ? AG_ELIMIT : AG_OK;
+}
+
+int store_load_samples(ag_store_t *s, MDB_txn *txn, const sel_item_t *it, int64_t mint,
+                       int64_t maxt, ag_series_data_t *sd, size_t *cap, uint64_t *total,
+                       uint64_t max)
+{
+    load_ctx_t c = {mint, maxt, sd, cap, total, max};
+    return series_views(s, txn, it, mint, maxt, load_view, &c);
 }
 
 void store_item_of(const series_t *se, sel_item_t *it)
@@ -466,34 +513,39 @@ int ag_store_select(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
     return AG_OK;
 }
 
-/* A large scan runs on two threads: a decoder thread reads and decodes batches of series into a
- * small ring while the caller's thread runs fn on the batches already decoded, so decoding
- * overlaps evaluation. A mapped scan (ag_store_scan_map) also shares the per-series work that
- * does not depend on other series: each decoded batch is mapped by whichever thread gets to it
- * first. The caller's thread maps the oldest batch when it needs it; the decoder, whenever the
- * ring is full or everything is decoded, maps the newest decoded batch nobody has taken. So the
- * two threads balance themselves without a fixed split, and fn still runs on the caller's thread
- * in series order. The read transaction may move to the decoder thread because the environment
- * is opened with MDB_NOTLS; the caller's thread never uses it (head data was copied by
- * plan_open). */
+/* A large scan runs on two threads. The read transaction belongs to a helper thread, which
+ * walks the chunks table for one batch of series after another (cheap: it only notes where each
+ * chunk's bytes lie in the map, see series_views) into a small ring. The work that costs,
+ * decoding each series and mapping it (the per-series function of ag_store_scan_map), is then
+ * claimed a few series at a time by whichever thread is free, the oldest batch first, and a
+ * series is mapped by the thread that decoded it while its samples are still in that core's
+ * cache. The caller's thread consumes each finished batch in series order (fn or mfn), so
+ * results and their order are those of a plain scan; it works on the batch it waits for and
+ * only waits for series the other thread is still on. So the two threads balance themselves
+ * without a fixed split. The read transaction may move to the helper thread because the
+ * environment is opened with MDB_NOTLS, and only that thread uses it; the bytes it points at
+ * stay valid until it ends, after the scan (head data was copied by plan_open). */
 #define SCAN_BATCH 256         /* series per batch at most (fewer when there are few series, so
                                   there are at least 16 batches to overlap) */
 #define SCAN_BATCH_SAMPLES 262144.0
 #define SCAN_BATCH_MAP_BYTES (1 << 20) /* mapped output per batch at most (one series at least) */
-#define SCAN_RING 6            /* batches decoded ahead at most */
+#define SCAN_RING 6            /* batches walked ahead at most */
 /* Worth a second thread: at least this many samples expected (series x span at a 15 s
  * interval; a thread costs tens of microseconds, decoding this many takes milliseconds). */
 #define SCAN_PARALLEL_MIN_SAMPLES 150000
 
-enum { B_EMPTY, B_DECODED, B_MAPPING, B_MAPPED };
-
 typedef struct scan_batch {
-    ag_series_data_t sd; /* every sample of the batch, series after series */
+    size_t first, n;              /* its series: p->items[first .. first + n) */
+    chunk_view_t *views;          /* the chunks of all its series, series after series */
+    size_t nviews, cap_views;
+    size_t vfirst[SCAN_BATCH + 1]; /* series j's chunks: views[vfirst[j] .. vfirst[j + 1]) */
+    size_t off[SCAN_BATCH + 1];   /* series j decodes to samples + off[j] (room for its chunks) */
+    size_t got[SCAN_BATCH];       /* samples series j has, once decoded */
+    int rcs[SCAN_BATCH];          /* series j's error, reported when the caller reaches it */
+    ag_sample_t *samples;
     size_t cap;
-    size_t off[SCAN_BATCH + 1];
-    unsigned char *out;  /* mapped scans: batch x msize bytes of map output */
-    int state;           /* B_*, under the scanner's lock */
-    int map_rc;
+    unsigned char *out;           /* mapped scans: n x msize bytes of map output */
+    size_t next, done;            /* series claimed, series finished (under the lock) */
 } scan_batch_t;
 
 /* What a scan calls: fn (plain), or map then mfn (mapped). */
@@ -511,122 +563,146 @@ typedef struct scanner {
     plan_t *p;
     const scan_fns_t *f;
     int64_t mint, maxt;
-    uint64_t max, total;
+    uint64_t max;
+    _Atomic uint64_t total;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t batch, nbatches, produced, consumed;
-    int rc;    /* the decoder's error, reported once the batches before it are consumed */
-    bool stop; /* the consumer gave up */
-    bool map_all; /* the decoder maps every batch (ag_store_set_map_on_decoder) */
+    size_t batch, nbatches, walked, consumed;
+    int rc;    /* the walk's error, reported once the batches before it are consumed */
+    bool stop; /* the caller gave up (or the walk failed) */
+    bool helper_only; /* the helper does all the work (ag_store_set_map_on_decoder) */
     scan_batch_t ring[SCAN_RING];
 } scanner_t;
 
-static size_t batch_len(const scanner_t *sc, size_t b)
-{
-    size_t first = b * sc->batch;
-    return sc->p->n - first < sc->batch ? sc->p->n - first : sc->batch;
-}
+typedef struct walk_ctx {
+    scan_batch_t *sb;
+    size_t room; /* samples the batch's chunks may hold */
+} walk_ctx_t;
 
-static int decode_batch(scanner_t *sc, size_t b)
+/* view_fn of walk_batch: notes the chunk. */
+static int note_view(void *arg, const chunk_view_t *v)
 {
-    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-    size_t first = b * sc->batch, n = batch_len(sc, b);
-    sb->sd.n = 0;
-    for (size_t j = 0; j < n; j++) {
-        sb->off[j] = sb->sd.n;
-        int rc = store_load_samples(sc->s, sc->p->txn, &sc->p->items[first + j], sc->mint, sc->maxt,
-                              &sb->sd, &sb->cap, &sc->total, sc->max);
-        if (rc) return rc;
+    walk_ctx_t *w = arg;
+    scan_batch_t *sb = w->sb;
+    if (sb->nviews == sb->cap_views) {
+        size_t nc = sb->cap_views ? sb->cap_views * 2 : 64;
+        chunk_view_t *nv = realloc(sb->views, nc * sizeof *nv);
+        if (!nv) return AG_ENOMEM;
+        sb->views = nv;
+        sb->cap_views = nc;
     }
-    sb->off[n] = sb->sd.n;
+    sb->views[sb->nviews++] = *v;
+    w->room += view_count(v);
     return AG_OK;
 }
 
-static int map_batch(scanner_t *sc, size_t b, int slot)
+/* The helper's part of batch b: where its series' chunks lie, and room to decode them. */
+static int walk_batch(scanner_t *sc, size_t b)
+{
+    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+    sb->first = b * sc->batch;
+    sb->n = sc->p->n - sb->first < sc->batch ? sc->p->n - sb->first : sc->batch;
+    sb->nviews = 0;
+    sb->next = sb->done = 0;
+    walk_ctx_t w = {sb, 0};
+    for (size_t j = 0; j < sb->n; j++) {
+        sb->vfirst[j] = sb->nviews;
+        sb->off[j] = w.room;
+        int rc = series_views(sc->s, sc->p->txn, &sc->p->items[sb->first + j], sc->mint,
+                              sc->maxt, note_view, &w);
+        if (rc) return rc;
+    }
+    sb->vfirst[sb->n] = sb->nviews;
+    sb->off[sb->n] = w.room;
+    if (w.room > sb->cap) {
+        ag_sample_t *ns = realloc(sb->samples, w.room * sizeof *ns);
+        if (!ns) return AG_ENOMEM;
+        sb->samples = ns;
+        sb->cap = w.room;
+    }
+    return AG_OK;
+}
+
+/* Decodes (and maps) series j of batch sb on thread `slot`; the result goes to sb->rcs[j]. */
+static void work_series(scanner_t *sc, scan_batch_t *sb, size_t j, int slot)
 {
     const scan_fns_t *f = sc->f;
-    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-    size_t first = b * sc->batch, n = batch_len(sc, b);
-    for (size_t j = 0; j < n; j++) {
-        size_t cnt = sb->off[j + 1] - sb->off[j];
-        const sel_item_t *it = &sc->p->items[first + j];
-        int rc = cnt ? f->map(f->mctx, slot, it->labels, it->labels_len,
-                              sb->sd.samples + sb->off[j], cnt, sb->out + j * f->msize)
-                     : AG_OK;
-        if (rc) return rc;
+    ag_sample_t *dst = sb->samples + sb->off[j];
+    size_t n = 0, got;
+    int rc = AG_OK;
+    for (size_t v = sb->vfirst[j]; v < sb->vfirst[j + 1] && !rc; v++) {
+        rc = view_decode(&sb->views[v], sc->mint, sc->maxt, dst + n, &got);
+        n += got;
     }
-    return AG_OK;
+    if (!rc && sc->max && atomic_fetch_add(&sc->total, n) + n > sc->max) rc = AG_ELIMIT;
+    sb->got[j] = n;
+    if (!rc && f->map && n) {
+        const sel_item_t *it = &sc->p->items[sb->first + j];
+        rc = f->map(f->mctx, slot, it->labels, it->labels_len, dst, n, sb->out + j * f->msize);
+    }
+    sb->rcs[j] = rc;
 }
 
-/* Under sc->mu: the newest decoded batch that nobody maps yet, leaving the caller the one it
- * takes next. */
-static bool steal(const scanner_t *sc, size_t *b)
+/* Under sc->mu: claims a few series of the oldest walked batch from `from` on that has any
+ * left, works on them without the lock, and returns true; false when there is none. */
+static bool work_some(scanner_t *sc, size_t from, int slot)
 {
-    if (!sc->f->map) return false;
-    for (size_t i = sc->produced; i > sc->consumed + 1; i--)
-        if (sc->ring[(i - 1) % SCAN_RING].state == B_DECODED) {
-            *b = i - 1;
-            return true;
-        }
+    for (size_t b = from; b < sc->walked; b++) {
+        scan_batch_t *sb = &sc->ring[b % SCAN_RING];
+        if (sb->next == sb->n) continue;
+        size_t step = sb->n / 8 ? sb->n / 8 : 1, j0 = sb->next;
+        size_t j1 = sb->n - j0 < step ? sb->n : j0 + step;
+        sb->next = j1;
+        pthread_mutex_unlock(&sc->mu);
+        for (size_t j = j0; j < j1; j++) work_series(sc, sb, j, slot);
+        pthread_mutex_lock(&sc->mu);
+        sb->done += j1 - j0;
+        for (size_t j = j0; j < j1; j++)
+            if (sb->rcs[j]) sc->stop = true; /* the caller reports it in order */
+        if (sb->done == sb->n) pthread_cond_broadcast(&sc->cv);
+        return true;
+    }
     return false;
 }
 
-/* Maps stolen batch b on the decoder thread; called and returns with sc->mu held. */
-static void map_stolen(scanner_t *sc, size_t b)
-{
-    scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-    sb->state = B_MAPPING;
-    pthread_mutex_unlock(&sc->mu);
-    int rc = map_batch(sc, b, 1);
-    pthread_mutex_lock(&sc->mu);
-    sb->map_rc = rc;
-    sb->state = B_MAPPED;
-    pthread_cond_broadcast(&sc->cv);
-}
-
-static void *scan_decoder(void *arg)
+static void *scan_helper(void *arg)
 {
     scanner_t *sc = arg;
     pthread_setname_np(pthread_self(), "augur-scan");
-    size_t v;
     pthread_mutex_lock(&sc->mu);
-    for (size_t b = 0; b < sc->nbatches && !sc->stop; b++) {
-        while (!sc->stop && b >= sc->consumed + SCAN_RING) {
-            if (steal(sc, &v)) map_stolen(sc, v);
-            else pthread_cond_wait(&sc->cv, &sc->mu);
-        }
-        if (sc->stop) break;
-        pthread_mutex_unlock(&sc->mu);
-        int rc = decode_batch(sc, b);
-        pthread_mutex_lock(&sc->mu);
-        if (rc) {
-            sc->rc = rc;
+    while (!sc->stop) {
+        if (sc->walked < sc->nbatches && sc->walked < sc->consumed + SCAN_RING) {
+            size_t b = sc->walked;
+            pthread_mutex_unlock(&sc->mu);
+            int rc = walk_batch(sc, b);
+            pthread_mutex_lock(&sc->mu);
+            if (rc) {
+                sc->rc = rc;
+                sc->stop = true;
+            } else {
+                sc->walked = b + 1;
+            }
             pthread_cond_broadcast(&sc->cv);
-            break;
+            continue;
         }
-        sc->ring[b % SCAN_RING].state = B_DECODED;
-        sc->produced = b + 1;
-        pthread_cond_broadcast(&sc->cv);
-        if (sc->map_all && sc->f->map) map_stolen(sc, b);
+        if (work_some(sc, sc->consumed, 1)) continue;
+        if (sc->walked == sc->nbatches) break; /* the caller finishes what is claimed */
+        pthread_cond_wait(&sc->cv, &sc->mu);
     }
-    /* Everything is decoded: help with the mapping that is left. */
-    while (!sc->stop && !sc->rc && steal(sc, &v)) map_stolen(sc, v);
     pthread_mutex_unlock(&sc->mu);
     return NULL;
 }
 
-/* Calls the scan's functions for the series of batch b (decoded, and mapped when mapping). */
-static int consume_batch(scanner_t *sc, size_t b, bool *fn_failed)
+/* Calls the scan's functions for the series of batch sb (all finished), in order. */
+static int consume_batch(scanner_t *sc, const scan_batch_t *sb, bool *fn_failed)
 {
     const scan_fns_t *f = sc->f;
-    const scan_batch_t *sb = &sc->ring[b % SCAN_RING];
-    size_t first = b * sc->batch, n = batch_len(sc, b);
-    if (f->map && sb->map_rc) return sb->map_rc;
-    for (size_t j = 0; j < n; j++) {
-        const sel_item_t *it = &sc->p->items[first + j];
-        size_t cnt = sb->off[j + 1] - sb->off[j];
+    for (size_t j = 0; j < sb->n; j++) {
+        if (sb->rcs[j]) return sb->rcs[j];
+        size_t cnt = sb->got[j];
         if (!cnt) continue;
-        const ag_sample_t *smp = sb->sd.samples + sb->off[j];
+        const sel_item_t *it = &sc->p->items[sb->first + j];
+        const ag_sample_t *smp = sb->samples + sb->off[j];
         int rc = f->map ? f->mfn(f->ctx, it->labels, it->labels_len, smp, cnt, sb->out + j * f->msize)
                         : f->fn(f->ctx, it->labels, it->labels_len, smp, cnt);
         if (rc) {
@@ -643,7 +719,7 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
     scanner_t *sc = calloc(1, sizeof *sc);
     if (!sc) return AG_ENOMEM;
     *sc = (scanner_t){.s = s, .p = p, .f = f, .mint = mint, .maxt = maxt, .max = max,
-                      .map_all = atomic_load(&s->map_on_decoder)};
+                      .helper_only = atomic_load(&s->map_on_decoder)};
     /* At least 16 batches to overlap, at most SCAN_BATCH series, about SCAN_BATCH_SAMPLES
      * samples (at a 15 s interval) and SCAN_BATCH_MAP_BYTES of map output in each, so the
      * ring's memory stays small. */
@@ -661,27 +737,31 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
     int rc = AG_OK;
     for (size_t i = 0; i < SCAN_RING && f->map && !rc; i++)
         if (!(sc->ring[i].out = malloc(sc->batch * f->msize))) rc = AG_ENOMEM;
-    if (rc || pthread_create(&th, NULL, scan_decoder, sc)) {
+    if (rc || pthread_create(&th, NULL, scan_helper, sc)) {
         rc = AG_ENOMEM;
         goto out;
     }
     for (size_t b = 0; b < sc->nbatches && !rc; b++) {
         scan_batch_t *sb = &sc->ring[b % SCAN_RING];
         pthread_mutex_lock(&sc->mu);
-        while (sc->produced <= b && !sc->rc) pthread_cond_wait(&sc->cv, &sc->mu);
-        bool ready = sc->produced > b, mine = false;
-        if (!ready) rc = sc->rc;
-        if (ready && f->map && !sc->map_all && sb->state == B_DECODED) {
-            sb->state = B_MAPPING;
-            mine = true;
+        for (;;) {
+            if (b >= sc->walked) {
+                if (sc->rc) {
+                    rc = sc->rc;
+                    break;
+                }
+            } else if (sb->done == sb->n) {
+                break;
+            } else if ((!sc->helper_only || sc->stop) && work_some(sc, b, 0)) {
+                /* (a helper that stopped at an error leaves the rest to this thread) */
+                continue;
+            }
+            pthread_cond_wait(&sc->cv, &sc->mu);
         }
-        while (ready && f->map && !mine && sb->state != B_MAPPED) pthread_cond_wait(&sc->cv, &sc->mu);
         pthread_mutex_unlock(&sc->mu);
-        if (!ready) break;
-        if (mine) sb->map_rc = map_batch(sc, b, 0);
-        rc = consume_batch(sc, b, fn_failed);
+        if (rc) break;
+        rc = consume_batch(sc, sb, fn_failed);
         pthread_mutex_lock(&sc->mu);
-        sb->state = B_EMPTY;
         sc->consumed = b + 1;
         if (rc) sc->stop = true;
         pthread_cond_broadcast(&sc->cv);
@@ -694,7 +774,8 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
     pthread_join(th, NULL);
 out:
     for (size_t i = 0; i < SCAN_RING; i++) {
-        free(sc->ring[i].sd.samples);
+        free(sc->ring[i].views);
+        free(sc->ring[i].samples);
         free(sc->ring[i].out);
     }
     pthread_mutex_destroy(&sc->mu);

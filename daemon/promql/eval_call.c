@@ -272,8 +272,8 @@ static int range_map(void *mctx, int slot, const char *labels, size_t labels_len
     /* Without stale markers (the usual case) the samples are the points, uncopied. */
     size_t w = 0;
     /* four at a time, one branch for the four */
-    while (w + 4 <= n && !(ev_is_stale(smp[w].v) | ev_is_stale(smp[w + 1].v) |
-                           ev_is_stale(smp[w + 2].v) | ev_is_stale(smp[w + 3].v)))
+    while (w + 4 <= n && !((int)ev_is_stale(smp[w].v) | (int)ev_is_stale(smp[w + 1].v) |
+                           (int)ev_is_stale(smp[w + 2].v) | (int)ev_is_stale(smp[w + 3].v)))
         w += 4;
     while (w < n && !ev_is_stale(smp[w].v)) w++;
     const ag_point_t *p = smp;

@@ -409,7 +409,7 @@ static void rate_windows_match_plain_computation(void **state)
                 size_t k = 0, nsteps = (size_t)((end - start) / shapes[sh].step) + 1;
                 for (size_t st = 0; st < nsteps; st++) {
                     int64_t ts = start + (int64_t)st * shapes[sh].step;
-                    int64_t ref = (shapes[sh].mod[1] == '@' ? 85000000 : ts) - shapes[sh].offset;
+                    int64_t ref = (strstr(shapes[sh].mod, "@") ? 85000000 : ts) - shapes[sh].offset;
                     size_t lo = 0, hi = 0;
                     while (lo < JIT_SAMPLES && smp[lo].t < ref - shapes[sh].range) lo++;
                     hi = lo;
