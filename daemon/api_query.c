@@ -4,6 +4,7 @@
  * match[]) and its JSON shapes (values as strings, timestamps as seconds, [] never null).
  * query_range goes through the result cache (ag_qcache.h) for the steps that lie in the past.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,81 @@ static void render_labels(ag_buf_t *b, const char *enc, size_t len)
     ag_buf_putc(b, '}');
 }
 
+/* Series i's points [k0, k1) of a vector or matrix, with what goes before and after them when
+ * k0 is its first point or k1 its end: a part of the result list that can be rendered on its
+ * own and concatenated. */
+static void render_part(ag_buf_t *b, const ag_value_t *v, size_t i, size_t k0, size_t k1)
+{
+    const ag_series_val_t *s = &v->series[i];
+    bool matrix = v->type == AG_VAL_MATRIX;
+    if (k0 == 0) {
+        if (i) ag_buf_putc(b, ',');
+        ag_buf_puts(b, "{\"metric\":");
+        render_labels(b, s->labels, s->labels_len);
+        ag_buf_puts(b, matrix ? ",\"values\":[" : ",\"value\":");
+    }
+    for (size_t k = k0; k < k1; k++) {
+        if (k) ag_buf_putc(b, ',');
+        ag_buf_sample_json(b, s->points[k].t, s->points[k].v);
+    }
+    if (k1 == (matrix ? s->n : 1)) ag_buf_puts(b, matrix ? "]}" : "}");
+}
+
+/* Points [from, to) of the answer, counted over all series in order. */
+typedef struct render_job {
+    ag_buf_t b;
+    const ag_value_t *v;
+    size_t from, to;
+} render_job_t;
+
+static size_t points_of(const ag_value_t *v, size_t i)
+{
+    return v->type == AG_VAL_MATRIX ? v->series[i].n : 1;
+}
+
+static void *render_range(void *arg)
+{
+    render_job_t *j = arg;
+    size_t pos = 0;
+    for (size_t i = 0; i < j->v->n && pos < j->to; i++) {
+        size_t n = points_of(j->v, i);
+        if (pos + n > j->from) {
+            size_t k0 = j->from > pos ? j->from - pos : 0;
+            size_t k1 = j->to - pos < n ? j->to - pos : n;
+            render_part(&j->b, j->v, i, k0, k1);
+        }
+        pos += n;
+    }
+    return NULL;
+}
+
+/* Answers from this many points on are rendered by two threads, each writing half of the
+ * points (formatting them is most of the work) into a buffer of its own. */
+#define RENDER_PARALLEL_POINTS 8192
+
+static void render_points(ag_buf_t *b, const ag_value_t *v)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < v->n; i++) total += points_of(v, i);
+    render_job_t first = {AG_BUF_INIT, v, 0, total}, second = {AG_BUF_INIT, v, total / 2, total};
+    pthread_t th;
+    if (total < RENDER_PARALLEL_POINTS ||
+        pthread_create(&th, NULL, render_range, &second) != 0) {
+        first.b = *b;
+        render_range(&first);
+        *b = first.b;
+        return;
+    }
+    first.to = total / 2;
+    first.b = *b;
+    render_range(&first);
+    *b = first.b;
+    pthread_join(th, NULL);
+    if (!ag_buf_ok(&second.b)) b->oom = true;
+    else ag_buf_append(b, second.b.data, second.b.len);
+    ag_buf_free(&second.b);
+}
+
 static void render_value(ag_buf_t *b, const ag_value_t *v)
 {
     switch (v->type) {
@@ -158,24 +234,7 @@ static void render_value(ag_buf_t *b, const ag_value_t *v)
     }
     bool matrix = v->type == AG_VAL_MATRIX;
     ag_buf_printf(b, "{\"resultType\":\"%s\",\"result\":[", matrix ? "matrix" : "vector");
-    for (size_t i = 0; i < v->n; i++) {
-        const ag_series_val_t *s = &v->series[i];
-        if (i) ag_buf_putc(b, ',');
-        ag_buf_puts(b, "{\"metric\":");
-        render_labels(b, s->labels, s->labels_len);
-        if (matrix) {
-            ag_buf_puts(b, ",\"values\":[");
-            for (size_t k = 0; k < s->n; k++) {
-                if (k) ag_buf_putc(b, ',');
-                ag_buf_sample_json(b, s->points[k].t, s->points[k].v);
-            }
-            ag_buf_puts(b, "]}");
-        } else {
-            ag_buf_puts(b, ",\"value\":");
-            ag_buf_sample_json(b, s->points[0].t, s->points[0].v);
-            ag_buf_putc(b, '}');
-        }
-    }
+    render_points(b, v);
     ag_buf_puts(b, "]}");
 }
 

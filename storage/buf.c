@@ -354,22 +354,45 @@ static const char two_digits[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-/* Writes the decimal digits of n to the end of the buffer that ends at `end`, two at a time;
- * returns where they start. */
-static inline char *digits_before(char *end, uint64_t n)
+/* The number of decimal digits of n (1 for 0). */
+static inline int dec_len(uint64_t n)
 {
+    static const uint64_t pow10[20] = {1ULL,
+                                       10ULL,
+                                       100ULL,
+                                       1000ULL,
+                                       10000ULL,
+                                       100000ULL,
+                                       1000000ULL,
+                                       10000000ULL,
+                                       100000000ULL,
+                                       1000000000ULL,
+                                       10000000000ULL,
+                                       100000000000ULL,
+                                       1000000000000ULL,
+                                       10000000000000ULL,
+                                       100000000000000ULL,
+                                       1000000000000000ULL,
+                                       10000000000000000ULL,
+                                       100000000000000000ULL,
+                                       1000000000000000000ULL,
+                                       10000000000000000000ULL};
+    int bits = 64 - __builtin_clzll(n | 1);
+    int d = (bits * 1233) >> 12; /* floor(log10(2^bits)), then one more when n reaches it */
+    return d + (d < 20 && n >= pow10[d]) + (n == 0);
+}
+
+/* Writes the nd = dec_len(n) digits of n to dst, two per division, from the last one. */
+static inline void put_dec(char *dst, uint64_t n, int nd)
+{
+    char *end = dst + nd;
     while (n >= 100) {
         end -= 2;
         memcpy(end, two_digits + 2 * (n % 100), 2);
         n /= 100;
     }
-    if (n >= 10) {
-        end -= 2;
-        memcpy(end, two_digits + 2 * n, 2);
-    } else {
-        *--end = (char)('0' + n);
-    }
-    return end;
+    if (n >= 10) memcpy(end - 2, two_digits + 2 * n, 2);
+    else end[-1] = (char)('0' + n);
 }
 
 /* Writes the decimal digits of n > 0 (without trailing zeros) and sets *exp10 to the power of
@@ -384,10 +407,8 @@ static int put_digits(uint64_t n, int e, char *digits, int *exp10)
         n /= 10;
         e++;
     }
-    char r[24];
-    char *start = digits_before(r + 24, n);
-    int nd = (int)(r + 24 - start);
-    memcpy(digits, start, (size_t)nd);
+    int nd = dec_len(n);
+    put_dec(digits, n, nd);
     digits[nd] = 0;
     *exp10 = e + nd - 1;
     return nd;
@@ -562,11 +583,10 @@ static size_t ts_fmt(char *out, int64_t ms)
         u = 0 - u;
     }
     unsigned frac = (unsigned)(u % 1000);
-    char digits[24]; /* written for every sample of every answer: no printf */
-    char *start = digits_before(digits + sizeof digits, u / 1000);
-    size_t nd = (size_t)(digits + sizeof digits - start);
-    memcpy(out + o, start, nd);
-    o += nd;
+    uint64_t sec = u / 1000; /* written for every sample of every answer: no printf */
+    int nd = dec_len(sec);
+    put_dec(out + o, sec, nd);
+    o += (size_t)nd;
     if (frac) {
         out[o++] = '.';
         out[o++] = (char)('0' + frac / 100);

@@ -1134,6 +1134,34 @@ def test_big_requests_and_chunk_boundaries(ctx):
     eq(len(raw(d, "wide")), 2000, "wide series after restart")
 
 
+def test_large_answers_render_whole(ctx):
+    """Answers of 8,192 points or more are rendered by two threads, each writing half of the
+    points: the halves must join into the same JSON wherever the middle falls (between series,
+    inside one, in a vector)."""
+    d = ctx.daemon()
+    # 3 series x 3001 points: the middle (4501) falls inside the second series
+    series = [({"__name__": "big_m", "s": str(j)},
+               [(T0 + k * 1000, (k * (j + 3)) % 997 / 8) for k in range(3001)]) for j in range(3)]
+    eq(d.write(series).status, 204, "write big_m")
+    data = ok_data(d, "/api/v1/query_range", {"query": "big_m", "start": ms_to_ts_str(T0),
+                                              "end": ms_to_ts_str(T0 + 3000 * 1000), "step": "1"})
+    eq(len(data["result"]), 3, "series of the matrix")
+    for (labels, smp), got in zip(series, data["result"]):
+        eq(got["metric"], labels, "labels of series %s" % labels["s"])
+        eq(points(got["values"]), [(t, go_float(v)) for t, v in smp], "points of %r" % labels)
+    # a vector of 9,000 series (2,000 per request, as Prometheus sends them)
+    wide = [({"__name__": "big_v", "i": "%05d" % i}, [(T0, i / 4)]) for i in range(9000)]
+    for k in range(0, 9000, 2000):
+        eq(d.write(wide[k:k + 2000]).status, 204, "write big_v")
+    got = instant_vector(d, "big_v", T0)
+    eq(len(got), 9000, "series of the vector")
+    bad = [k for k, v in got.items() if v != go_float(int(dict(k)["i"]) / 4)]
+    check(not bad, "wrong values in %r" % bad[:3])
+    data = ok_data(d, "/api/v1/query", {"query": "big_v", "time": ms_to_ts_str(T0)})
+    eq([s["metric"]["i"] for s in data["result"]], ["%05d" % i for i in range(9000)],
+       "vector order")
+
+
 def test_extreme_timestamps_and_query_times(ctx):
     """Robustness: extreme sample timestamps and query times must give 2xx/4xx, never a 5xx,
     a crash or (under UBSan) an overflow."""

@@ -84,6 +84,17 @@ static void test_ts_seconds(void **state)
     expect_ts(999, "0.999");
     expect_ts(INT64_MAX, "9223372036854775.807");
     expect_ts(INT64_MIN, "-9223372036854775.808");
+    /* every digit count: seconds 10^k - 1, 10^k and 10^k + 1 against printf */
+    int64_t p = 1;
+    for (int k = 0; k <= 15; k++, p *= 10) {
+        for (int64_t sec = p - 1; sec <= p + 1; sec++) {
+            char want[32];
+            snprintf(want, sizeof want, "%lld.250", (long long)sec);
+            expect_ts(sec * 1000 + 250, want);
+            snprintf(want, sizeof want, "%lld", (long long)sec);
+            expect_ts(sec * 1000, want);
+        }
+    }
 }
 
 static void expect_json(const char *in, size_t n, const char *want)
