@@ -170,9 +170,11 @@ int ag_store_scan(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t mint,
  * with e set from the code. */
 typedef int (*ag_series_map_fn)(void *mctx, int slot, const char *labels, size_t labels_len,
                                 const ag_sample_t *samples, size_t n, void *out);
-/* The in-order half: the series (as for ag_series_fn) and what map wrote for it. */
-typedef int (*ag_series_mapped_fn)(void *ctx, const char *labels, size_t labels_len,
-                                   const ag_sample_t *samples, size_t n, const void *mapped);
+/* The in-order half: the series' labels, how many samples map got, and what map wrote for it.
+ * The samples themselves are gone by then: a large scan decodes each series into scratch
+ * memory of the thread that maps it, which stays in that core's cache. */
+typedef int (*ag_series_mapped_fn)(void *ctx, const char *labels, size_t labels_len, size_t n,
+                                   const void *mapped);
 /* ag_store_scan with the work split: map runs for every series with samples, on either of two
  * threads when the scan is large, and fn on the caller's thread in label order with each
  * series' map output, so per-series work runs on two cores while fn sees the order of a plain

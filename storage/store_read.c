@@ -571,6 +571,11 @@ typedef struct scanner {
     int rc;    /* the walk's error, reported once the batches before it are consumed */
     bool stop; /* the caller gave up (or the walk failed) */
     bool helper_only; /* the helper does all the work (ag_store_set_map_on_decoder) */
+    /* Mapped scans: each thread decodes a series into its own scratch (slot 0 the caller's, 1
+     * the helper's), small enough to stay in its core's cache; plain scans decode into the
+     * batch, whose samples fn gets later. */
+    ag_sample_t *scratch[2];
+    size_t scratch_cap[2];
     scan_batch_t ring[SCAN_RING];
 } scanner_t;
 
@@ -614,7 +619,7 @@ static int walk_batch(scanner_t *sc, size_t b)
     }
     sb->vfirst[sb->n] = sb->nviews;
     sb->off[sb->n] = w.room;
-    if (w.room > sb->cap) {
+    if (!sc->f->map && w.room > sb->cap) {
         ag_sample_t *ns = realloc(sb->samples, w.room * sizeof *ns);
         if (!ns) return AG_ENOMEM;
         sb->samples = ns;
@@ -628,8 +633,21 @@ static void work_series(scanner_t *sc, scan_batch_t *sb, size_t j, int slot)
 {
     const scan_fns_t *f = sc->f;
     ag_sample_t *dst = sb->samples + sb->off[j];
-    size_t n = 0, got;
+    size_t n = 0, got, room = sb->off[j + 1] - sb->off[j];
     int rc = AG_OK;
+    if (f->map) {
+        if (room > sc->scratch_cap[slot]) {
+            ag_sample_t *ns = realloc(sc->scratch[slot], room * sizeof *ns);
+            if (!ns) {
+                sb->got[j] = 0;
+                sb->rcs[j] = AG_ENOMEM;
+                return;
+            }
+            sc->scratch[slot] = ns;
+            sc->scratch_cap[slot] = room;
+        }
+        dst = sc->scratch[slot];
+    }
     for (size_t v = sb->vfirst[j]; v < sb->vfirst[j + 1] && !rc; v++) {
         rc = view_decode(&sb->views[v], sc->mint, sc->maxt, dst + n, &got);
         n += got;
@@ -702,9 +720,8 @@ static int consume_batch(scanner_t *sc, const scan_batch_t *sb, bool *fn_failed)
         size_t cnt = sb->got[j];
         if (!cnt) continue;
         const sel_item_t *it = &sc->p->items[sb->first + j];
-        const ag_sample_t *smp = sb->samples + sb->off[j];
-        int rc = f->map ? f->mfn(f->ctx, it->labels, it->labels_len, smp, cnt, sb->out + j * f->msize)
-                        : f->fn(f->ctx, it->labels, it->labels_len, smp, cnt);
+        int rc = f->map ? f->mfn(f->ctx, it->labels, it->labels_len, cnt, sb->out + j * f->msize)
+                        : f->fn(f->ctx, it->labels, it->labels_len, sb->samples + sb->off[j], cnt);
         if (rc) {
             *fn_failed = true;
             return rc;
@@ -773,6 +790,8 @@ static int scan_parallel(ag_store_t *s, plan_t *p, int64_t mint, int64_t maxt, u
     pthread_mutex_unlock(&sc->mu);
     pthread_join(th, NULL);
 out:
+    free(sc->scratch[0]);
+    free(sc->scratch[1]);
     for (size_t i = 0; i < SCAN_RING; i++) {
         free(sc->ring[i].views);
         free(sc->ring[i].samples);
@@ -818,7 +837,7 @@ static int scan_run(ag_store_t *s, const ag_matcher_t *m, size_t nm, int64_t min
             if (f->map) {
                 if ((rc = f->map(f->mctx, 0, it->labels, it->labels_len, sd.samples, sd.n, row)))
                     break;
-                rc = f->mfn(f->ctx, it->labels, it->labels_len, sd.samples, sd.n, row);
+                rc = f->mfn(f->ctx, it->labels, it->labels_len, sd.n, row);
             } else {
                 rc = f->fn(f->ctx, it->labels, it->labels_len, sd.samples, sd.n);
             }

@@ -295,10 +295,9 @@ static int range_map(void *mctx, int slot, const char *labels, size_t labels_len
 }
 
 /* The in-order half of the store scan (ag_series_mapped_fn). */
-static int range_take(void *ctx, const char *l, size_t len, const ag_sample_t *smp, size_t n,
-                      const void *row)
+static int range_take(void *ctx, const char *l, size_t len, size_t n, const void *row)
 {
-    (void)smp, (void)n;
+    (void)n;
     range_call_t *c = ctx;
     ev_t *ev = c->ev;
     /* The series' samples count against the limit while its windows are computed. */
