@@ -417,20 +417,36 @@ static __attribute__((noinline)) double extrapolate_zero(const xcache_t *c, doub
                                          avg_between, range_ms, is_rate);
 }
 
+/* Whether the cache holds the window with these integers (range and kind checked apart). */
+static inline bool xcache_hit(const xcache_t *c, int64_t to_start, int64_t to_end,
+                              int64_t interval, size_t n)
+{
+    return c->valid && !((uint64_t)(to_start ^ c->to_start) | (uint64_t)(to_end ^ c->to_end) |
+                         (uint64_t)(interval ^ c->interval) | (uint64_t)(n ^ c->n));
+}
+
+/* The cached factor applied to the window's raw result. A counter whose first value is at
+ * least twice what reaching zero at the window's start would need (first_v / result >= 2 *
+ * duration_to_start / sampled_interval, a margin no rounding can cross) does not reach zero
+ * inside the window: no division needed to know. */
+static inline double xcache_apply(const xcache_t *c, double result, double first_v,
+                                  int64_t to_end, size_t n, int64_t range_ms, bool is_counter,
+                                  bool is_rate)
+{
+    if (is_counter && result > 0 && first_v >= 0 && !(first_v >= result * c->zero_ratio))
+        return extrapolate_zero(c, result, first_v, to_end, n, range_ms, is_rate);
+    return result * c->factor;
+}
+
 static inline double extrapolate(xcache_t *c, double result, int64_t first_t, double first_v,
                                  int64_t last_t, size_t n, int64_t t, int64_t range_ms,
                                  bool is_counter, bool is_rate)
 {
     int64_t to_start = first_t - (t - range_ms), to_end = t - last_t, interval = last_t - first_t;
-    if (!c->valid || c->to_start != to_start || c->to_end != to_end || c->interval != interval ||
-        c->n != n || c->range_ms != range_ms || c->is_rate != is_rate)
+    if (c->range_ms != range_ms || c->is_rate != is_rate ||
+        !xcache_hit(c, to_start, to_end, interval, n))
         xcache_fill(c, to_start, to_end, interval, n, range_ms, is_rate);
-    /* A counter whose first value is at least twice what reaching zero at the window's start
-     * would need (first_v / result >= 2 * duration_to_start / sampled_interval, a margin no
-     * rounding can cross) does not reach zero inside the window: no division needed to know. */
-    if (is_counter && result > 0 && first_v >= 0 && !(first_v >= result * c->zero_ratio))
-        return extrapolate_zero(c, result, first_v, to_end, n, range_ms, is_rate);
-    return result * c->factor;
+    return xcache_apply(c, result, first_v, to_end, n, range_ms, is_counter, is_rate);
 }
 
 /* 2.42 extrapolatedRate (float samples only). The caller guarantees n >= 2. */
@@ -637,10 +653,14 @@ void ag_range_fn_increase_many(ag_range_fn_t f, const ag_point_t *p, const uint3
 {
     bool is_rate = f == AG_RF_RATE;
     xcache_t c = xcache; /* a local copy the compiler may keep in registers */
+    if (c.range_ms != range_ms || c.is_rate != is_rate) c.valid = false;
     for (size_t i = 0; i < n; i++) {
         const ag_point_t *a = &p[lo[i]], *b = &p[hi[i] - 1];
-        out[i] = extrapolate(&c, inc[i], a->t, a->v, b->t, hi[i] - lo[i], t[i], range_ms, true,
-                             is_rate);
+        size_t cnt = hi[i] - lo[i];
+        int64_t to_start = a->t - (t[i] - range_ms), to_end = t[i] - b->t, interval = b->t - a->t;
+        if (!xcache_hit(&c, to_start, to_end, interval, cnt))
+            xcache_fill(&c, to_start, to_end, interval, cnt, range_ms, is_rate);
+        out[i] = xcache_apply(&c, inc[i], a->v, to_end, cnt, range_ms, true, is_rate);
     }
     xcache = c;
 }
