@@ -8,17 +8,19 @@
  * applies the counter zero-point clamp BEFORE the extrapolation threshold test, as 2.42 does;
  * later Prometheus versions swapped that order). Nothing here keeps state.
  *
- * Bit-exactness with Go: sin cos tan asin acos atan and ln/log2/log10 are ports of Go's own
- * (Cephes / FreeBSD) algorithms and formulas, so they round like Go's pure-Go code (the trig
- * results match trig_functions.test bit for bit; log2(10) is one ulp below that file's literal,
- * which Prometheus itself only checks to 1e-6). exp, sinh, cosh, tanh, asinh, acosh, atanh and sqrt use C's libm (sqrt is
- * exact in both; the others may differ from Go by an ulp). Trig arguments >= 2^29 go to libm
- * (Go switches to Payne-Hanek reduction there).
+ * Bit-exactness with Go: exp, ln/log2/log10, the trigonometric and the hyperbolic functions
+ * come from gomath.c (include/ag_gomath.h), which follows Go's own algorithms, so they round
+ * like Prometheus (the trig results match trig_functions.test bit for bit; log2(10) is one ulp
+ * below that file's literal, which Prometheus itself only checks to 1e-6). asinh, acosh, atanh
+ * and sqrt use C's libm (sqrt is exact in both; the other three differed from Prometheus in the
+ * last bit for 0-2 % of arguments, measured).
  *
  * One exception to "allocates nothing": quantile_over_time copies the window to sort it, on
  * the stack up to 256 samples and with malloc beyond (no output if that fails).
  */
 #include "ag_pqfunc.h"
+
+#include "ag_gomath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -54,245 +56,6 @@ static double go_min(double x, double y)
     if (x == 0 && x == y)
         return signbit(x) ? x : y;
     return x < y ? x : y;
-}
-
-/* Go folds 1/Ln2 and 1/Ln10 exactly at compile time; these are those constants rounded once. */
-#define GO_INV_LN2 1.44269504088896340735992468100189214
-#define GO_INV_LN10 0.434294481903251827651128918916605082
-#define GO_PI 3.14159265358979323846264338327950288419716939937510582097494459
-
-/* Go's math.Log (FreeBSD e_log.c algorithm; Go's amd64 assembly computes the same thing). */
-static double go_log(double x)
-{
-    const double Ln2Hi = 6.93147180369123816490e-01, Ln2Lo = 1.90821492927058770002e-10,
-                 L1 = 6.666666666666735130e-01, L2 = 3.999999999940941908e-01,
-                 L3 = 2.857142874366239149e-01, L4 = 2.222219843214978396e-01,
-                 L5 = 1.818357216161805012e-01, L6 = 1.531383769920937332e-01,
-                 L7 = 1.479819860511658591e-01;
-    if (isnan(x) || (isinf(x) && x > 0))
-        return x;
-    if (x < 0)
-        return NAN;
-    if (x == 0)
-        return -INFINITY;
-    int ki;
-    double f1 = frexp(x, &ki);
-    if (f1 < 1.41421356237309504880168872420969808 / 2) {
-        f1 *= 2;
-        ki--;
-    }
-    double f = f1 - 1;
-    double k = (double)ki;
-    double s = f / (2 + f);
-    double s2 = s * s;
-    double s4 = s2 * s2;
-    double t1 = s2 * (L1 + s4 * (L3 + s4 * (L5 + s4 * L7)));
-    double t2 = s4 * (L2 + s4 * (L4 + s4 * L6));
-    double R = t1 + t2;
-    double hfsq = 0.5 * f * f;
-    return k * Ln2Hi - ((hfsq - (s * (hfsq + R) + k * Ln2Lo)) - f);
-}
-
-/* Go's math.Log2: exact for powers of two, else Log(frac)*(1/Ln2) + exp. */
-static double go_log2(double x)
-{
-    int e;
-    double frac = frexp(x, &e);
-    if (frac == 0.5)
-        return (double)(e - 1);
-    return go_log(frac) * GO_INV_LN2 + (double)e;
-}
-
-/* Go's math.Log10: Log(x) * (1/Ln10). */
-static double go_log10(double x)
-{
-    return go_log(x) * GO_INV_LN10;
-}
-
-/* Go's pure-Go sin/cos/tan (Cephes, Cody-Waite reduction by Pi/4 in three parts). Go uses
- * Payne-Hanek reduction from 2^29 on; we hand such arguments to libm instead. */
-static const double go_sin_c[6] = {
-    1.58962301576546568060e-10,  -2.50507477628578072866e-8, 2.75573136213857245213e-6,
-    -1.98412698295895385996e-4, 8.33333333332211858878e-3,   -1.66666666666666307295e-1,
-};
-static const double go_cos_c[6] = {
-    -1.13585365213876817300e-11, 2.08757008419747316778e-9,  -2.75573141792967388112e-7,
-    2.48015872888517045348e-5,   -1.38888888888730564116e-3, 4.16666666666665929218e-2,
-};
-#define GO_TRIG_REDUCE_THRESHOLD 536870912.0 /* 1 << 29 */
-
-/* Octant j (0..7) and reduced argument z for 0 <= x < 2^29. */
-static void go_trig_reduce(double x, unsigned *j_out, double *z_out)
-{
-    const double PI4A = 7.85398125648498535156e-1;
-    const double PI4B = 3.77489470793079817668e-8;
-    const double PI4C = 2.69515142907905952645e-15;
-    uint64_t j = (uint64_t)(x * (4 / GO_PI));
-    double y = (double)j;
-    if (j & 1) {
-        j++;
-        y++;
-    }
-    j &= 7;
-    *z_out = ((x - y * PI4A) - y * PI4B) - y * PI4C;
-    *j_out = (unsigned)j;
-}
-
-static double go_sin_poly(double z, double zz)
-{
-    return z + z * zz *
-                   ((((((go_sin_c[0] * zz) + go_sin_c[1]) * zz + go_sin_c[2]) * zz + go_sin_c[3]) *
-                         zz +
-                     go_sin_c[4]) *
-                        zz +
-                    go_sin_c[5]);
-}
-
-static double go_cos_poly(double zz)
-{
-    return 1.0 - 0.5 * zz +
-           zz * zz *
-               ((((((go_cos_c[0] * zz) + go_cos_c[1]) * zz + go_cos_c[2]) * zz + go_cos_c[3]) *
-                     zz +
-                 go_cos_c[4]) *
-                    zz +
-                go_cos_c[5]);
-}
-
-static double go_sin(double x)
-{
-    if (x == 0 || isnan(x))
-        return x;
-    if (isinf(x))
-        return NAN;
-    bool sign = false;
-    if (x < 0) {
-        x = -x;
-        sign = true;
-    }
-    if (x >= GO_TRIG_REDUCE_THRESHOLD)
-        return sign ? -sin(x) : sin(x);
-    unsigned j;
-    double z;
-    go_trig_reduce(x, &j, &z);
-    if (j > 3) {
-        sign = !sign;
-        j -= 4;
-    }
-    double zz = z * z;
-    double y = (j == 1 || j == 2) ? go_cos_poly(zz) : go_sin_poly(z, zz);
-    return sign ? -y : y;
-}
-
-static double go_cos(double x)
-{
-    if (isnan(x) || isinf(x))
-        return NAN;
-    x = fabs(x);
-    if (x >= GO_TRIG_REDUCE_THRESHOLD)
-        return cos(x);
-    bool sign = false;
-    unsigned j;
-    double z;
-    go_trig_reduce(x, &j, &z);
-    if (j > 3) {
-        j -= 4;
-        sign = !sign;
-    }
-    if (j > 1)
-        sign = !sign;
-    double zz = z * z;
-    double y = (j == 1 || j == 2) ? go_sin_poly(z, zz) : go_cos_poly(zz);
-    return sign ? -y : y;
-}
-
-static double go_tan(double x)
-{
-    static const double P[3] = {-1.30936939181383777646e4, 1.15351664838587416140e6,
-                                -1.79565251976484877988e7};
-    static const double Q[5] = {1.0, 1.36812963470692954678e4, -1.32089234440210967447e6,
-                                2.50083801823357915839e7, -5.38695755929454629881e7};
-    if (x == 0 || isnan(x))
-        return x;
-    if (isinf(x))
-        return NAN;
-    bool sign = false;
-    if (x < 0) {
-        x = -x;
-        sign = true;
-    }
-    if (x >= GO_TRIG_REDUCE_THRESHOLD)
-        return sign ? -tan(x) : tan(x);
-    unsigned j;
-    double z, y;
-    go_trig_reduce(x, &j, &z);
-    double zz = z * z;
-    if (zz > 1e-14)
-        y = z + z * (zz * (((P[0] * zz) + P[1]) * zz + P[2]) /
-                     ((((zz + Q[1]) * zz + Q[2]) * zz + Q[3]) * zz + Q[4]));
-    else
-        y = z;
-    if (j & 2)
-        y = -1 / y;
-    return sign ? -y : y;
-}
-
-/* Go's atan family (Cephes). */
-static double go_xatan(double x)
-{
-    const double P0 = -8.750608600031904122785e-01, P1 = -1.615753718733365076637e+01,
-                 P2 = -7.500855792314704667340e+01, P3 = -1.228866684490136173410e+02,
-                 P4 = -6.485021904942025371773e+01, Q0 = +2.485846490142306297962e+01,
-                 Q1 = +1.650270098316988542046e+02, Q2 = +4.328810604912902668951e+02,
-                 Q3 = +4.853903996359136964868e+02, Q4 = +1.945506571482613964425e+02;
-    double z = x * x;
-    z = z * ((((P0 * z + P1) * z + P2) * z + P3) * z + P4) /
-        (((((z + Q0) * z + Q1) * z + Q2) * z + Q3) * z + Q4);
-    return x * z + x;
-}
-
-static double go_satan(double x)
-{
-    const double morebits = 6.123233995736765886130e-17;
-    const double tan3pio8 = 2.41421356237309504880;
-    if (x <= 0.66)
-        return go_xatan(x);
-    if (x > tan3pio8)
-        return GO_PI / 2 - go_xatan(1 / x) + morebits;
-    return GO_PI / 4 + go_xatan((x - 1) / (x + 1)) + 0.5 * morebits;
-}
-
-static double go_atan(double x)
-{
-    if (x == 0)
-        return x;
-    if (x > 0)
-        return go_satan(x);
-    return -go_satan(-x);
-}
-
-static double go_asin(double x)
-{
-    if (x == 0)
-        return x;
-    bool sign = false;
-    if (x < 0) {
-        x = -x;
-        sign = true;
-    }
-    if (x > 1)
-        return NAN;
-    double temp = sqrt(1 - x * x);
-    if (x > 0.7)
-        temp = GO_PI / 2 - go_satan(temp / x);
-    else
-        temp = go_satan(x / temp);
-    return sign ? -temp : temp;
-}
-
-static double go_acos(double x)
-{
-    return GO_PI / 2 - go_asin(x);
 }
 
 /* time.Duration(ms).Seconds() as Go computes it: whole seconds + nanosecond remainder / 1e9. */
@@ -939,13 +702,13 @@ double ag_value_fn_eval(ag_value_fn_t f, double v, const double *args, size_t na
     case AG_VF_SQRT:
         return sqrt(v);
     case AG_VF_EXP:
-        return exp(v);
+        return ag_go_exp(v);
     case AG_VF_LN:
-        return go_log(v);
+        return ag_go_log(v);
     case AG_VF_LOG2:
-        return go_log2(v);
+        return ag_go_log2(v);
     case AG_VF_LOG10:
-        return go_log10(v);
+        return ag_go_log10(v);
     case AG_VF_SGN:
         if (v < 0)
             return -1;
@@ -967,27 +730,23 @@ double ag_value_fn_eval(ag_value_fn_t f, double v, const double *args, size_t na
             return NAN;
         return go_min(args[0], v);
     case AG_VF_SIN:
-        return go_sin(v);
+        return ag_go_sin(v);
     case AG_VF_COS:
-        return go_cos(v);
+        return ag_go_cos(v);
     case AG_VF_TAN:
-        return go_tan(v);
+        return ag_go_tan(v);
     case AG_VF_ASIN:
-        return go_asin(v);
+        return ag_go_asin(v);
     case AG_VF_ACOS:
-        return go_acos(v);
+        return ag_go_acos(v);
     case AG_VF_ATAN:
-        return go_atan(v);
+        return ag_go_atan(v);
     case AG_VF_SINH:
-        /* Go computes exp(|x|) / 2 above 21, which overflows to Inf just before libm's does
-         * (|x| > ~709.78): the same Inf where Prometheus gives one. */
-        if (fabs(v) > 21) return copysign(exp(fabs(v)) * 0.5, v);
-        return sinh(v);
+        return ag_go_sinh(v);
     case AG_VF_COSH:
-        if (fabs(v) > 21) return exp(fabs(v)) * 0.5; /* as sinh */
-        return cosh(v);
+        return ag_go_cosh(v);
     case AG_VF_TANH:
-        return tanh(v);
+        return ag_go_tanh(v);
     case AG_VF_ASINH:
         return asinh(v);
     case AG_VF_ACOSH:
@@ -995,9 +754,9 @@ double ag_value_fn_eval(ag_value_fn_t f, double v, const double *args, size_t na
     case AG_VF_ATANH:
         return atanh(v);
     case AG_VF_DEG:
-        return v * 180 / GO_PI;
+        return v * 180 / AG_GO_PI;
     case AG_VF_RAD:
-        return v * GO_PI / 180;
+        return v * AG_GO_PI / 180;
     case AG_VF_DAY_OF_WEEK:
     case AG_VF_HOUR:
     case AG_VF_MINUTE:

@@ -704,7 +704,15 @@ def _values_by_time(series):
     for _, pts in series:
         for t, v in pts:
             out.setdefault(t, []).append(v)
-    return {t: sorted(vs) for t, vs in out.items()}
+    return {t: sorted(vs, key=lambda v: (not math.isnan(float(v)), float(v))) for t, vs in out.items()}
+
+
+def _same_values_by_time(sp, sa, approx):
+    """The multisets of values at each timestamp are equal (each value within approx)."""
+    vp, va = _values_by_time(sp), _values_by_time(sa)
+    return vp.keys() == va.keys() and all(
+        len(vp[t]) == len(va[t]) and all(same_value(x, y, approx) for x, y in zip(vp[t], va[t]))
+        for t in vp)
 
 
 def compare_data(dp, da, approx, order, ties=False, float_labels=()):
@@ -712,7 +720,8 @@ def compare_data(dp, da, approx, order, ties=False, float_labels=()):
     'values' (a top-level sort/topk), or None (a set). ties: the expression has a topk or
     bottomk, whose choice among equal values is not defined: Prometheus keeps the first one
     it meets, and its order of series between steps comes from a Go map (random). Then answers
-    with the same values at every timestamp are equal even if the series differ."""
+    with the same values at every timestamp (within approx) are equal even if the series
+    differ: with approximate values, ties (+Inf, or values equal in both) pick other series."""
     if dp.get("resultType") != da.get("resultType"):
         return "result types differ: %s vs %s" % (dp.get("resultType"), da.get("resultType"))
     rt = dp["resultType"]
@@ -755,10 +764,11 @@ def compare_data(dp, da, approx, order, ties=False, float_labels=()):
                 out.append("%s %s" % (k, bad))
     if ndiff > 3:
         out.append("... %d series with differing points" % ndiff)
-    if out and ties and _values_by_time(sp) == _values_by_time(sa):
+    if out and ties and _same_values_by_time(sp, sa, approx):
         return ""
     if not out:
-        if order == "labels" and [k for k, _ in sp] != [k for k, _ in sa]:
+        # (a matrix is sorted by its label strings; approximate label values may sort apart)
+        if order == "labels" and not float_labels and [k for k, _ in sp] != [k for k, _ in sa]:
             out.append("series order differs")
         elif order == "values":
             vp = [v[0][1] for _, v in sp]

@@ -104,6 +104,15 @@ static void check_close(double expected, double actual, const char *what, int li
 
 #define CHECK(expected, actual) check_close((expected), (actual), #actual, __LINE__)
 
+/* The very same double (NaN equals NaN). */
+static void check_same(double expected, double actual, const char *what, int line)
+{
+    if (!(expected == actual || (isnan(expected) && isnan(actual))))
+        fail_msg("line %d (%s): expected %.17g, got %.17g", line, what, expected, actual);
+}
+
+#define SAME(expected, actual) check_same((expected), (actual), #actual, __LINE__)
+
 static double vf(ag_value_fn_t f, double v)
 {
     return ag_value_fn_eval(f, v, NULL, 0);
@@ -568,6 +577,44 @@ static void test_clamp(void **state)
     }
 }
 
+/* Values Prometheus 2.42 (Debian's package) answered for exp/sinh/cosh/tanh(vector(x)) where
+ * glibc's function rounds the other way (the exp values and the exp arguments behind the
+ * sinh/cosh/tanh ones were chosen so that Go's exp gives them with and without FMA). */
+static void test_go_rounding(void **state)
+{
+    (void)state;
+    SAME(0.09348072627805845, vf(AG_VF_EXP, -2.37));
+    SAME(0.16365413680270408, vf(AG_VF_EXP, -1.81));
+    SAME(0.1755204006169969, vf(AG_VF_EXP, -1.74));
+    SAME(0.21653566731600704, vf(AG_VF_EXP, -1.53));
+    SAME(-0.42158376748826715, vf(AG_VF_SINH, -0.41));
+    SAME(-0.34658863390049205, vf(AG_VF_SINH, -0.34));
+    SAME(-0.201336002541094, vf(AG_VF_SINH, -0.2));
+    SAME(6.19309914987565, vf(AG_VF_COSH, -2.51));
+    SAME(2.9364319116444944, vf(AG_VF_COSH, -1.74));
+    SAME(1.6164133997990078, vf(AG_VF_COSH, 1.06));
+    SAME(-0.7487042869693087, vf(AG_VF_TANH, -0.97));
+    SAME(0.5648995528462251, vf(AG_VF_TANH, 0.64));
+    SAME(-0.4462436102487796, vf(AG_VF_TANH, -0.48));
+    SAME(-0.388472680216061, vf(AG_VF_TANH, -0.41));
+    /* Go's exp overflows from 709.7 (glibc: 1.65e308) and keeps subnormal results */
+    SAME(INFINITY, vf(AG_VF_EXP, 709.7));
+    SAME(INFINITY, vf(AG_VF_EXP, 709.78));
+    SAME(2.0322308024e-313, vf(AG_VF_EXP, -720));
+    SAME(5e-324, vf(AG_VF_EXP, -745));
+    SAME(0, vf(AG_VF_EXP, -1e300));
+    SAME(0, vf(AG_VF_EXP, -INFINITY));
+    SAME(INFINITY, vf(AG_VF_EXP, INFINITY));
+    SAME(NAN, vf(AG_VF_EXP, NAN));
+    SAME(1, vf(AG_VF_EXP, 0));
+    SAME(1, vf(AG_VF_COSH, 0));
+    SAME(INFINITY, vf(AG_VF_COSH, -INFINITY));
+    SAME(-INFINITY, vf(AG_VF_SINH, -INFINITY));
+    SAME(-1, vf(AG_VF_TANH, -INFINITY));
+    SAME(NAN, vf(AG_VF_TANH, NAN));
+    assert_true(signbit(vf(AG_VF_TANH, -0.0)) && signbit(vf(AG_VF_SINH, -0.0)));
+}
+
 static void test_trig(void **state)
 {
     (void)state;
@@ -831,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_clamp),
         cmocka_unit_test(test_trig),
+        cmocka_unit_test(test_go_rounding),
         cmocka_unit_test(test_date_functions),
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_bucket_quantile),
