@@ -22,7 +22,6 @@
 /* Go folds 1/Ln2 and 1/Ln10 exactly at compile time; these are those constants rounded once. */
 #define GO_INV_LN2 1.44269504088896340735992468100189214
 #define GO_INV_LN10 0.434294481903251827651128918916605082
-#define GO_PI AG_GO_PI
 
 /* Go's math.Log (FreeBSD e_log.c algorithm; Go's amd64 assembly computes the same thing). */
 double ag_go_log(double x)
@@ -90,7 +89,7 @@ static void go_trig_reduce(double x, unsigned *j_out, double *z_out)
     const double PI4A = 7.85398125648498535156e-1;
     const double PI4B = 3.77489470793079817668e-8;
     const double PI4C = 2.69515142907905952645e-15;
-    uint64_t j = (uint64_t)(x * (4 / GO_PI));
+    uint64_t j = (uint64_t)(x * (4 / AG_GO_PI));
     double y = (double)j;
     if (j & 1) {
         j++;
@@ -227,8 +226,8 @@ static double go_satan(double x)
     if (x <= 0.66)
         return go_xatan(x);
     if (x > tan3pio8)
-        return GO_PI / 2 - go_xatan(1 / x) + morebits;
-    return GO_PI / 4 + go_xatan((x - 1) / (x + 1)) + 0.5 * morebits;
+        return AG_GO_PI / 2 - go_xatan(1 / x) + morebits;
+    return AG_GO_PI / 4 + go_xatan((x - 1) / (x + 1)) + 0.5 * morebits;
 }
 
 double ag_go_atan(double x)
@@ -253,7 +252,7 @@ double ag_go_asin(double x)
         return NAN;
     double temp = sqrt(1 - x * x);
     if (x > 0.7)
-        temp = GO_PI / 2 - go_satan(temp / x);
+        temp = AG_GO_PI / 2 - go_satan(temp / x);
     else
         temp = go_satan(x / temp);
     return sign ? -temp : temp;
@@ -261,7 +260,7 @@ double ag_go_asin(double x)
 
 double ag_go_acos(double x)
 {
-    return GO_PI / 2 - ag_go_asin(x);
+    return AG_GO_PI / 2 - ag_go_asin(x);
 }
 
 /* Go sets useFMA once from CPUID: AVX2 and FMA both present (amd64 only). */
